@@ -1,0 +1,44 @@
+"""The gateway's exception tree; everything derives from ``GatewayError``.
+
+    GatewayError
+    ├── ConfigError            bad settings or command-line usage
+    ├── RegisterError          a register file that cannot be loaded (file, line, case, field)
+    ├── PolicyError            a policy file that cannot be loaded (file, line, reason)
+    └── ScanError              the core could not scan a message (held as unscannable)
+
+Foreign exceptions are mapped at the boundary with ``raise Ours(...) from exc``.
+Messages never include a protected value: only files, lines, case ids and field names.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """Settings or command-line usage that cannot work."""
+
+
+class _LocatedError(GatewayError):
+    """An error that points at a place in a file."""
+
+    def __init__(self, file: str, line: int | None, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.reason = reason
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {reason}")
+
+
+class RegisterError(_LocatedError):
+    """A register file that cannot be loaded; names the file, line, case and field."""
+
+
+class PolicyError(_LocatedError):
+    """A policy file that cannot be loaded; names the file, line and reason."""
+
+
+class ScanError(GatewayError):
+    """The core could not scan a message; the message is held, never delivered."""

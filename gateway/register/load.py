@@ -1,0 +1,93 @@
+"""Register file (YAML or JSON) -> ``Register``, or a ``RegisterError`` naming the place.
+
+The fast path parses with the C loaders and validates once; only when validation
+fails is the file composed again to find the line of the bad value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.errors import RegisterError
+from gateway.register.model import Register
+from gateway.yamlsource import Loc, SourceError, parse_located
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_register(path: Path) -> Register:
+    """Read and validate a register file; every failure is a ``RegisterError``."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegisterError(file, None, f"cannot read register: {exc.__class__.__name__}") from exc
+    return parse_register(text, file)
+
+
+def parse_register(text: str, file: str) -> Register:
+    data = _fast_parse(text, file)
+    try:
+        return Register.model_validate(data)
+    except ValidationError as exc:
+        raise _located_error(exc, text, file, data) from None
+
+
+def _fast_parse(text: str, file: str) -> Any:
+    try:
+        if file.endswith(".json"):
+            return json.loads(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - the C *safe* loader
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError):
+        pass
+    try:  # the slow parser gives the line of a syntax error
+        return parse_located(text, file).data
+    except SourceError as exc:
+        raise RegisterError(file, exc.line, exc.reason) from None
+
+
+def _located_error(exc: ValidationError, text: str, file: str, data: Any) -> RegisterError:
+    error = exc.errors()[0]
+    loc: Loc = tuple(error["loc"])
+    try:
+        located = parse_located(text, file)
+        line = located.line_of(loc)
+    except SourceError:
+        line = None
+    field = _dotted(loc)
+    case = _case_id(data, loc)
+    where = f"case {case}: " if case else ""
+    return RegisterError(file, line, f"{where}{field}: {_message(error)}")
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _case_id(data: Any, loc: Loc) -> str | None:
+    if len(loc) >= 2 and loc[0] in ("cases", "protected_locations") and isinstance(loc[1], int):
+        try:
+            ident = data[loc[0]][loc[1]].get("id")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None
+        return str(ident) if ident is not None else None
+    return None
+
+
+def _message(error: Any) -> str:
+    """Pydantic's message without the offending input (it may be a protected value)."""
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,39 @@
+"""extract -> Segment: a piece of text with the place in the message it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Text found in one place of a message.
+
+    ``location`` follows the scan contract: ``subject``, ``body``, ``header:to``,
+    ``attachment:bundle.zip/report.docx``.
+    """
+
+    location: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A part that could not be read: encrypted, corrupt, or over a limit.
+
+    ``reason`` is a short fixed phrase (``encrypted``, ``corrupt``, ``over size limit``,
+    ``over time budget``...), never content from the message.
+    """
+
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Everything the extractors got out of one message."""
+
+    segments: tuple[Segment, ...]
+    unreadable: tuple[Unreadable, ...] = ()
+    #: names of MIME defects the parser recorded (for logs and policy, no content)
+    defects: tuple[str, ...] = ()
