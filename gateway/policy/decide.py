@@ -66,7 +66,7 @@ class _Group:
 
     phrase: str
     case: str | None
-    findings: list[Finding]
+    findings: dict[Finding, None]  # an ordered set
 
 
 def _evaluate(
@@ -129,9 +129,8 @@ def _pairs(
                 if r is not None and not _linked(cls, r, f, when.same_case):
                     continue
                 phrase = _phrase(cls, r, f, same_case=when.same_case)
-                group = groups.setdefault(phrase, _Group(phrase, _group_case(cls, f, when), []))
-                if f not in group.findings:
-                    group.findings.append(f)
+                group = groups.setdefault(phrase, _Group(phrase, _group_case(cls, f, when), {}))
+                group.findings[f] = None
     return groups
 
 
@@ -150,17 +149,12 @@ def _in_class(cls: RecipientClass, r: Recipient) -> bool:
 def _linked(cls: RecipientClass, r: Recipient, f: Finding, same_case: bool) -> bool:
     if cls is _C.ALLOWED:
         return f.case in r.allowed_cases
-    if cls is _C.NOT_ALLOWED:
+    if cls is _C.NOT_ALLOWED or (same_case and cls is _C.EXTERNAL):
         return f.case not in r.allowed_cases
-    if not same_case:
-        return True
-    if cls is _C.RESTRICTED:
-        return f.case in r.restricted_cases
-    if cls is _C.PROBABLY_RESTRICTED:
-        return f.case in r.probable_cases
-    if cls is _C.EXTERNAL:
-        return f.case not in r.allowed_cases
-    return True  # internal, any: no case relation
+    if not same_case or cls in (_C.INTERNAL, _C.ANY):
+        return True  # internal and any have no case relation
+    cases = r.restricted_cases if cls is _C.RESTRICTED else r.probable_cases
+    return f.case in cases
 
 
 def _case_bound(cls: RecipientClass, same_case: bool) -> bool:
@@ -196,8 +190,9 @@ def _phrase(cls: RecipientClass, r: Recipient | None, f: Finding | None, *, same
 
 
 def _describe(group: _Group) -> str:
-    shown = [_finding_text(f, group.case) for f in group.findings[:MAX_LISTED_FINDINGS]]
-    more = len(group.findings) - len(shown)
+    listed = list(group.findings)
+    shown = [_finding_text(f, group.case) for f in listed[:MAX_LISTED_FINDINGS]]
+    more = len(listed) - len(shown)
     if more > 0:
         shown.append(f"and {more} more")
     return f"{group.phrase}; findings: {', '.join(shown)}"

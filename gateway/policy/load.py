@@ -22,6 +22,7 @@ rules are all disabled is valid.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-import gateway
 from gateway.errors import PolicyError
 from gateway.policy.model import Policy, Rule, RulesFile
 from gateway.yamlsource import Loc, Located, SourceError, load_located
@@ -39,7 +39,10 @@ SUFFIXES = (".yaml", ".yml")
 
 def default_policy_dir() -> Path:
     """The project's shipped ``policies/`` folder, found from any working directory."""
-    return Path(gateway.__file__).resolve().parent.parent / "policies"
+    # From this file rather than ``gateway.__file__``, which is None when the package
+    # is imported as a namespace package (an editable install made before
+    # ``gateway/__init__.py`` existed).
+    return Path(__file__).resolve().parents[2] / "policies"
 
 
 def load_policy(path: Path) -> Policy:
@@ -139,7 +142,7 @@ def _raw_rules(path: Path) -> list[tuple[Located, int, dict[str, Any], str]]:
         parsed = RulesFile.model_validate(doc.data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise PolicyError(doc.file, doc.line_of(err["loc"]), _reason(err, None)) from exc
+        raise PolicyError(doc.file, _key_line(doc, err["loc"]), _reason(err, None)) from exc
     out: list[tuple[Located, int, dict[str, Any], str]] = []
     seen: set[str] = set()
     for index, raw in enumerate(parsed.rules):
@@ -184,7 +187,28 @@ def _validate(entry: _Entry) -> Rule:
 
 def _line(where: tuple[Located, int], loc: Loc) -> int | None:
     doc, index = where
-    return doc.line_of(("rules", index, *loc))
+    return _key_line(doc, ("rules", index, *loc))
+
+
+def _key_line(doc: Located, loc: Loc) -> int | None:
+    """The line of ``loc``'s key, where a reader looks for the mistake.
+
+    Located knows where values start; a block mapping or list starts on the line
+    after its key, so look back for the key itself (only on the error path).
+    """
+    line = doc.line_of(loc)
+    if line is None or not loc or not isinstance(loc[-1], str) or loc not in doc.lines:
+        return line
+    floor = doc.line_of(loc[:-1]) or 1
+    pattern = re.compile(rf"\s*(?:-\s+)?{re.escape(loc[-1])}\s*:")
+    try:
+        text = Path(doc.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return line
+    for number in range(min(line, len(text)), floor - 1, -1):
+        if pattern.match(text[number - 1]):
+            return number
+    return line
 
 
 def _reason(err: ErrorDetails, rule_id: str | None) -> str:

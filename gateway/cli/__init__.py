@@ -1,0 +1,50 @@
+"""Command line: ``gateway scan``, ``gateway policy check``, ``gateway register check``.
+
+Exit status: 0 done; 1 some input could not be read; 2 usage error or an invalid
+register or policy (the message names the file, the place and what is wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway import __version__, logs
+from gateway.cli import check, scan
+from gateway.errors import GatewayError
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"gateway: error: {message}", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    scan.add_parser(commands)
+    check.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        status: int = args.run(args)
+    except GatewayError as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""extract: raw message bytes -> ``Extraction`` (text segments with their location).
+
+``extract`` never raises: what cannot be read becomes an ``Unreadable`` entry with a
+fixed reason, and the caller holds the message as unscannable.
+"""
+
+from __future__ import annotations
+
+from gateway.extract.context import (
+    OVER_SIZE,
+    UNPARSEABLE,
+    Context,
+    Limits,
+    OverBudget,
+)
+from gateway.extract.dispatch import read_blob
+from gateway.extract.message import walk_message
+from gateway.parse import is_unparseable, parse_message
+from gateway.segments import Extraction, Unreadable
+
+__all__ = ["Limits", "extract"]
+
+
+def _result(ctx: Context) -> Extraction:
+    return Extraction(tuple(ctx.segments), tuple(ctx.unreadable), tuple(ctx.defects))
+
+
+def extract(raw: bytes, limits: Limits | None = None) -> Extraction:
+    """Every piece of text in ``raw`` with its location, within ``limits``."""
+    ctx = Context(limits or Limits(), read_blob=read_blob)
+    if len(raw) > ctx.limits.max_message_bytes:
+        return Extraction((), (Unreadable("message", OVER_SIZE),))
+    try:
+        message = parse_message(raw)
+        if is_unparseable(message):
+            return Extraction((), (Unreadable("message", UNPARSEABLE),))
+        walk_message(ctx, message, "", 0)
+    except OverBudget as stop:
+        ctx.fail("message", stop.reason)
+    except Exception:  # noqa: BLE001 - the last boundary: never raise out of extract
+        ctx.fail("message", UNPARSEABLE)
+    return _result(ctx)

@@ -1,0 +1,33 @@
+"""match stage: segments and recipients -> findings (and evidence kept apart).
+
+    index.build_index(register)            once per register version
+    recipients.classify(...)               who the message goes to
+    content.probes(...) -> Index.lookup    anchors in the text, one batched look-up
+    verify.Verifier(...)                   hits confirmed against the case records
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gateway.findings import Match
+from gateway.match import content
+from gateway.match.index import Index, build_index
+from gateway.match.recipients import Addressee, classify
+from gateway.match.verify import Verifier
+from gateway.register import normalise
+from gateway.segments import Segment
+
+__all__ = ["Addressee", "Index", "build_index", "match"]
+
+
+def match(index: Index, segments: Sequence[Segment], addressees: Sequence[Addressee],
+          internal_domains: Sequence[str] = ()) -> Match:
+    """Findings for one message; pure and free of I/O."""
+    recipients, recipient_findings, focus = classify(index, addressees, internal_domains)
+    texts = [normalise.fold(s.text) for s in segments]
+    probes = content.probes(index, texts)
+    postings = index.lookup([p.key for p in probes])
+    collected = Verifier(index, segments, texts, focus).run(probes, postings)
+    findings, evidence = collected.findings(segments, first_index=len(recipient_findings))
+    return Match(tuple(recipient_findings + findings), tuple(recipients), tuple(evidence))

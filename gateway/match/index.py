@@ -1,0 +1,219 @@
+"""Register -> Index: anchor keys and compact records, built once per register version.
+
+Memory is what limits a million-case register, so nothing here is a Python object
+per key: keys and postings are two sorted int64 numpy arrays, and each case's
+verification data is one ``marshal`` record in a single bytes blob.  Small Python
+sets of distinct tokens (given names, surnames) let the text scan skip most words
+without touching the arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import marshal
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.match import keys as K
+from gateway.match.keys import Code
+from gateway.register import normalise as N
+from gateway.register.model import Case, ProtectedLocation, ProtectedPerson, RestrictedContact
+
+Postings = npt.NDArray[np.int64]
+
+# Posting layout: record index << 20 | code << 16 | person << 8 | detail
+_CODE_SHIFT, _PERSON_SHIFT = 16, 8
+
+
+def posting(record: int, code: Code, person: int = 0, detail: int = 0) -> int:
+    return (record << 20) | (code << _CODE_SHIFT) | (min(person, 255) << _PERSON_SHIFT) | min(detail, 255)
+
+
+def unpack(value: int) -> tuple[int, Code, int, int]:
+    return value >> 20, Code((value >> _CODE_SHIFT) & 0xF), (value >> _PERSON_SHIFT) & 0xFF, value & 0xFF
+
+
+# A record, as stored with marshal:
+#   ("C", case_id, persons, restricted_emails)   persons: ((surname, addresses), ...)
+#   ("L", location_id, (address,))               address: AddressForm fields as a tuple
+Record = tuple[Any, ...]
+
+
+@dataclass
+class _Builder:
+    keys: array[int] = field(default_factory=lambda: array("q"))
+    values: array[int] = field(default_factory=lambda: array("q"))
+    blob: bytearray = field(default_factory=bytearray)
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+    given: set[str] = field(default_factory=set)
+    first: set[str] = field(default_factory=set)
+    surnames: set[str] = field(default_factory=set)
+    generic: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, key: int, value: int) -> None:
+        self.keys.append(key)
+        self.values.append(value)
+
+    def record(self, rec: Record) -> int:
+        self.offsets.append(len(self.blob))
+        self.blob += marshal.dumps(rec)
+        return len(self.offsets) - 1
+
+
+class Index:
+    """Anchor keys -> postings, plus the records postings point at."""
+
+    def __init__(self, builder: _Builder) -> None:
+        keys = np.frombuffer(builder.keys, dtype=np.int64)
+        values = np.frombuffer(builder.values, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        self._keys: npt.NDArray[np.int64] = keys[order]
+        self._values: Postings = values[order]
+        self._blob = bytes(builder.blob)
+        self._offsets = np.frombuffer(builder.offsets, dtype=np.int64).copy()
+        self.given = frozenset(builder.given)
+        self.first = frozenset(builder.first)
+        self.surnames = frozenset(builder.surnames)
+        self.generic = frozenset(builder.generic)
+        self.record = functools.lru_cache(maxsize=4096)(self._record)
+
+    @property
+    def size(self) -> int:
+        """Number of records (cases and protected locations)."""
+        return len(self._offsets)
+
+    def nbytes(self) -> int:
+        arrays = self._keys.nbytes + self._values.nbytes + self._offsets.nbytes
+        return arrays + len(self._blob)
+
+    def _record(self, index: int) -> Record:
+        start = int(self._offsets[index])
+        end = int(self._offsets[index + 1]) if index + 1 < len(self._offsets) else len(self._blob)
+        rec: Record = marshal.loads(self._blob[start:end])
+        return rec
+
+    def lookup(self, probes: Sequence[int]) -> list[list[int]]:
+        """Postings of each probe key (an empty list where the key is unknown)."""
+        out: list[list[int]] = [[] for _ in probes]
+        if not probes or not len(self._keys):
+            return out
+        query = np.array(probes, dtype=np.int64)
+        lo = np.searchsorted(self._keys, query)
+        found = np.flatnonzero(self._keys[np.minimum(lo, len(self._keys) - 1)] == query)
+        for i in found.tolist():
+            start = int(lo[i])
+            end = start + 1
+            while end < len(self._keys) and self._keys[end] == query[i]:
+                end += 1
+            out[i] = self._values[start:end].tolist()
+        return out
+
+
+def build_index(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = ()) -> Index:
+    """Build the index; ``cases`` may be a generator, so a register need not fit twice."""
+    builder = _Builder()
+    for case in cases:
+        _add_case(builder, case)
+    for location in locations:
+        record = builder.record(("L", location.id, (_address_tuple(location.address),)))
+        _add_address(builder, record, 0, 0, N.parse_address(location.address))
+    return Index(builder)
+
+
+def _address_tuple(text: str) -> tuple[Any, ...]:
+    """The parts a hit is verified against; words only where there is no street line."""
+    form = N.parse_address(text)
+    words = () if form.has_street and form.house else form.words
+    return (form.house, form.flat, form.street, form.kind, form.town, form.postcode, words)
+
+
+def _add_case(b: _Builder, case: Case) -> None:
+    persons = tuple(
+        (_surname(p), tuple(_address_tuple(a) for a in p.addresses)) for p in case.protected
+    )
+    restricted = tuple(N.canonical_email(e) for r in case.restricted for e in r.emails)
+    record = b.record(("C", case.id, persons, restricted))
+    for number, person in enumerate(case.protected):
+        _add_person(b, record, number, person)
+    for contact in case.restricted:
+        _add_restricted(b, record, contact)
+    for email_index, email in enumerate(restricted):
+        _add_restricted_email(b, record, email_index, email)
+    for address in case.allowed_recipients:
+        b.add(K.allowed_key(N.canonical_email(address)), posting(record, Code.ALLOWED))
+
+
+def _surname(person: ProtectedPerson) -> str:
+    parts = N.name_parts(person.name)
+    return parts.surname if parts else ""
+
+
+def _add_person(b: _Builder, record: int, number: int, person: ProtectedPerson) -> None:
+    for alias, name in enumerate([person.name, *person.aliases]):
+        _add_name(b, record, number, name, alias > 0)
+    if person.date_of_birth is not None:
+        b.add(K.dob_key(person.date_of_birth.isoformat()), posting(record, Code.DOB, number))
+    for phone in person.phones:
+        e164 = N.phone_e164(phone)
+        if e164:
+            b.add(K.phone_key(e164), posting(record, Code.PHONE, number))
+    for email in person.emails:
+        b.add(K.email_key(N.canonical_email(email)), posting(record, Code.EMAIL, number))
+    for detail, address in enumerate(person.addresses):
+        _add_address(b, record, number, detail, N.parse_address(address))
+
+
+def _add_name(b: _Builder, record: int, number: int, name: str, alias: bool) -> None:
+    parts = N.name_parts(name)
+    if parts is None or not parts.given:
+        return
+    first, surname = parts.first, parts.surname
+    forms = N.given_forms(first) | set(parts.given[1:2])
+    b.surnames.add(surname)
+    b.first.add(first)
+    b.given.update(forms)
+    b.given.add(first[0])
+    for form in forms:
+        exact = form == first and not alias
+        b.add(K.name_key(form, surname), posting(record, Code.NAME, number, 0 if exact else 1))
+    b.add(K.name_key(first[0], surname), posting(record, Code.NAME, number, 2))
+    if not alias:  # records keep the main surname only, which typo hits are checked against
+        for key in K.name_half_keys(first, surname):
+            b.add(key, posting(record, Code.NAME_TYPO, number))
+
+
+def _add_address(b: _Builder, record: int, number: int, detail: int, form: N.AddressForm) -> None:
+    if form.postcode:
+        b.add(K.postcode_key(form.postcode), posting(record, Code.POSTCODE, number, detail))
+    if form.has_street and form.house:
+        b.add(K.address_key(form.house, form.kind, form.street),
+              posting(record, Code.ADDRESS, number, detail))
+        for key in K.address_half_keys(form.house, form.kind, form.street):
+            b.add(key, posting(record, Code.ADDRESS_TYPO, number, detail))
+        return
+    words = [w for w in form.words if not w.isdigit()]
+    if len(words) >= 2:
+        b.generic.add((words[0], words[1]))
+        b.add(K.generic_key(words[0], words[1]), posting(record, Code.GENERIC, number, detail))
+
+
+def _add_restricted(b: _Builder, record: int, contact: RestrictedContact) -> None:
+    for name in [contact.name, *contact.aliases]:
+        parts = N.name_parts(name)
+        if parts is None or not parts.given:
+            continue
+        for form in N.given_forms(parts.first) | {parts.first}:
+            b.add(K.restricted_name_key(form, parts.surname), posting(record, Code.RESTRICTED_NAME))
+
+
+def _add_restricted_email(b: _Builder, record: int, index: int, email: str) -> None:
+    b.add(K.restricted_key(email), posting(record, Code.RESTRICTED, 0, index))
+    local, _, domain = email.rpartition("@")
+    b.add(K.restricted_local_key(local), posting(record, Code.RESTRICTED_NEAR, 0, index))
+    for key in K.restricted_half_keys(domain, local):
+        b.add(key, posting(record, Code.RESTRICTED_NEAR, 0, index))

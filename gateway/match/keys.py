@@ -1,0 +1,106 @@
+"""Canonical register values -> anchor keys, shared by index build and text scan.
+
+A key is the built-in hash of a small tuple, so both sides must build the tuple the
+same way: that is this module's only job.  Hashes are per process (the index is built
+in the process that uses it).  Typo tolerance uses the pigeonhole rule: one edit
+leaves either the first or the second half of a word intact, so a word is indexed
+under both halves and a text word is probed with the halves of every length it
+could have had before the edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import IntEnum
+
+
+class Code(IntEnum):
+    """What a posting points at."""
+
+    NAME = 1          # protected person's name form; detail: 0 full, 1 nickname/alias, 2 initial
+    NAME_TYPO = 2     # protected person's first name with one half of the surname
+    ADDRESS = 3       # house number + street + type (detail: address index)
+    ADDRESS_TYPO = 4
+    POSTCODE = 5
+    PHONE = 6
+    EMAIL = 7
+    DOB = 8
+    GENERIC = 9       # first words of an address with no UK street line
+    RESTRICTED = 10   # restricted contact's canonical email (detail: email index)
+    RESTRICTED_NAME = 11
+    RESTRICTED_NEAR = 12
+    ALLOWED = 13
+
+
+def name_key(given: str, surname: str) -> int:
+    return hash(("N", given, surname))
+
+
+def name_half_keys(given: str, surname: str) -> tuple[int, int]:
+    """Index side: the first name with each half of the surname."""
+    cut = len(surname) // 2
+    return hash(("NP", given, surname[:cut])), hash(("NS", given, surname[cut:]))
+
+
+def address_key(house: str, kind: str, street: str) -> int:
+    return hash(("A", house, kind, street))
+
+
+def address_half_keys(house: str, kind: str, street: str) -> tuple[int, int]:
+    cut = len(street) // 2
+    return hash(("AP", house, kind, street[:cut])), hash(("AS", house, kind, street[cut:]))
+
+
+def probe_halves(tag: str, prefix: tuple[str, ...], word: str) -> Iterator[int]:
+    """Text side: keys of every half ``word`` may share with a word one edit away."""
+    size = len(word)
+    for length in (size - 1, size, size + 1):
+        if length < 4:
+            continue
+        cut = length // 2
+        yield hash((tag + "P", *prefix, word[:cut]))
+        tail = length - cut
+        if tail <= size:
+            yield hash((tag + "S", *prefix, word[size - tail:]))
+
+
+def postcode_key(postcode: str) -> int:
+    return hash(("C", postcode))
+
+
+def phone_key(e164: str) -> int:
+    return hash(("P", e164))
+
+
+def email_key(canonical: str) -> int:
+    return hash(("E", canonical))
+
+
+def dob_key(iso: str) -> int:
+    return hash(("D", iso))
+
+
+def generic_key(first: str, second: str) -> int:
+    return hash(("G", first, second))
+
+
+def restricted_key(canonical: str) -> int:
+    return hash(("R", canonical))
+
+
+def restricted_name_key(given: str, surname: str) -> int:
+    return hash(("RN", given, surname))
+
+
+def restricted_local_key(local: str) -> int:
+    """Same local part, any (lookalike) domain."""
+    return hash(("RL", local))
+
+
+def restricted_half_keys(domain: str, local: str) -> tuple[int, int]:
+    cut = len(local) // 2
+    return hash(("RP", domain, local[:cut])), hash(("RS", domain, local[cut:]))
+
+
+def allowed_key(canonical: str) -> int:
+    return hash(("AL", canonical))

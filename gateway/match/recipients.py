@@ -1,0 +1,113 @@
+"""Recipient addresses (and display names) -> classified ``Recipient``s and findings.
+
+Exact canonical address of a restricted contact: restricted.  The restricted
+person's name or alias as the display name, or an address one edit away (or the same
+mailbox at a lookalike domain): probably restricted.  Allowed recipients and
+internal domains come from the register and the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.findings import Confidence, Finding, Kind, Recipient
+from gateway.match import keys as K
+from gateway.match.content import within_one_edit
+from gateway.match.index import Index, unpack
+from gateway.match.keys import Code
+from gateway.register import normalise as N
+
+# Letters a lookalike domain swaps in: compared after mapping both sides.
+_CONFUSABLE = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"), ("i", "l"))
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    """One recipient as the message names it: address, display name, where found."""
+
+    address: str
+    location: str  # envelope, header:to, header:cc, header:bcc, header:reply-to
+    display_name: str = ""
+
+
+def classify(index: Index, addressees: Sequence[Addressee], internal_domains: Sequence[str],
+             ) -> tuple[list[Recipient], list[Finding], set[int]]:
+    """Recipients, their findings, and the record numbers they are restricted for."""
+    merged: dict[str, list[Addressee]] = {}
+    for item in addressees:
+        merged.setdefault(N.canonical_email(item.address), []).append(item)
+    canon = list(merged)
+    recipients: list[Recipient] = []
+    findings: list[Finding] = []
+    focus: set[int] = set()
+    exact = index.lookup([K.restricted_key(c) for c in canon])
+    allowed = index.lookup([K.allowed_key(c) for c in canon])
+    for address, hits, allows in zip(canon, exact, allowed, strict=True):
+        items = merged[address]
+        restricted = {unpack(v)[0] for v in hits}
+        probable = (_near(index, address) | _by_name(index, items)) - restricted
+        focus |= restricted | probable
+        recipients.append(Recipient(
+            address=items[0].address,
+            internal=_internal(address, internal_domains),
+            restricted_cases=frozenset(index.record(r)[1] for r in restricted),
+            probable_cases=frozenset(index.record(r)[1] for r in probable),
+            allowed_cases=frozenset(index.record(unpack(v)[0])[1] for v in allows),
+        ))
+        location = items[0].location
+        findings += [Finding(Kind.RESTRICTED_RECIPIENT, index.record(r)[1], location,
+                             Confidence.HIGH, 100, recipient=items[0].address)
+                     for r in sorted(restricted)]
+        findings += [Finding(Kind.PROBABLE_RESTRICTED_RECIPIENT, index.record(r)[1], location,
+                             Confidence.MEDIUM, 85, recipient=items[0].address)
+                     for r in sorted(probable)]
+    return recipients, findings, focus
+
+
+def _internal(address: str, domains: Sequence[str]) -> bool:
+    domain = address.rpartition("@")[2]
+    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+
+
+def _by_name(index: Index, items: Sequence[Addressee]) -> set[int]:
+    """Records whose restricted contact's name (or alias) is a display name here."""
+    probes: list[int] = []
+    for item in items:
+        words = [w for w in N.tokens(item.display_name) if w not in N.TITLES]
+        probes += [K.restricted_name_key(a, b) for a in words for b in words if a != b]
+    return {unpack(v)[0] for hits in index.lookup(probes) for v in hits}
+
+
+def _near(index: Index, address: str) -> set[int]:
+    """Records with a restricted address one edit away, or at a lookalike domain."""
+    local, _, domain = address.rpartition("@")
+    probes = [K.restricted_local_key(local), *K.probe_halves("R", (domain,), local)]
+    found: set[int] = set()
+    for hits in index.lookup(probes):
+        for value in hits:
+            record_no, code, _person, detail = unpack(value)
+            if code != Code.RESTRICTED_NEAR:
+                continue
+            known = index.record(record_no)[3][detail]
+            if known != address and _lookalike(address, known):
+                found.add(record_no)
+    return found
+
+
+def _lookalike(address: str, known: str) -> bool:
+    local, _, domain = address.rpartition("@")
+    known_local, _, known_domain = known.rpartition("@")
+    if domain == known_domain:
+        return within_one_edit(local, known_local)
+    if local != known_local:
+        return False
+    same_name = domain.partition(".")[0] == known_domain.partition(".")[0]
+    return same_name or _skeleton(domain) == _skeleton(known_domain) \
+        or within_one_edit(domain, known_domain)
+
+
+def _skeleton(domain: str) -> str:
+    for fake, real in _CONFUSABLE:
+        domain = domain.replace(fake, real)
+    return domain

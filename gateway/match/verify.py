@@ -1,0 +1,179 @@
+"""(probe, posting) pairs -> findings and evidence, checked against the case records.
+
+Anchors only say where to look; here each hit is confirmed or dropped: typo hits
+must be within one edit, an address followed by a different postcode is a different
+address, an initial must not be the ``s`` of a possessive.  Findings are kept per
+(kind, case, location) with the best score; evidence spans are kept apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.findings import Confidence, Evidence, Finding, Kind
+from gateway.match import content as C
+from gateway.match.index import Index, unpack
+from gateway.match.keys import Code
+from gateway.register import normalise as N
+from gateway.segments import Segment
+
+HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
+# Codes whose postings only matter for the same case's restricted recipients: when a
+# key is shared by many cases, only those cases are reported.
+_WEAK = {Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB}
+_WEAK_LIMIT = 16
+_ADDRESS_CODES = {Code.ADDRESS, Code.ADDRESS_TYPO, Code.GENERIC}
+
+
+@dataclass
+class Collector:
+    """Best finding per (kind, case, location), plus every evidence span."""
+
+    best: dict[tuple[Kind, str, str], tuple[int, Confidence]] = field(default_factory=dict)
+    spans: list[tuple[tuple[Kind, str, str], int, int, int]] = field(default_factory=list)
+    addressed: set[tuple[int, int, int, int]] = field(default_factory=set)
+
+    def add(self, kind: Kind, case: str, segment: Segment, number: int, score: int,
+            conf: Confidence, span: tuple[int, int]) -> None:
+        key = (kind, case, segment.location)
+        old = self.best.get(key)
+        if old is None or (conf.rank, score) > (old[1].rank, old[0]):
+            self.best[key] = (score, conf)
+        self.spans.append((key, number, *span))
+
+    def findings(self, segments: Sequence[Segment], first_index: int = 0,
+                 ) -> tuple[list[Finding], list[Evidence]]:
+        """Findings in first-seen order; evidence numbered as in the full findings list."""
+        order = list(self.best)
+        findings = [Finding(k, c, loc, self.best[(k, c, loc)][1], self.best[(k, c, loc)][0])
+                    for k, c, loc in order]
+        where = {key: first_index + i for i, key in enumerate(order)}
+        evidence = [Evidence(where[key], key[2], start, end, segments[seg].text[start:end])
+                    for key, seg, start, end in self.spans]
+        return findings, evidence
+
+
+class Verifier:
+    """Confirms hits of one message against the index's records."""
+
+    def __init__(self, index: Index, segments: Sequence[Segment], folded: Sequence[str],
+                 focus: set[int]) -> None:
+        self.index = index
+        self.segments = segments
+        self.folded = folded
+        self.focus = focus
+        self.out = Collector()
+
+    def run(self, probes: Sequence[C.Probe], postings: Sequence[list[int]]) -> Collector:
+        deferred: list[tuple[C.Probe, int]] = []
+        for probe, hits in zip(probes, postings, strict=True):
+            for value in self._relevant(hits):
+                if probe.what == "postcode":
+                    deferred.append((probe, value))  # after addresses, which absorb them
+                else:
+                    self._check(probe, value)
+        for probe, value in deferred:
+            self._check(probe, value)
+        return self.out
+
+    def _add(self, kind: Kind, case: str, probe: C.Probe, score: int, conf: Confidence) -> None:
+        segment = self.segments[probe.segment]
+        self.out.add(kind, case, segment, probe.segment, score, conf, (probe.start, probe.end))
+
+    def _relevant(self, hits: list[int]) -> list[int]:
+        if len(hits) <= _WEAK_LIMIT:
+            return hits
+        return [v for v in hits if unpack(v)[1] not in _WEAK or unpack(v)[0] in self.focus]
+
+    def _check(self, probe: C.Probe, value: int) -> None:
+        record_no, code, person, detail = unpack(value)
+        record = self.index.record(record_no)
+        if code in _ADDRESS_CODES or code == Code.POSTCODE:
+            self._address(probe, record_no, record, code, person, detail)
+            return
+        result = self._simple(probe, record, code, person, detail)
+        if result is not None:
+            kind, score, conf = result
+            self._add(kind, record[1], probe, score, conf)
+
+    def _simple(self, probe: C.Probe, record: Any, code: Code, person: int, detail: int,
+                ) -> tuple[Kind, int, Confidence] | None:
+        if code == Code.PHONE:
+            return Kind.PHONE, 100, HIGH
+        if code == Code.EMAIL:
+            return Kind.EMAIL, 100, HIGH
+        if code == Code.DOB:
+            return Kind.DATE_OF_BIRTH, 100, HIGH
+        if code == Code.NAME:
+            return self._name(probe, detail)
+        if code == Code.NAME_TYPO:
+            surname = record[2][person][0]
+            if probe.word != surname and C.within_one_edit(probe.word, surname):
+                return Kind.NAME, 80, MEDIUM
+        return None
+
+    def _name(self, probe: C.Probe, detail: int) -> tuple[Kind, int, Confidence] | None:
+        if detail == 2:  # an initial: not the "s" of "Whitmore's"
+            text = self.folded[probe.segment]
+            before = text[probe.start - 1: probe.start] if probe.start else ""
+            after = text[probe.start + 1: probe.start + 2]
+            if before in {"'", "’"} or (after and after.isalpha()):
+                return None
+            return Kind.NAME, 70, MEDIUM
+        return (Kind.NAME, 95, HIGH) if detail == 0 else (Kind.NAME, 90, HIGH)
+
+    def _address(self, probe: C.Probe, record_no: int, record: Any, code: Code,
+                 person: int, detail: int) -> None:
+        if record[0] == "L":
+            kind, form = Kind.PROTECTED_LOCATION, record[2][0]
+        else:
+            kind, form = Kind.ADDRESS, record[2][person][1][detail]
+        text = self.folded[probe.segment]
+        seen = (record_no, person, detail, probe.segment)
+        if code == Code.POSTCODE:
+            self._postcode(probe, record[1], kind, form, seen)
+            return
+        result = _score_address(text, probe, code, form)
+        if result is not None:
+            self.out.addressed.add(seen)
+            self._add(kind, record[1], probe, *result)
+
+    def _postcode(self, probe: C.Probe, case: str, kind: Kind, form: Any,
+                  seen: tuple[int, int, int, int]) -> None:
+        if seen in self.out.addressed:
+            return
+        text = self.folded[probe.segment]
+        house, street = form[0], form[2]
+        near = C.words_near(text, probe.start, probe.start, before=160, after=0)
+        if house and street and C.street_in(near, house, street):
+            self.out.addressed.add(seen)
+            self._add(kind, case, probe, 95, HIGH)
+            return
+        if kind == Kind.PROTECTED_LOCATION:
+            self._add(kind, case, probe, 75, MEDIUM)
+            return
+        self._add(Kind.POSTCODE, case, probe, 100, HIGH)
+
+
+def _score_address(text: str, probe: C.Probe, code: Code, form: Any,
+                   ) -> tuple[int, Confidence] | None:
+    """Score of an address hit, or None when the text contradicts it."""
+    house, flat, street, _kind, town, postcode, words = form
+    if code == Code.GENERIC:
+        window = " ".join(C.words_near(text, probe.start, probe.end, before=0, after=120))
+        wanted = " ".join(w for w in words if not w.isdigit())
+        score = int(C.partial_ratio(wanted, window))
+        return (score, HIGH) if score >= 90 else None
+    typo = code == Code.ADDRESS_TYPO
+    if typo and (probe.word == street or not C.within_one_edit(probe.word, street)):
+        return None
+    found = C.postcode_after(text, probe.end)
+    if postcode and found and found != postcode:
+        return None
+    near = set(C.words_near(text, probe.start, probe.end, before=30, after=60))
+    corroborated = bool(found) or bool(near.intersection(town)) or (bool(flat) and flat in near)
+    if typo:
+        return (90, HIGH) if corroborated else (85, MEDIUM)
+    return (100, HIGH) if corroborated else (95, HIGH)
