@@ -31,7 +31,7 @@ def parse_message(raw: bytes) -> EmailMessage:
     """Parse ``raw`` into an ``EmailMessage``; failures become a recorded defect."""
     try:
         message = BytesParser(EmailMessage, policy=POLICY).parsebytes(normalise_newlines(raw))
-    except Exception:  # noqa: BLE001 - hostile input must never crash the pipeline
+    except Exception:
         message = EmailMessage(policy=POLICY)
         message.defects.append(UnparseableMessageDefect())
     return message

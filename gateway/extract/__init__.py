@@ -37,6 +37,6 @@ def extract(raw: bytes, limits: Limits | None = None) -> Extraction:
         walk_message(ctx, message, "", 0)
     except OverBudget as stop:
         ctx.fail("message", stop.reason)
-    except Exception:  # noqa: BLE001 - the last boundary: never raise out of extract
+    except Exception:
         ctx.fail("message", UNPARSEABLE)
     return _result(ctx)

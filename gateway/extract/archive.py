@@ -11,6 +11,7 @@ import tarfile
 import zipfile
 import zlib
 from io import BytesIO
+from typing import IO
 
 from gateway.extract.context import (
     CORRUPT,
@@ -36,8 +37,7 @@ def _ratio_ok(ctx: Context, produced: int, compressed: int) -> bool:
     return produced <= ctx.limits.max_ratio * max(compressed, 1)
 
 
-def _stream(ctx: Context, source: BytesIO | zipfile.ZipExtFile, compressed: int,
-            location: str) -> bytes | None:
+def _stream(ctx: Context, source: IO[bytes], compressed: int, location: str) -> bytes | None:
     """Read ``source`` in chunks, stopping as soon as a limit is crossed."""
     chunks: list[bytes] = []
     produced = 0
@@ -45,7 +45,8 @@ def _stream(ctx: Context, source: BytesIO | zipfile.ZipExtFile, compressed: int,
         produced += len(chunk)
         ctx.uncompressed += len(chunk)
         if produced > ctx.limits.max_part_bytes or (
-                ctx.uncompressed > ctx.limits.max_total_uncompressed):
+            ctx.uncompressed > ctx.limits.max_total_uncompressed
+        ):
             ctx.fail(location, OVER_SIZE)
             return None
         if not _ratio_ok(ctx, produced, compressed):
@@ -55,8 +56,9 @@ def _stream(ctx: Context, source: BytesIO | zipfile.ZipExtFile, compressed: int,
     return b"".join(chunks)
 
 
-def member_bytes(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo,
-                 location: str) -> bytes | None:
+def member_bytes(
+    ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, location: str
+) -> bytes | None:
     """Bytes of one zip member, or None after recording why it cannot be read."""
     ctx.check_time()
     if info.flag_bits & 0x1:
@@ -101,8 +103,14 @@ def read_zip(ctx: Context, blob: Blob) -> None:
             location = f"{blob.location}/{info.filename}"
             try:
                 data = member_bytes(ctx, zf, info, location)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
-                    NotImplementedError):
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                OSError,
+                EOFError,
+                ValueError,
+                NotImplementedError,
+            ):
                 ctx.fail(location, CORRUPT)
                 continue
             if data is not None:
@@ -131,8 +139,9 @@ def read_gzip(ctx: Context, blob: Blob) -> None:
         return
     base = blob.name.rpartition("/")[2]
     lowered = base.lower()
-    inner = base[:-3] if lowered.endswith(".gz") else base[:-4] if lowered.endswith(
-        ".tgz") else "data"
+    inner = (
+        base[:-3] if lowered.endswith(".gz") else base[:-4] if lowered.endswith(".tgz") else "data"
+    )
     if lowered.endswith(".tgz"):
         inner += ".tar"
     _entry(ctx, data, inner or "data", f"{blob.location}/{inner or 'data'}", blob.depth + 1)
@@ -143,7 +152,7 @@ def read_tar(ctx: Context, blob: Blob) -> None:
     if not _nested_ok(ctx, blob):
         return
     with tarfile.open(fileobj=BytesIO(blob.data), mode="r:") as tar:
-        members = []
+        members: list[tarfile.TarInfo] = []
         for member in tar:
             if len(members) >= ctx.limits.max_archive_entries:
                 ctx.fail(blob.location, TOO_MANY)
@@ -156,7 +165,8 @@ def read_tar(ctx: Context, blob: Blob) -> None:
                 ctx.fail(location, OVER_SIZE)
                 continue
             source = tar.extractfile(member)
-            data = _stream(ctx, BytesIO(source.read()) if source else BytesIO(),
-                           member.size, location)
+            data = _stream(
+                ctx, BytesIO(source.read()) if source else BytesIO(), member.size, location
+            )
             if data is not None:
                 _entry(ctx, data, member.name, location, blob.depth + 1)

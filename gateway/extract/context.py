@@ -41,7 +41,7 @@ class Limits:
     max_pdf_pages: int = 2000
 
 
-class OverBudget(Exception):  # noqa: N818 - a signal, not an error for callers
+class OverBudget(Exception):
     """The whole message ran out of time or bytes; extraction stops."""
 
     def __init__(self, reason: str) -> None:

@@ -11,15 +11,39 @@ import zipfile
 from io import BytesIO
 
 from gateway.extract import archive, forwarded, office, pdf, plain
-from gateway.extract.context import Blob, Context
+from gateway.extract.context import CORRUPT, Blob, Context, OverBudget
 
 _EXTENSIONS = {
-    "pdf": "pdf", "docx": "docx", "docm": "docx", "dotx": "docx", "xlsx": "xlsx",
-    "xlsm": "xlsx", "pptx": "pptx", "pptm": "pptx", "odt": "odf", "ods": "odf",
-    "odp": "odf", "zip": "zip", "gz": "gzip", "tgz": "tar", "tar": "tar", "msg": "msg",
-    "eml": "eml", "rtf": "rtf", "html": "html", "htm": "html", "xhtml": "html",
-    "xml": "xml", "json": "json", "txt": "text", "csv": "text", "tsv": "text",
-    "md": "text", "log": "text", "ics": "text", "vcf": "text",
+    "pdf": "pdf",
+    "docx": "docx",
+    "docm": "docx",
+    "dotx": "docx",
+    "xlsx": "xlsx",
+    "xlsm": "xlsx",
+    "pptx": "pptx",
+    "pptm": "pptx",
+    "odt": "odf",
+    "ods": "odf",
+    "odp": "odf",
+    "zip": "zip",
+    "gz": "gzip",
+    "tgz": "tar",
+    "tar": "tar",
+    "msg": "msg",
+    "eml": "eml",
+    "rtf": "rtf",
+    "html": "html",
+    "htm": "html",
+    "xhtml": "html",
+    "xml": "xml",
+    "json": "json",
+    "txt": "text",
+    "csv": "text",
+    "tsv": "text",
+    "md": "text",
+    "log": "text",
+    "ics": "text",
+    "vcf": "text",
 }
 _TYPES = {
     "application/pdf": "pdf",
@@ -29,11 +53,19 @@ _TYPES = {
     "application/vnd.oasis.opendocument.text": "odf",
     "application/vnd.oasis.opendocument.spreadsheet": "odf",
     "application/vnd.oasis.opendocument.presentation": "odf",
-    "application/zip": "zip", "application/x-zip-compressed": "zip",
-    "application/gzip": "gzip", "application/x-gzip": "gzip", "application/x-tar": "tar",
-    "application/vnd.ms-outlook": "msg", "message/rfc822": "eml",
-    "application/rtf": "rtf", "text/rtf": "rtf", "text/html": "html",
-    "application/xhtml+xml": "html", "application/xml": "xml", "text/xml": "xml",
+    "application/zip": "zip",
+    "application/x-zip-compressed": "zip",
+    "application/gzip": "gzip",
+    "application/x-gzip": "gzip",
+    "application/x-tar": "tar",
+    "application/vnd.ms-outlook": "msg",
+    "message/rfc822": "eml",
+    "application/rtf": "rtf",
+    "text/rtf": "rtf",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "application/xml": "xml",
+    "text/xml": "xml",
     "application/json": "json",
 }
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -57,22 +89,25 @@ def _zip_kind(data: bytes) -> str:
     return "zip"
 
 
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (_OLE, "msg"),
+    (b"\x1f\x8b", "gzip"),
+    (b"{\\rtf", "rtf"),
+)
+
+
 def _by_magic(data: bytes) -> str | None:
     """Format from the first bytes, when they are conclusive."""
     head = data[:1024]
     if b"%PDF-" in head:
         return "pdf"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_kind(data)
-    if head.startswith(_OLE):
-        return "msg"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.lstrip().startswith(b"{\\rtf"):
-        return "rtf"
-    if len(data) > 262 and data[257:262] == b"ustar":
-        return "tar"
-    return None
+    stripped = head.lstrip()
+    kind = next((k for sig, k in _SIGNATURES if stripped.startswith(sig)), None)
+    if kind is None and data[257:262] == b"ustar":
+        kind = "tar"
+    return kind
 
 
 def kind_of(blob: Blob) -> str | None:
@@ -97,7 +132,12 @@ def read_blob(ctx: Context, blob: Blob) -> None:
         return
     if kind == "msg" and not blob.data.startswith(_OLE):
         kind = "eml"  # a .msg that is not OLE is usually a saved MIME message
-    _READERS[kind](ctx, blob)
+    try:
+        _READERS[kind](ctx, blob)
+    except OverBudget:
+        raise
+    except Exception:  # any failure of a format we should read is a corrupt part
+        ctx.fail(blob.location, CORRUPT)
 
 
 _READERS = {

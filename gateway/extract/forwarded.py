@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import olefile
+import olefile  # type: ignore[import-untyped]
 
 from gateway.extract.context import ENCRYPTED, Blob, Context, child, field_of
 from gateway.extract.html import html_to_text
@@ -23,9 +23,16 @@ UNSUPPORTED = "unsupported format"
 _ATTACH = "__attach_version1.0_#"
 _EMBEDDED = "__substg1.0_3701000D/"
 _LEGACY_OFFICE = frozenset(("WordDocument", "Workbook", "Book", "PowerPoint Document"))
-_FIELDS = {"0037": "subject", "0E04": "header:to", "0E03": "header:cc",
-           "0E02": "header:bcc", "0C1A": "header:from", "0C1F": "header:from",
-           "5D01": "header:from", "1000": "body"}
+_FIELDS = {
+    "0037": "subject",
+    "0E04": "header:to",
+    "0E03": "header:cc",
+    "0E02": "header:bcc",
+    "0C1A": "header:from",
+    "0C1F": "header:from",
+    "5D01": "header:from",
+    "1000": "body",
+}
 
 
 @dataclass(slots=True)
@@ -51,7 +58,7 @@ def _property(streams: Mapping[str, bytes], tag: str) -> str | bytes | None:
 
 def _below(streams: Mapping[str, bytes], prefix: str) -> dict[str, bytes]:
     """The streams under storage ``prefix`` with that prefix removed."""
-    return {k[len(prefix):]: v for k, v in streams.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in streams.items() if k.startswith(prefix)}
 
 
 def _attachments(streams: Mapping[str, bytes], content: MsgContent) -> None:
@@ -92,8 +99,7 @@ def _emit(ctx: Context, content: MsgContent, base: str, depth: int) -> None:
         for value in dict.fromkeys(values):
             ctx.add(field_of(base, name), value)
     for name, data in content.attachments:
-        ctx.read_blob(ctx, Blob(data, name, "application/octet-stream",
-                                child(base, name), depth))
+        ctx.read_blob(ctx, Blob(data, name, "application/octet-stream", child(base, name), depth))
     for name, sub in content.embedded:
         if depth + 1 > ctx.limits.max_depth:
             ctx.fail(child(base, name), "too deeply nested")

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-_BLOCK = frozenset(
-    "address article aside blockquote br caption center dd details dialog div dl dt "
-    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr legend li main "
-    "nav ol option p pre section summary table tbody tfoot thead title tr ul".split()
-)
+# a compact table of tag names reads better than one name per line
+# fmt: off
+_BLOCK = frozenset((
+    "address", "article", "aside", "blockquote", "br", "caption", "center", "dd",
+    "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer",
+    "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "legend", "li", "main",
+    "nav", "ol", "option", "p", "pre", "section", "summary", "table", "tbody", "tfoot",
+    "thead", "title", "tr", "ul",
+))
+# fmt: on
 _CELL = frozenset(("td", "th"))
 _SKIP = frozenset(("script", "style"))
 _TEXT_ATTRS = frozenset(("alt", "title", "value", "placeholder", "aria-label", "label"))

@@ -17,8 +17,15 @@ from gateway.extract.html import html_to_text
 from gateway.extract.textcodec import decode_text, decode_transfer, to_bytes
 
 _ADDRESS_HEADERS = ("to", "cc", "bcc", "reply-to", "from")
-_WANTED = frozenset(("subject", "content-type", "content-disposition",
-                     "content-transfer-encoding", *_ADDRESS_HEADERS))
+_WANTED = frozenset(
+    (
+        "subject",
+        "content-type",
+        "content-disposition",
+        "content-transfer-encoding",
+        *_ADDRESS_HEADERS,
+    )
+)
 _FOLD = re.compile(r"\r?\n[ \t]*|\r")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 #: characters that need the full RFC 5322 address parser (quotes, comments, groups)
@@ -44,7 +51,7 @@ def decode_words(value: str) -> str:
         return value.strip()
     try:
         words = email.header.decode_header(value)
-    except Exception:  # noqa: BLE001 - a broken encoded word keeps its raw form
+    except Exception:
         return value.strip()
     return "".join(
         decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk
@@ -72,8 +79,9 @@ def address_text(value: str) -> str:
     pairs = _simple_addresses(value)
     if pairs is None:
         pairs = email.utils.getaddresses([value])
-    for name, addr in pairs:
-        shown = " ".join(p for p in (decode_words(name), f"<{addr}>" if addr else "") if p)
+    for raw_name, addr in pairs:
+        name = decode_words(raw_name)
+        shown = f"{name} <{addr}>" if name and addr else name or addr
         if shown:
             lines.append(shown)
     return "\n".join(lines) if lines else decode_words(value)
@@ -101,7 +109,7 @@ def add_headers(ctx: Context, headers: dict[str, str], base: str) -> None:
         if value:
             try:
                 text = address_text(value)
-            except Exception:  # noqa: BLE001 - unparseable list: keep the raw text
+            except Exception:
                 text = decode_words(value)
             ctx.add(field_of(base, f"header:{name}"), text)
 
@@ -135,7 +143,7 @@ class _Walk:
                         self.part(sub)
                 return
             if ctype == "message/delivery-status":
-                self._delivery_status(payload)
+                self._delivery_status([m for m in payload if isinstance(m, Message)])
                 return
             for sub in payload:
                 if isinstance(sub, Message):
@@ -159,30 +167,34 @@ class _Walk:
         self.forwarded += 1
         return "forwarded.eml" if self.forwarded == 1 else f"forwarded{self.forwarded}.eml"
 
-    def leaf(self, part: Message, headers: dict[str, str], ctype: str,
-             ct_params: dict[str, str]) -> None:
+    def leaf(
+        self, part: Message, headers: dict[str, str], ctype: str, ct_params: dict[str, str]
+    ) -> None:
         """A part with content: body text, or an attachment for the dispatcher."""
         self.leaves += 1
         disposition, _ = split_params(headers.get("content-disposition", ""))
         filename = _filename(part, headers)
-        is_body = (ctype.startswith("text/") and disposition != "attachment"
-                   and not filename)
-        location = (field_of(self.base, "body") if is_body
-                    else child(self.base, filename or f"part{self.leaves}.bin"))
+        is_body = ctype.startswith("text/") and disposition != "attachment" and not filename
+        location = (
+            field_of(self.base, "body")
+            if is_body
+            else child(self.base, filename or f"part{self.leaves}.bin")
+        )
         try:
             data = _part_bytes(part, headers)
             self.ctx.count_bytes(len(data))
             if len(data) > self.ctx.limits.max_part_bytes:
                 self.ctx.fail(location, "over size limit")
             elif is_body:
-                text = decode_text(data, ct_params.get("charset"))
+                text = decode_text(data, ct_params.get("charset")).replace("\r\n", "\n")
                 self.ctx.add(location, html_to_text(text) if ctype == "text/html" else text)
             else:
-                self.ctx.read_blob(self.ctx, Blob(data, filename or "", ctype, location,
-                                                  self.depth))
+                self.ctx.read_blob(
+                    self.ctx, Blob(data, filename or "", ctype, location, self.depth)
+                )
         except OverBudget:
             raise
-        except Exception:  # noqa: BLE001 - one bad part must not stop the others
+        except Exception:
             self.ctx.fail(location, "corrupt")
 
 
@@ -194,12 +206,13 @@ def _filename(part: Message, headers: dict[str, str]) -> str | None:
         return None
     try:
         name = part.get_filename()
-    except Exception:  # noqa: BLE001 - a broken parameter: fall back to the raw value
+    except Exception:
         name = None
     if not name:
         _, params = split_params(headers.get("content-disposition", ""))
         name = params.get("filename") or split_params(headers.get("content-type", ""))[1].get(
-            "name")
+            "name"
+        )
     return decode_words(name).replace("/", "_").strip() or None if name else None
 
 

@@ -20,6 +20,7 @@ _DOCX = Flattening(
     text_tags=frozenset(("t", "delText")),
     breaks=frozenset(("p", "tr", "br", "cr")),
     tabs=frozenset(("tab", "tc")),
+    spaces=frozenset(("ins", "del", "moveFrom", "moveTo")),
 )
 _DRAWING = Flattening(
     text_tags=frozenset(("t", "text")),
@@ -33,7 +34,8 @@ _ODF = Flattening(
 )
 _PROPS = Flattening()  # metadata: every value on its own line
 _DOCX_PART = re.compile(
-    r"word/(document|header\d*|footer\d*|footnotes|endnotes|comments\w*|glossary/document)\.xml")
+    r"word/(document|header\d*|footer\d*|footnotes|endnotes|comments\w*|glossary/document)\.xml"
+)
 _NUMBER = re.compile(r"(\d+)")
 _PROPERTY_PARTS = ("docProps/core.xml", "docProps/app.xml", "docProps/custom.xml")
 
@@ -43,8 +45,9 @@ def _natural(name: str) -> list[object]:
     return [int(p) if p.isdigit() else p for p in _NUMBER.split(name)]
 
 
-def _texts(ctx: Context, zf: zipfile.ZipFile, names: Iterable[str], how: Flattening,
-           location: str) -> Iterator[str]:
+def _texts(
+    ctx: Context, zf: zipfile.ZipFile, names: Iterable[str], how: Flattening, location: str
+) -> Iterator[str]:
     """Flattened text of each named XML member that exists and passes the limits."""
     present = set(zf.namelist())
     for name in names:
@@ -64,8 +67,16 @@ def _embedded(ctx: Context, zf: zipfile.ZipFile, blob: Blob) -> None:
             continue
         data = member_bytes(ctx, zf, zf.getinfo(name), location)
         if data is not None:
-            ctx.read_blob(ctx, Blob(data, name.rpartition("/")[2],
-                                    "application/octet-stream", location, blob.depth + 1))
+            ctx.read_blob(
+                ctx,
+                Blob(
+                    data,
+                    name.rpartition("/")[2],
+                    "application/octet-stream",
+                    location,
+                    blob.depth + 1,
+                ),
+            )
 
 
 def _emit(ctx: Context, blob: Blob, pieces: Iterable[str]) -> None:
@@ -88,10 +99,13 @@ def read_pptx(ctx: Context, blob: Blob) -> None:
     """Slides, notes, comments, diagrams and properties of a presentation."""
     with open_zip(blob.data) as zf:
         prefixes = ("ppt/slides/", "ppt/notesSlides/", "ppt/comments/", "ppt/diagrams/data")
-        names = sorted((n for n in zf.namelist()
-                        if n.startswith(prefixes) and n.endswith(".xml")),
-                       key=lambda n: (prefixes.index(next(p for p in prefixes
-                                                         if n.startswith(p))), _natural(n)))
+        names = sorted(
+            (n for n in zf.namelist() if n.startswith(prefixes) and n.endswith(".xml")),
+            key=lambda n: (
+                prefixes.index(next(p for p in prefixes if n.startswith(p))),
+                _natural(n),
+            ),
+        )
         pieces = list(_texts(ctx, zf, names, _DRAWING, blob.location))
         pieces += _texts(ctx, zf, _PROPERTY_PARTS, _PROPS, blob.location)
         _emit(ctx, blob, pieces)
@@ -102,8 +116,15 @@ def read_xlsx(ctx: Context, blob: Blob) -> None:
     """Every sheet (name, cells by row), comments, drawings and properties."""
     with open_zip(blob.data) as zf:
         pieces = list(sheet_text(ctx, zf, blob.location))
-        extras = sorted((n for n in zf.namelist() if n.endswith(".xml") and n.startswith(
-            ("xl/comments", "xl/threadedComments/", "xl/drawings/drawing"))), key=_natural)
+        extras = sorted(
+            (
+                n
+                for n in zf.namelist()
+                if n.endswith(".xml")
+                and n.startswith(("xl/comments", "xl/threadedComments/", "xl/drawings/drawing"))
+            ),
+            key=_natural,
+        )
         pieces += _texts(ctx, zf, extras, _DRAWING, blob.location)
         pieces += _texts(ctx, zf, _PROPERTY_PARTS, _PROPS, blob.location)
         _emit(ctx, blob, pieces)
@@ -114,13 +135,10 @@ def read_odf(ctx: Context, blob: Blob) -> None:
     """Text, tables, headers/footers and metadata of an OpenDocument file."""
     with open_zip(blob.data) as zf:
         if "META-INF/manifest.xml" in zf.namelist():
-            manifest = member_bytes(ctx, zf, zf.getinfo("META-INF/manifest.xml"),
-                                    blob.location)
+            manifest = member_bytes(ctx, zf, zf.getinfo("META-INF/manifest.xml"), blob.location)
             if manifest is not None and b"encryption-data" in manifest:
                 ctx.fail(blob.location, ENCRYPTED)
                 return
         pieces = list(_texts(ctx, zf, ("content.xml", "styles.xml"), _ODF, blob.location))
         pieces += _texts(ctx, zf, ("meta.xml",), _PROPS, blob.location)
         _emit(ctx, blob, pieces)
-
-

@@ -7,15 +7,17 @@ PDF with thousands of pages or pathological content streams cannot hold a worker
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from io import BytesIO
 
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject
 
-from gateway.extract.context import CORRUPT, ENCRYPTED, OVER_SIZE, Blob, Context
+from gateway.extract.context import CORRUPT, ENCRYPTED, OVER_SIZE, Blob, Context, OverBudget
 
 PAGE_BREAK = "\n\f\n"
+#: metadata written by software, not by people
+_NOISE = frozenset(("/CreationDate", "/ModDate", "/Trapped", "/Producer"))
 _log = logging.getLogger(__name__)
 
 
@@ -31,13 +33,18 @@ def _open(ctx: Context, blob: Blob) -> PdfReader | None:
     _quiet_pypdf()
     try:
         reader = PdfReader(BytesIO(blob.data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
+        encrypted = reader.is_encrypted
+    except Exception:
+        ctx.fail(blob.location, CORRUPT)
+        return None
+    if encrypted:
+        try:
+            opened = bool(reader.decrypt(""))
+        except Exception:  # e.g. AES without the crypto dependency: still just encrypted
+            opened = False
+        if not opened:
             ctx.fail(blob.location, ENCRYPTED)
             return None
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on bad input
-        reason = ENCRYPTED if "crypt" in type(exc).__name__.lower() else CORRUPT
-        ctx.fail(blob.location, reason)
-        return None
     return reader
 
 
@@ -50,14 +57,15 @@ def _pages(ctx: Context, reader: PdfReader, location: str) -> Iterator[str]:
         ctx.check_time()
         try:
             yield pages[index].extract_text() or ""
-        except Exception:  # noqa: BLE001 - one broken page must not hide the others
-            ctx.fail(f"{location}#page{index + 1}", CORRUPT)
+        except Exception:
+            ctx.fail(location, CORRUPT)
 
 
-def _annotations(reader: PdfReader) -> Iterator[str]:
+def _annotations(ctx: Context, reader: PdfReader) -> Iterator[str]:
     """``/Contents`` (and titles) of every annotation, e.g. FreeText boxes and notes."""
-    for page in reader.pages:
-        annots = page.get("/Annots")
+    for index in range(min(len(reader.pages), ctx.limits.max_pdf_pages)):
+        ctx.check_time()
+        annots = reader.pages[index].get("/Annots")
         annots = annots.get_object() if annots is not None else None
         if not isinstance(annots, ArrayObject):
             continue
@@ -73,7 +81,7 @@ def _annotations(reader: PdfReader) -> Iterator[str]:
                     yield str(value)
 
 
-def _fields(reader: PdfReader) -> Iterator[str]:
+def _fields(ctx: Context, reader: PdfReader) -> Iterator[str]:
     """Values (and names) of AcroForm fields."""
     for name, field in (reader.get_fields() or {}).items():
         value = field.get("/V")
@@ -81,10 +89,12 @@ def _fields(reader: PdfReader) -> Iterator[str]:
             yield f"{name}: {value}"
 
 
-def _metadata(reader: PdfReader) -> Iterator[str]:
+def _metadata(ctx: Context, reader: PdfReader) -> Iterator[str]:
     """Document information values (title, author, subject, keywords...)."""
-    info = reader.metadata or {}
-    for value in info.values():
+    info: Mapping[str, object] = reader.metadata or {}
+    for key, value in info.items():
+        if key in _NOISE:
+            continue
         text = str(value).strip()
         if text:
             yield text
@@ -99,7 +109,9 @@ def read_pdf(ctx: Context, blob: Blob) -> None:
     for extra in (_fields, _annotations, _metadata):
         ctx.check_time()
         try:
-            groups.append("\n".join(extra(reader)))
-        except Exception:  # noqa: BLE001 - broken dictionaries: keep the page text
+            groups.append("\n".join(extra(ctx, reader)))
+        except OverBudget:
+            raise
+        except Exception:
             _log.debug("pdf %s unreadable", extra.__name__)
     ctx.add(blob.location, PAGE_BREAK.join(g for g in groups if g.strip()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from striprtf.striprtf import rtf_to_text
+from striprtf.striprtf import rtf_to_text  # type: ignore[import-untyped]
 
 from gateway.extract.context import Blob, Context
 from gateway.extract.html import html_to_text
@@ -32,7 +32,7 @@ def read_rtf(ctx: Context, blob: Blob) -> None:
     text = decode_text(blob.data)
     try:
         ctx.add(blob.location, rtf_to_text(text, errors="ignore"))
-    except Exception:  # noqa: BLE001 - malformed RTF: scan the raw text instead
+    except Exception:
         ctx.add(blob.location, text)
 
 
@@ -40,7 +40,7 @@ def read_xml(ctx: Context, blob: Blob) -> None:
     """Text nodes and attribute values of an XML document; no entity expansion."""
     try:
         ctx.add(blob.location, xml_to_text(blob.data, GENERIC))
-    except Exception:  # noqa: BLE001 - refused or broken XML: scan the raw text
+    except Exception:
         ctx.add(blob.location, decode_text(blob.data))
 
 

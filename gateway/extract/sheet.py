@@ -12,15 +12,16 @@ from collections.abc import Iterator
 from io import BytesIO
 from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
+import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
 
 from gateway.extract.archive import member_bytes
 from gateway.extract.context import Context
 from gateway.extract.xmltext import local, parse
 
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-_HEADERS = frozenset(("oddHeader", "oddFooter", "evenHeader", "evenFooter",
-                      "firstHeader", "firstFooter"))
+_HEADERS = frozenset(
+    ("oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter")
+)
 
 
 def _all_text(elem: Element) -> str:
@@ -46,8 +47,11 @@ def _sheets(ctx: Context, zf: zipfile.ZipFile, location: str) -> list[tuple[str,
         rels = member_bytes(ctx, zf, zf.getinfo("xl/_rels/workbook.xml.rels"), location)
         for rel in parse(rels) if rels else ():
             target = rel.get("Target", "")
-            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
-                posixpath.join("xl", target))
+            path = (
+                target.lstrip("/")
+                if target.startswith("/")
+                else posixpath.normpath(posixpath.join("xl", target))
+            )
             targets[rel.get("Id", "")] = path
     found: list[tuple[str, str]] = []
     workbook = member_bytes(ctx, zf, zf.getinfo("xl/workbook.xml"), location)
@@ -55,8 +59,11 @@ def _sheets(ctx: Context, zf: zipfile.ZipFile, location: str) -> list[tuple[str,
         if local(elem.tag) == "sheet":
             found.append((elem.get("name", ""), targets.get(elem.get(_REL_ID, ""), "")))
     listed = {path for _, path in found}
-    found += [("", n) for n in sorted(names) if n.startswith("xl/worksheets/sheet")
-              and n.endswith(".xml") and n not in listed]
+    found += [
+        ("", n)
+        for n in sorted(names)
+        if n.startswith("xl/worksheets/sheet") and n.endswith(".xml") and n not in listed
+    ]
     return found
 
 

@@ -31,9 +31,8 @@ def decode_text(data: bytes, charset: str | None = None) -> str:
     codec = _codec(charset)
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8", "replace")
-    if codec is not None and (codec.startswith(_WIDE) or codec == "utf-7") or data.startswith(
-        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-    ):
+    not_ascii_compatible = codec is not None and (codec.startswith(_WIDE) or codec == "utf-7")
+    if not_ascii_compatible or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode(codec or "utf-16")
         except UnicodeDecodeError:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
+import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class Flattening:
     text_tags: frozenset[str] | None = None
     breaks: frozenset[str] | None = None
     tabs: frozenset[str] = frozenset()
+    #: elements surrounded by a space (tracked changes, ODF ``text:s``)
     spaces: frozenset[str] = frozenset()
     attributes: bool = False
 
@@ -50,6 +51,8 @@ def _pieces(root: Element, how: Flattening) -> Iterator[str]:
         elem, leaving = stack.pop()
         name = local(elem.tag)
         if leaving:
+            if name in how.spaces:
+                yield " "
             if how.breaks is None or name in how.breaks:
                 yield "\n"
             if how.text_tags is None and elem.tail:
@@ -69,7 +72,10 @@ def _pieces(root: Element, how: Flattening) -> Iterator[str]:
 
 def flatten(root: Element, how: Flattening) -> str:
     """Text of an XML tree with breaks, tabs and spaces placed per ``how``."""
-    return "".join(_pieces(root, how)).strip()
+    text = "".join(_pieces(root, how)).strip()
+    if how.breaks is None:  # one element per line: drop the blank pretty-print lines
+        text = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    return text
 
 
 def xml_to_text(data: bytes, how: Flattening) -> str:

@@ -9,6 +9,7 @@ carry spans into the original for reviewers' evidence.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,19 +21,33 @@ from gateway.match import keys as K
 from gateway.match.index import Index
 from gateway.register import normalise as N
 
-EMAIL_RE = re.compile(r"[a-z0-9!#$%&*+/=?^_`{|}~.'-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
-PHONE_RE = re.compile(r"(?<![\w+])\+?\(?\d[\d \t().\-]{7,22}\d(?!\w)")
-POSTCODE_RE = re.compile(r"\b([a-z]{1,2}\d[a-z\d]?) ?(\d[a-z]{2})\b")
-_TYPES = "|".join(sorted(N.STREET_TYPES, key=len, reverse=True))
-ADDRESS_RE = re.compile(
-    rf"\b(\d{{1,4}}[a-z]?)\b[\s,]+((?:[^\W\d_][\w'.-]*[\s,]+){{1,5}}?)({_TYPES})\b\.?"
+# Every pattern but the month-first date starts with a digit or "@", so the regex
+# engine skips ordinary words at C speed; word boundaries are checked in Python on
+# the few matches, since a leading \b would turn that fast skip off.
+EMAIL_LOCAL_RE = re.compile(r"[a-z0-9!#$%&*+/=?^_`{|}~.'-]+$")
+EMAIL_DOMAIN_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+PHONE_RE = re.compile(r"[+(0-9][0-9 \t().\-]{7,24}[0-9]")
+INWARD_RE = re.compile(r"[0-9][a-z]{2}(?![a-z0-9])")
+OUTWARD_RE = re.compile(r"(?:^|[^a-z0-9])([a-z]{1,2}[0-9][a-z0-9]?) ?$")
+_MONTHS = "|".join(sorted(N.MONTHS, key=len, reverse=True))
+DATE_RE = re.compile(
+    r"[0-9]{1,4}(?:[-/.][0-9]{1,2}[-/.][0-9]{2,4}(?![0-9])"
+    rf"|(?:st|nd|rd|th)?[\s-]+(?:of\s+)?(?:{_MONTHS})\.?,?[\s-]+[0-9]{{4}}(?![0-9]))"
+)
+MONTH_FIRST_RE = re.compile(
+    rf"(?:{_MONTHS})\.?\s+([0-9]{{1,2}})(?:st|nd|rd|th)?,?\s+([0-9]{{4}})(?![0-9])"
 )
 _SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """One key to look up, with where its text sits and what to check a hit against."""
+    """One key to look up, with where its text sits and what to check a hit against.
+
+    ``start``/``end`` are character offsets, except for names, street addresses and
+    generic addresses, where they are token indices (turned into offsets only for the
+    rare verified hit).
+    """
 
     key: int
     what: str      # name | name_typo | address | address_typo | postcode | phone | email | dob | generic
@@ -46,26 +61,43 @@ def probes(index: Index, texts: Sequence[str]) -> list[Probe]:
     """Every probe of every (folded) segment text, for one batched look-up."""
     out: list[Probe] = []
     for number, folded in enumerate(texts):
-        for finder in (_emails, _phones, _postcodes, _dates, _addresses):
-            out.extend(finder(folded, number))
-        out.extend(_names(index, folded, number))
+        words = N.folded_tokens(folded)
+        if any(digit in folded for digit in "0123456789"):
+            for finder in (_phones, _postcodes, _dates):
+                out.extend(finder(folded, number))
+            out.extend(_addresses(words, number))
+        months = N.MONTH_WORDS.intersection(words)
+        if months:
+            out.extend(_month_first_dates(folded, number, months))
+        if "@" in folded:
+            out.extend(_emails(folded, number))
+        out.extend(_names(index, words, number))
         if index.generic:
-            out.extend(_generic(index, folded, number))
+            out.extend(_generic(index, words, number))
     return out
 
 
+def _boundary(text: str, start: int) -> bool:
+    return start == 0 or not text[start - 1].isalnum()
+
+
 def _emails(text: str, seg: int) -> Iterator[Probe]:
-    if "@" not in text:
-        return
-    for m in EMAIL_RE.finditer(text):
-        address = m.group().strip(".'")
-        yield Probe(K.email_key(N.canonical_email(address)), "email", seg, m.start(), m.end())
+    at = text.find("@")
+    while at > 0:
+        local = EMAIL_LOCAL_RE.search(text, max(0, at - 64), at)
+        domain = EMAIL_DOMAIN_RE.match(text, at + 1)
+        if local and domain:
+            address = (local.group() + "@" + domain.group()).strip(".'")
+            key = K.email_key(N.canonical_email(address))
+            yield Probe(key, "email", seg, local.start(), domain.end())
+        at = text.find("@", at + 1)
 
 
 def _phones(text: str, seg: int) -> Iterator[Probe]:
     for m in PHONE_RE.finditer(text):
-        raw = m.group()
-        groups = _SPACES.split(raw)
+        if not _boundary(text, m.start()) or text[m.start() - 1: m.start()] == "+":
+            continue
+        groups = _SPACES.split(m.group())
         seen: set[str] = set()
         for first in range(min(len(groups), 6)):
             for last in range(first + 1, min(len(groups), first + 5) + 1):
@@ -76,55 +108,71 @@ def _phones(text: str, seg: int) -> Iterator[Probe]:
 
 
 def _postcodes(text: str, seg: int) -> Iterator[Probe]:
-    for m in POSTCODE_RE.finditer(text):
-        code = N.canonical_postcode(m.group(1), m.group(2))
-        yield Probe(K.postcode_key(code), "postcode", seg, m.start(), m.end())
+    for m in INWARD_RE.finditer(text):
+        outward = OUTWARD_RE.search(text, max(0, m.start() - 6), m.start())
+        if outward:
+            code = N.canonical_postcode(outward.group(1), m.group())
+            yield Probe(K.postcode_key(code), "postcode", seg, outward.start(1), m.end())
 
 
 def _dates(text: str, seg: int) -> Iterator[Probe]:
-    for form, regex in N.DATE_RES:
-        for m in regex.finditer(text):
-            day = N.date_from_groups(form, m.groups())
-            if day is not None:
+    for m in DATE_RE.finditer(text):
+        if not _boundary(text, m.start()):
+            continue
+        day = _date_of(m.group())
+        if day is not None:
+            yield Probe(K.dob_key(day.isoformat()), "dob", seg, m.start(), m.end())
+
+
+def _date_of(text: str) -> dt.date | None:
+    for form, regex in N.DATE_RES[:3]:
+        found = regex.fullmatch(text)
+        if found:
+            return N.date_from_groups(form, found.groups())
+    return None
+
+
+def _month_first_dates(text: str, seg: int, months: set[str]) -> Iterator[Probe]:
+    """``April 17, 1988``: searched only where a month word is, found with str.find."""
+    for month in months:
+        at = text.find(month)
+        while at >= 0:
+            m = MONTH_FIRST_RE.match(text, at)
+            day = N.parse_date(m.group()) if m and _boundary(text, at) else None
+            if m and day is not None:
                 yield Probe(K.dob_key(day.isoformat()), "dob", seg, m.start(), m.end())
+            at = text.find(month, at + 1)
 
 
-def _addresses(text: str, seg: int) -> Iterator[Probe]:
-    for m in ADDRESS_RE.finditer(text):
-        house = m.group(1)
-        words = N.TOKEN_RE.findall(m.group(2))
-        trailing = N.TOKEN_RE.findall(text[m.end(): m.end() + 40])[:3]
-        candidates = [(words, m.group(3), m.end())]
-        names = [*words, m.group(3)]
-        for extra, word in enumerate(trailing):
-            if word in N.STREET_TYPES:
-                candidates.append((names + trailing[:extra], word, m.end()))
-        for name_words, kind_word, end in candidates:
-            street, kind = "".join(name_words), N.STREET_TYPES[kind_word]
-            span = (m.start(), end)
-            yield Probe(K.address_key(house, kind, street), "address", seg, *span, street)
-            for key in K.probe_halves("A", (house, kind), street):
-                yield Probe(key, "address_typo", seg, *span, street)
+def _addresses(words: list[str], seg: int) -> Iterator[Probe]:
+    """A house number, up to five words of street name, and a street type."""
+    types = N.STREET_TYPES
+    if types.keys().isdisjoint(words):
+        return
+    for j in [j for j, word in enumerate(words) if word in types]:
+        for i in range(j - 1, max(-1, j - 7), -1):
+            if not N.HOUSE_RE.fullmatch(words[i]):
+                continue
+            if i < j - 1:
+                house, street, kind = words[i], "".join(words[i + 1: j]), types[words[j]]
+                yield Probe(K.address_key(house, kind, street), "address", seg, i, j, street)
+                for key in K.probe_halves("A", (house, kind), street):
+                    yield Probe(key, "address_typo", seg, i, j, street)
+            break
 
 
-def _names(index: Index, text: str, seg: int) -> Iterator[Probe]:
+def _names(index: Index, words: list[str], seg: int) -> Iterator[Probe]:
     """Given name next to a surname, in either order, with at most one word between."""
-    words = N.TOKEN_RE.findall(text)
     given, surnames, first = index.given, index.surnames, index.first
-    spans: list[tuple[int, int]] | None = None
+    if given.isdisjoint(words):
+        return
     last = len(words) - 1
     for i in [i for i, word in enumerate(words) if word in given]:
         word = words[i]
         for j in _neighbours(words, i, last, given):
             other = words[j]
-            exact = other in surnames
-            if not exact and (word not in first or len(other) < 4 or not other.isalpha()):
-                continue
-            if spans is None:
-                spans = [m.span() for m in N.TOKEN_RE.finditer(text)]
-            lo, hi = min(i, j), max(i, j)
-            span = (spans[lo][0], spans[hi][1])
-            if exact:
+            span = (min(i, j), max(i, j))
+            if other in surnames:
                 yield Probe(K.name_key(word, other), "name", seg, *span, word)
             if word in first and len(other) >= 4 and other.isalpha():
                 for key in K.probe_halves("N", (word,), other):
@@ -141,16 +189,12 @@ def _neighbours(words: list[str], i: int, last: int, given: frozenset[str]) -> I
         yield i - 1
 
 
-def _generic(index: Index, text: str, seg: int) -> Iterator[Probe]:
-    words = N.TOKEN_RE.findall(text)
+def _generic(index: Index, words: list[str], seg: int) -> Iterator[Probe]:
     pairs = index.generic
-    hits = [i for i in range(len(words) - 1) if (words[i], words[i + 1]) in pairs]
-    if not hits:
-        return
-    spans = [m.span() for m in N.TOKEN_RE.finditer(text)]
-    for i in hits:
-        start = spans[i][0]
-        yield Probe(K.generic_key(words[i], words[i + 1]), "generic", seg, start, spans[i + 1][1])
+    for i in range(len(words) - 1):
+        if (words[i], words[i + 1]) in pairs:
+            key = K.generic_key(words[i], words[i + 1])
+            yield Probe(key, "generic", seg, i, i + 1)
 
 
 # --- verification helpers used by the matcher -------------------------------------------
@@ -162,7 +206,7 @@ def within_one_edit(a: str, b: str) -> bool:
 
 def postcode_after(text: str, end: int, span: int = 80) -> str | None:
     """The first postcode within ``span`` characters after ``end``, canonical."""
-    m = POSTCODE_RE.search(text, end, min(len(text), end + span))
+    m = N.POSTCODE_RE.search(text, end, min(len(text), end + span))
     return N.canonical_postcode(m.group(1), m.group(2)) if m else None
 
 

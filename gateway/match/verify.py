@@ -25,6 +25,7 @@ HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
 _WEAK = {Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB}
 _WEAK_LIMIT = 16
 _ADDRESS_CODES = {Code.ADDRESS, Code.ADDRESS_TYPO, Code.GENERIC}
+_TOKEN_PROBES = {"name", "name_typo", "generic", "address", "address_typo"}
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Verifier:
         self.folded = folded
         self.focus = focus
         self.out = Collector()
+        self._token_spans: dict[int, list[tuple[int, int]]] = {}
 
     def run(self, probes: Sequence[C.Probe], postings: Sequence[list[int]]) -> Collector:
         deferred: list[tuple[C.Probe, int]] = []
@@ -80,7 +82,18 @@ class Verifier:
 
     def _add(self, kind: Kind, case: str, probe: C.Probe, score: int, conf: Confidence) -> None:
         segment = self.segments[probe.segment]
-        self.out.add(kind, case, segment, probe.segment, score, conf, (probe.start, probe.end))
+        self.out.add(kind, case, segment, probe.segment, score, conf, self._span(probe))
+
+    def _span(self, probe: C.Probe) -> tuple[int, int]:
+        """Character offsets of a probe (names and generic probes count in tokens)."""
+        if probe.what not in _TOKEN_PROBES:
+            return probe.start, probe.end
+        spans = self._token_spans.get(probe.segment)
+        if spans is None:
+            text = self.folded[probe.segment]
+            spans = [m.span() for m in N.TOKEN_RE.finditer(text)]
+            self._token_spans[probe.segment] = spans
+        return spans[probe.start][0], spans[probe.end][1]
 
     def _relevant(self, hits: list[int]) -> list[int]:
         if len(hits) <= _WEAK_LIMIT:
@@ -117,8 +130,9 @@ class Verifier:
     def _name(self, probe: C.Probe, detail: int) -> tuple[Kind, int, Confidence] | None:
         if detail == 2:  # an initial: not the "s" of "Whitmore's"
             text = self.folded[probe.segment]
-            before = text[probe.start - 1: probe.start] if probe.start else ""
-            after = text[probe.start + 1: probe.start + 2]
+            start = self._span(probe)[0]
+            before = text[start - 1: start] if start else ""
+            after = text[start + 1: start + 2]
             if before in {"'", "’"} or (after and after.isalpha()):
                 return None
             return Kind.NAME, 70, MEDIUM
@@ -135,7 +149,7 @@ class Verifier:
         if code == Code.POSTCODE:
             self._postcode(probe, record[1], kind, form, seen)
             return
-        result = _score_address(text, probe, code, form)
+        result = _score_address(text, probe, self._span(probe), code, form)
         if result is not None:
             self.out.addressed.add(seen)
             self._add(kind, record[1], probe, *result)
@@ -157,22 +171,22 @@ class Verifier:
         self._add(Kind.POSTCODE, case, probe, 100, HIGH)
 
 
-def _score_address(text: str, probe: C.Probe, code: Code, form: Any,
+def _score_address(text: str, probe: C.Probe, span: tuple[int, int], code: Code, form: Any,
                    ) -> tuple[int, Confidence] | None:
     """Score of an address hit, or None when the text contradicts it."""
     house, flat, street, _kind, town, postcode, words = form
     if code == Code.GENERIC:
-        window = " ".join(C.words_near(text, probe.start, probe.end, before=0, after=120))
+        window = " ".join(C.words_near(text, span[0], span[1], before=0, after=120))
         wanted = " ".join(w for w in words if not w.isdigit())
         score = int(C.partial_ratio(wanted, window))
         return (score, HIGH) if score >= 90 else None
     typo = code == Code.ADDRESS_TYPO
     if typo and (probe.word == street or not C.within_one_edit(probe.word, street)):
         return None
-    found = C.postcode_after(text, probe.end)
+    found = C.postcode_after(text, span[1])
     if postcode and found and found != postcode:
         return None
-    near = set(C.words_near(text, probe.start, probe.end, before=30, after=60))
+    near = set(C.words_near(text, span[0], span[1], before=30, after=60))
     corroborated = bool(found) or bool(near.intersection(town)) or (bool(flat) and flat in near)
     if typo:
         return (90, HIGH) if corroborated else (85, MEDIUM)

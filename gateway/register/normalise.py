@@ -49,9 +49,21 @@ def fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
+_ASCII_WORDS = bytes(
+    (c + 32 if 65 <= c <= 90 else c) if chr(c).isalnum() else 32 for c in range(128)
+) + b" " * 128
+
+
 def tokens(text: str) -> list[str]:
     """Folded word tokens: letters and digits, everything else separates."""
-    return TOKEN_RE.findall(fold(text))
+    return folded_tokens(fold(text))
+
+
+def folded_tokens(folded: str) -> list[str]:
+    """``tokens`` of text already folded; a byte table instead of a regex for ASCII."""
+    if folded.isascii():
+        return folded.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+    return TOKEN_RE.findall(folded)
 
 
 # --- emails ---------------------------------------------------------------------------
@@ -126,6 +138,7 @@ MONTHS = {
     )
     for name in names
 }
+MONTH_WORDS = frozenset(MONTHS)
 _MONTH_ALT = "|".join(sorted(MONTHS, key=len, reverse=True))
 DATE_RES = (
     # 1988-04-17
