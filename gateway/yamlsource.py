@@ -51,8 +51,7 @@ def parse_located(text: str, file: str) -> Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = _error_line(exc, text)
         raise SourceError(line, f"not valid YAML/JSON: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise SourceError(None, f"not valid YAML/JSON: {exc}") from exc
@@ -63,14 +62,25 @@ def parse_located(text: str, file: str) -> Located:
     return Located(file, data, lines)
 
 
+def _error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
+    """The problem's line; the context's when the problem is only "end of file"."""
+    problem, context = exc.problem_mark, exc.context_mark
+    if problem is not None and context is not None and problem.index >= len(text.rstrip()):
+        return int(context.line) + 1
+    mark = problem or context
+    return int(mark.line) + 1 if mark is not None else None
+
+
 def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    lines[loc] = node.start_mark.line + 1
+    """Plain data from a composed node; a mapping value's line is its key's line."""
+    lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
             if key in out:
                 raise SourceError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*loc, key), lines)
         return out
     if isinstance(node, yaml.SequenceNode):

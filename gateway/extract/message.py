@@ -15,6 +15,7 @@ from email.message import Message
 from gateway.extract.context import Blob, Context, OverBudget, child, field_of
 from gateway.extract.html import html_to_text
 from gateway.extract.textcodec import decode_text, decode_transfer, to_bytes
+from gateway.parse import parse_message
 
 _ADDRESS_HEADERS = ("to", "cc", "bcc", "reply-to", "from")
 _WANTED = frozenset(
@@ -160,8 +161,9 @@ class _Walk:
     def embedded(self, sub: Message, container: Message) -> None:
         """A message/rfc822 part: its own headers, body and attachments, one level down."""
         self.leaves += 1
-        name = _filename(container, raw_headers(container)) or self._forwarded_name()
-        walk_message(self.ctx, sub, child(self.base, name), self.depth + 1)
+        headers = raw_headers(container)
+        name = _filename(container, headers) or self._forwarded_name()
+        walk_message(self.ctx, _undo_encoding(sub, headers), child(self.base, name), self.depth + 1)
 
     def _forwarded_name(self) -> str:
         self.forwarded += 1
@@ -174,6 +176,8 @@ class _Walk:
         self.leaves += 1
         disposition, _ = split_params(headers.get("content-disposition", ""))
         filename = _filename(part, headers)
+        if not filename and ctype == "message/rfc822":  # left encoded by the parser
+            filename = self._forwarded_name()
         is_body = ctype.startswith("text/") and disposition != "attachment" and not filename
         location = (
             field_of(self.base, "body")
@@ -214,6 +218,19 @@ def _filename(part: Message, headers: dict[str, str]) -> str | None:
             "name"
         )
     return decode_words(name).replace("/", "_").strip() or None if name else None
+
+
+def _undo_encoding(sub: Message, container_headers: dict[str, str]) -> Message:
+    """The real message when a message/rfc822 part was base64/QP-encoded on the wire.
+
+    The parser does not decode such a part: it yields a header-less message whose body
+    is the encoded text, so decode that text and parse it again.
+    """
+    cte = container_headers.get("content-transfer-encoding", "").strip().lower()
+    payload = sub.get_payload()
+    if cte not in ("base64", "quoted-printable") or sub.keys() or not isinstance(payload, str):
+        return sub
+    return parse_message(decode_transfer(payload, cte))
 
 
 def _part_bytes(part: Message, headers: dict[str, str]) -> bytes:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import partial_ratio
 
 from gateway.match import keys as K
@@ -201,7 +201,8 @@ def _generic(index: Index, words: list[str], seg: int) -> Iterator[Probe]:
 
 
 def within_one_edit(a: str, b: str) -> bool:
-    return Levenshtein.distance(a, b, score_cutoff=1) <= 1
+    """One insertion, deletion, substitution or swap of neighbours."""
+    return OSA.distance(a, b, score_cutoff=1) <= 1
 
 
 def postcode_after(text: str, end: int, span: int = 80) -> str | None:

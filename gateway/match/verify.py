@@ -175,11 +175,11 @@ def _score_address(text: str, probe: C.Probe, span: tuple[int, int], code: Code,
                    ) -> tuple[int, Confidence] | None:
     """Score of an address hit, or None when the text contradicts it."""
     house, flat, street, _kind, town, postcode, words = form
-    if code == Code.GENERIC:
-        window = " ".join(C.words_near(text, span[0], span[1], before=0, after=120))
-        wanted = " ".join(w for w in words if not w.isdigit())
-        score = int(C.partial_ratio(wanted, window))
-        return (score, HIGH) if score >= 90 else None
+    if code == Code.GENERIC:  # most of the address's words, and every number, nearby
+        window = set(C.words_near(text, span[0], span[1], before=0, after=120))
+        numbers_ok = all(w in window for w in words if w.isdigit())
+        score = round(100 * sum(w in window for w in words) / len(words))
+        return (score, HIGH) if numbers_ok and score >= 80 else None
     typo = code == Code.ADDRESS_TYPO
     if typo and (probe.word == street or not C.within_one_edit(probe.word, street)):
         return None

@@ -181,3 +181,13 @@ def test_corrupt_entry_in_zip_does_not_hide_the_next_entry() -> None:
     result = attached("mixed.zip", data)
     assert ("attachment:mixed.zip/a.docx", "corrupt") in reasons(result)
     assert "attachment:mixed.zip/b.txt" in locations(result)
+
+
+def test_base64_encoded_forwarded_message_is_still_walked() -> None:
+    """A message/rfc822 part the parser left encoded is parsed as `forwarded.eml`."""
+    inner = raw(message(subject="Inner", body=MARKER))
+    outer = message()
+    outer.add_attachment(inner, maintype="message", subtype="rfc822", cte="base64")
+    del outer.get_payload()[-1]["Content-Disposition"]  # type: ignore[union-attr]
+    result = extract(raw(outer))
+    assert "attachment:forwarded.eml/subject" in locations(result), locations(result)

@@ -1,8 +1,0 @@
-"""Make the ``builders`` helper importable from the extract tests."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))

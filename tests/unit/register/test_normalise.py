@@ -1,0 +1,135 @@
+"""Normalisation: the canonical forms both the register and message text reduce to."""
+
+import datetime as dt
+
+import pytest
+
+from gateway.register import normalise as N
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Flat 3, 27 Kingfisher Road, Leeds, LS6 3QT",
+        "3/27 Kingfisher Rd, Leeds LS63QT",
+        "27 Kingfisher Road, Flat 3, Leeds, ls6 3qt",
+        "3 27 KINGFISHER RD\nLEEDS\nLS6 3QT",
+        "Flat 3,\n27 Kingfisher Rd.,\nLeeds",
+    ],
+)
+def test_every_flat_and_house_number_form_gives_the_same_parts(text: str) -> None:
+    """Flat/house forms, case, punctuation and line breaks all reduce to one address."""
+    form = N.parse_address(text)
+    assert ("27", "3", "kingfisher", "road") == (form.house, form.flat, form.street, form.kind)
+
+
+@pytest.mark.parametrize(
+    ("abbrev", "full"),
+    [("Rd", "road"), ("St", "street"), ("Ave", "avenue"), ("Ln", "lane"), ("Dr", "drive"),
+     ("Cl", "close"), ("Cres", "crescent"), ("Ct", "court"), ("Pl", "place"), ("Sq", "square"),
+     ("Gdns", "gardens"), ("Terr", "terrace"), ("Gro", "grove")],
+)
+def test_street_type_abbreviations_map_to_one_spelling(abbrev: str, full: str) -> None:
+    """``Rd`` and ``Road`` (and the other UK street types) give the same kind."""
+    assert full == N.parse_address(f"4 Heron {abbrev}").kind
+    assert full == N.parse_address(f"4 Heron {full.title()}").kind
+
+
+def test_street_names_holding_a_type_word_keep_the_last_type() -> None:
+    """``Park Hill Road`` is a road called Park Hill, not a hill called Park."""
+    form = N.parse_address("9 Park Hill Road, York")
+    assert ("parkhill", "road") == (form.street, form.kind)
+
+
+def test_postcode_is_found_with_or_without_space_and_in_any_case() -> None:
+    """Postcodes lose their space and case."""
+    assert "LS63QT" == N.parse_address("x, ls63qt").postcode
+    assert "LS63QT" == N.parse_address("x, LS6 3QT").postcode
+
+
+def test_address_without_street_type_keeps_its_words() -> None:
+    """A foreign or house-name address keeps its words for a looser match."""
+    form = N.parse_address("Rue de la Paix 12, 75002 Paris")
+    assert not form.has_street
+    assert ("rue", "de", "la", "paix") == form.words[:4]
+
+
+@pytest.mark.parametrize(
+    "raw", ["07700 900461", "07700900461", "+44 7700 900461", "+44 (0)7700 900461",
+            "0044 7700 900461", "(07700) 900 461", "07700-900-461"],
+)
+def test_phone_formats_reduce_to_e164(raw: str) -> None:
+    """Register phones go through phonenumbers; text phones through the fast digits rule."""
+    assert "447700900461" == N.phone_e164(raw)
+    assert "447700900461" == N.phone_digits_key(raw)
+
+
+def test_an_impossible_phone_is_refused() -> None:
+    """A too-short number is not a phone."""
+    assert N.phone_e164("12") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [("Sarah.W.Safe@Example.NET", "sarah.w.safe@example.net"),
+     ("sarah.w.safe+news@example.net", "sarah.w.safe@example.net"),
+     ("S.a.rah@googlemail.com", "sarah@gmail.com"),
+     ("sarah+x@gmail.com", "sarah@gmail.com")],
+)
+def test_emails_lose_case_plus_tags_and_provider_dots(raw: str, canonical: str) -> None:
+    """Canonical emails: lower case, no plus-tag, no dots where the provider ignores them."""
+    assert canonical == N.canonical_email(raw)
+
+
+def test_email_syntax_is_checked_without_dns() -> None:
+    """A malformed address is refused; a well-formed one at an unknown domain is fine."""
+    assert N.valid_email("a.b@nowhere.example")
+    assert not N.valid_email("a.bnowhere.example")
+
+
+@pytest.mark.parametrize(
+    "text", ["1988-04-17", "17/04/1988", "17.4.1988", "17-04-88", "17 April 1988",
+             "17th April 1988", "17th of April, 1988", "April 17, 1988", "17 Apr 1988"],
+)
+def test_dates_in_numeric_day_first_and_written_forms(text: str) -> None:
+    """Every date form a letter might use parses to the same day."""
+    assert dt.date(1988, 4, 17) == N.parse_date(text)
+
+
+def test_impossible_date_is_none() -> None:
+    """Day 31 of April does not exist."""
+    assert N.parse_date("31/04/1988") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "surname"),
+    [("Sarah Jane Whitmore", ("sarah", "jane"), "whitmore"),
+     ("WHITMORE, Sarah", ("sarah",), "whitmore"),
+     ("Mrs Sarah Whitmore", ("sarah",), "whitmore"),
+     ("Dr. Zoë Smith-Jones", ("zoe", "smith"), "jones")],
+)
+def test_name_parts_handle_order_titles_case_and_accents(
+        name: str, given: tuple[str, ...], surname: str) -> None:
+    """Surname-first, titles, all caps and accents are normalised."""
+    parts = N.name_parts(name)
+    assert parts is not None
+    assert (given, surname) == (parts.given, parts.surname)
+
+
+def test_given_forms_include_nicknames_both_ways() -> None:
+    """Sarah is also Sally; Bill is also William."""
+    assert "sally" in N.given_forms("sarah")
+    assert "william" in N.given_forms("bill")
+
+
+def test_fold_keeps_offsets_so_evidence_spans_line_up() -> None:
+    """Folding never changes the length of a text."""
+    text = "ZOË Straße İstanbul O’Brien"
+    assert len(text) == len(N.fold(text))
+
+
+def test_fast_tokens_equal_regex_tokens_on_ascii() -> None:
+    """The byte-table tokenizer splits exactly like the regex one."""
+    text = "Flat 3/27 Kingfisher_Rd., O'Brien; tel:07700-900461 a@b.c"
+    folded = N.fold(text)
+    assert N.TOKEN_RE.findall(folded) == N.folded_tokens(folded)
