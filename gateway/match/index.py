@@ -31,7 +31,10 @@ _CODE_SHIFT, _PERSON_SHIFT = 16, 8
 
 
 def posting(record: int, code: Code, person: int = 0, detail: int = 0) -> int:
-    return (record << 20) | (code << _CODE_SHIFT) | (min(person, 255) << _PERSON_SHIFT) | min(detail, 255)
+    """Pack a posting; person and detail numbers above 255 share the last slot."""
+    person = person if person < 255 else 255
+    detail = detail if detail < 255 else 255
+    return (record << 20) | (code << _CODE_SHIFT) | (person << _PERSON_SHIFT) | detail
 
 
 def unpack(value: int) -> tuple[int, Code, int, int]:
@@ -54,10 +57,6 @@ class _Builder:
     first: set[str] = field(default_factory=set)
     surnames: set[str] = field(default_factory=set)
     generic: set[tuple[str, str]] = field(default_factory=set)
-
-    def add(self, key: int, value: int) -> None:
-        self.keys.append(key)
-        self.values.append(value)
 
     def record(self, rec: Record) -> int:
         self.offsets.append(len(self.blob))
@@ -120,100 +119,128 @@ def build_index(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = 
     for case in cases:
         _add_case(builder, case)
     for location in locations:
-        record = builder.record(("L", location.id, (_address_tuple(location.address),)))
-        _add_address(builder, record, 0, 0, N.parse_address(location.address))
+        form = N.parse_address(location.address)
+        out = _Postings(builder, builder.record(("L", location.id, (_address_tuple(form),))))
+        _add_address(out, 0, 0, form)
+        out.flush()
     return Index(builder)
 
 
-def _address_tuple(text: str) -> tuple[Any, ...]:
+def _address_tuple(form: N.AddressForm) -> tuple[Any, ...]:
     """The parts a hit is verified against; words only where there is no street line."""
-    form = N.parse_address(text)
     words = () if form.has_street and form.house else form.words
     return (form.house, form.flat, form.street, form.kind, form.town, form.postcode, words)
 
 
+class _Postings:
+    """The keys and postings of one record, appended to plain lists.
+
+    This is the build's hot path (tens of millions of calls for a million cases), so
+    a posting is assembled from precomputed bits instead of through ``posting()``.
+    """
+
+    __slots__ = ("b", "base", "keys", "values")
+
+    def __init__(self, b: _Builder, record: int) -> None:
+        self.b = b
+        self.base = record << 20
+        self.keys: list[int] = []
+        self.values: list[int] = []
+
+    def add(self, key: int, code: Code, person: int = 0, detail: int = 0) -> None:
+        self.keys.append(key)
+        person = person if person < 255 else 255
+        detail = detail if detail < 255 else 255
+        self.values.append(self.base | _CODE_BITS[code] | person << _PERSON_SHIFT | detail)
+
+    def flush(self) -> None:
+        self.b.keys.extend(self.keys)
+        self.b.values.extend(self.values)
+
+
+_CODE_BITS = {code: code << _CODE_SHIFT for code in Code}
+
+
 def _add_case(b: _Builder, case: Case) -> None:
-    persons = tuple(
-        (_surname(p), tuple(_address_tuple(a) for a in p.addresses)) for p in case.protected
-    )
+    people = [(p, N.name_parts(p.name), [N.parse_address(a) for a in p.addresses])
+              for p in case.protected]
+    persons = tuple((parts.surname if parts else "", tuple(_address_tuple(f) for f in forms))
+                    for _, parts, forms in people)
     restricted = tuple(N.canonical_email(e) for r in case.restricted for e in r.emails)
-    record = b.record(("C", case.id, persons, restricted))
-    for number, person in enumerate(case.protected):
-        _add_person(b, record, number, person)
+    out = _Postings(b, b.record(("C", case.id, persons, restricted)))
+    for number, (person, parts, forms) in enumerate(people):
+        _add_person(out, number, person, parts, forms)
     for contact in case.restricted:
-        _add_restricted(b, record, contact)
+        _add_restricted(out, contact)
     for email_index, email in enumerate(restricted):
-        _add_restricted_email(b, record, email_index, email)
+        _add_restricted_email(out, email_index, email)
     for address in case.allowed_recipients:
-        b.add(K.allowed_key(N.canonical_email(address)), posting(record, Code.ALLOWED))
+        out.add(K.allowed_key(N.canonical_email(address)), Code.ALLOWED)
+    out.flush()
 
 
-def _surname(person: ProtectedPerson) -> str:
-    parts = N.name_parts(person.name)
-    return parts.surname if parts else ""
-
-
-def _add_person(b: _Builder, record: int, number: int, person: ProtectedPerson) -> None:
-    for alias, name in enumerate([person.name, *person.aliases]):
-        _add_name(b, record, number, name, alias > 0)
+def _add_person(out: _Postings, number: int, person: ProtectedPerson,
+                parts: N.NameParts | None, forms: list[N.AddressForm]) -> None:
+    _add_name(out, number, parts, alias=False)
+    for alias in person.aliases:
+        _add_name(out, number, N.name_parts(alias), alias=True)
     if person.date_of_birth is not None:
-        b.add(K.dob_key(person.date_of_birth.isoformat()), posting(record, Code.DOB, number))
+        out.add(K.dob_key(person.date_of_birth.isoformat()), Code.DOB, number)
     for phone in person.phones:
-        e164 = N.phone_e164(phone)
+        e164 = N.phone_digits_key(phone) or N.phone_e164(phone)
         if e164:
-            b.add(K.phone_key(e164), posting(record, Code.PHONE, number))
+            out.add(K.phone_key(e164), Code.PHONE, number)
     for email in person.emails:
-        b.add(K.email_key(N.canonical_email(email)), posting(record, Code.EMAIL, number))
-    for detail, address in enumerate(person.addresses):
-        _add_address(b, record, number, detail, N.parse_address(address))
+        out.add(K.email_key(N.canonical_email(email)), Code.EMAIL, number)
+    for detail, form in enumerate(forms):
+        _add_address(out, number, detail, form)
 
 
-def _add_name(b: _Builder, record: int, number: int, name: str, alias: bool) -> None:
-    parts = N.name_parts(name)
+def _add_name(out: _Postings, number: int, parts: N.NameParts | None, alias: bool) -> None:
     if parts is None or not parts.given:
         return
     first, surname = parts.first, parts.surname
     forms = N.given_forms(first) | set(parts.given[1:2])
+    b = out.b
     b.surnames.add(surname)
     b.first.add(first)
     b.given.update(forms)
     b.given.add(first[0])
     for form in forms:
         exact = form == first and not alias
-        b.add(K.name_key(form, surname), posting(record, Code.NAME, number, 0 if exact else 1))
-    b.add(K.name_key(first[0], surname), posting(record, Code.NAME, number, 2))
+        out.add(K.name_key(form, surname), Code.NAME, number, 0 if exact else 1)
+    out.add(K.name_key(first[0], surname), Code.NAME, number, 2)
     if not alias:  # records keep the main surname only, which typo hits are checked against
         for key in K.name_half_keys(first, surname):
-            b.add(key, posting(record, Code.NAME_TYPO, number))
+            out.add(key, Code.NAME_TYPO, number)
 
 
-def _add_address(b: _Builder, record: int, number: int, detail: int, form: N.AddressForm) -> None:
+def _add_address(out: _Postings, number: int, detail: int, form: N.AddressForm) -> None:
     if form.postcode:
-        b.add(K.postcode_key(form.postcode), posting(record, Code.POSTCODE, number, detail))
+        out.add(K.postcode_key(form.postcode), Code.POSTCODE, number, detail)
     if form.has_street and form.house:
-        b.add(K.address_key(form.house, form.kind, form.street),
-              posting(record, Code.ADDRESS, number, detail))
+        out.add(K.address_key(form.house, form.kind, form.street), Code.ADDRESS, number, detail)
         for key in K.address_half_keys(form.house, form.kind, form.street):
-            b.add(key, posting(record, Code.ADDRESS_TYPO, number, detail))
+            out.add(key, Code.ADDRESS_TYPO, number, detail)
         return
     words = [w for w in form.words if not w.isdigit()]
     if len(words) >= 2:
-        b.generic.add((words[0], words[1]))
-        b.add(K.generic_key(words[0], words[1]), posting(record, Code.GENERIC, number, detail))
+        out.b.generic.add((words[0], words[1]))
+        out.add(K.generic_key(words[0], words[1]), Code.GENERIC, number, detail)
 
 
-def _add_restricted(b: _Builder, record: int, contact: RestrictedContact) -> None:
+def _add_restricted(out: _Postings, contact: RestrictedContact) -> None:
     for name in [contact.name, *contact.aliases]:
         parts = N.name_parts(name)
         if parts is None or not parts.given:
             continue
         for form in N.given_forms(parts.first) | {parts.first}:
-            b.add(K.restricted_name_key(form, parts.surname), posting(record, Code.RESTRICTED_NAME))
+            out.add(K.restricted_name_key(form, parts.surname), Code.RESTRICTED_NAME)
 
 
-def _add_restricted_email(b: _Builder, record: int, index: int, email: str) -> None:
-    b.add(K.restricted_key(email), posting(record, Code.RESTRICTED, 0, index))
+def _add_restricted_email(out: _Postings, index: int, email: str) -> None:
+    out.add(K.restricted_key(email), Code.RESTRICTED, 0, index)
     local, _, domain = email.rpartition("@")
-    b.add(K.restricted_local_key(local), posting(record, Code.RESTRICTED_NEAR, 0, index))
+    out.add(K.restricted_local_key(local), Code.RESTRICTED_NEAR, 0, index)
     for key in K.restricted_half_keys(domain, local):
-        b.add(key, posting(record, Code.RESTRICTED_NEAR, 0, index))
+        out.add(key, Code.RESTRICTED_NEAR, 0, index)
