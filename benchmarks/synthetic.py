@@ -93,10 +93,19 @@ def case(number: int, rng: random.Random) -> Case:
                                 restricted=[restricted], allowed_recipients=[])
 
 
-def cases(count: int, seed: int = 7) -> Iterator[Case]:
-    rng = random.Random(seed)
-    for number in range(count):
+def part(count: int, parts: int, which: int, seed: int = 7) -> Iterator[Case]:
+    """Case ``which`` of ``parts`` equal slices of a ``count``-case register."""
+    size = -(-count // parts)
+    start = which * size
+    rng = random.Random(seed * 1_000_003 + which)
+    for number in range(start, min(count, start + size)):
         yield case(number, rng)
+
+
+def cases(count: int, parts: int = 2, seed: int = 7) -> Iterator[Case]:
+    """The whole register, in the order its parts number their records."""
+    for which in range(parts):
+        yield from part(count, parts, which, seed)
 
 
 def messages(corpus: Path, count: int, size: int = 10_000, seed: int = 11) -> list[bytes]:

@@ -64,21 +64,56 @@ class _Builder:
         return len(self.offsets) - 1
 
 
+@dataclass(frozen=True)
+class Part:
+    """What one builder made: sortable arrays and records, numbered from zero."""
+
+    keys: npt.NDArray[np.int64]
+    values: npt.NDArray[np.int64]
+    blob: bytes
+    offsets: npt.NDArray[np.int64]
+    given: frozenset[str]
+    first: frozenset[str]
+    surnames: frozenset[str]
+    generic: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, b: _Builder) -> Part:
+        return cls(np.frombuffer(b.keys, dtype=np.int64), np.frombuffer(b.values, dtype=np.int64),
+                   bytes(b.blob), np.frombuffer(b.offsets, dtype=np.int64),
+                   frozenset(b.given), frozenset(b.first), frozenset(b.surnames),
+                   frozenset(b.generic))
+
+
+def merge(parts: Sequence[Part]) -> Index:
+    """One index from parts built apart: record numbers and blob offsets are shifted."""
+    values, offsets = [], []
+    records = blob_size = 0
+    for part in parts:
+        values.append(part.values + (records << 20))
+        offsets.append(part.offsets + blob_size)
+        records += len(part.offsets)
+        blob_size += len(part.blob)
+    keys = np.concatenate([p.keys for p in parts])
+    order = np.argsort(keys, kind="stable")
+    return Index(
+        keys[order], np.concatenate(values)[order], b"".join(p.blob for p in parts),
+        np.concatenate(offsets),
+        [frozenset().union(*(getattr(p, name) for p in parts))
+         for name in ("given", "first", "surnames", "generic")],
+    )
+
+
 class Index:
     """Anchor keys -> postings, plus the records postings point at."""
 
-    def __init__(self, builder: _Builder) -> None:
-        keys = np.frombuffer(builder.keys, dtype=np.int64)
-        values = np.frombuffer(builder.values, dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        self._keys: npt.NDArray[np.int64] = keys[order]
-        self._values: Postings = values[order]
-        self._blob = bytes(builder.blob)
-        self._offsets = np.frombuffer(builder.offsets, dtype=np.int64).copy()
-        self.given = frozenset(builder.given)
-        self.first = frozenset(builder.first)
-        self.surnames = frozenset(builder.surnames)
-        self.generic = frozenset(builder.generic)
+    def __init__(self, keys: npt.NDArray[np.int64], values: Postings, blob: bytes,
+                 offsets: npt.NDArray[np.int64], token_sets: Sequence[frozenset[Any]]) -> None:
+        self._keys = keys
+        self._values = values
+        self._blob = blob
+        self._offsets = offsets
+        self.given, self.first, self.surnames, self.generic = token_sets
         self.record = functools.lru_cache(maxsize=4096)(self._record)
 
     @property
@@ -115,6 +150,11 @@ class Index:
 
 def build_index(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = ()) -> Index:
     """Build the index; ``cases`` may be a generator, so a register need not fit twice."""
+    return merge([build_part(cases), build_part((), locations)])
+
+
+def build_part(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = ()) -> Part:
+    """The keys and records of some cases and locations, numbered from zero."""
     builder = _Builder()
     for case in cases:
         _add_case(builder, case)
@@ -123,7 +163,7 @@ def build_index(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = 
         out = _Postings(builder, builder.record(("L", location.id, (_address_tuple(form),))))
         _add_address(out, 0, 0, form)
         out.flush()
-    return Index(builder)
+    return Part.of(builder)
 
 
 def _address_tuple(form: N.AddressForm) -> tuple[Any, ...]:

@@ -68,8 +68,9 @@ def build_message(mail: Mail) -> bytes:
     msg["Subject"] = mail.subject
     msg.set_content(mail.body)
     for filename, text in mail.attachments.items():
-        msg.add_attachment(text.encode("utf-8"), maintype="text", subtype="plain",
-                           filename=filename)
+        msg.add_attachment(
+            text.encode("utf-8"), maintype="text", subtype="plain", filename=filename
+        )
     return bytes(msg)
 
 

@@ -60,7 +60,8 @@ def bad_register(tmp_path: Path, register: Path, old: str, new: str) -> tuple[Pa
 
 
 def test_json_output_has_one_line_per_message_with_the_contract_keys(
-        gateway: Gateway, register: Path, write_mail: WriteMail) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail
+) -> None:
     """Every message gives one JSON object carrying the contract's keys and finding keys."""
     leak = write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
     plain = write_mail("plain.eml")
@@ -79,7 +80,8 @@ def test_json_output_has_one_line_per_message_with_the_contract_keys(
 
 
 def test_json_lines_follow_the_input_order(
-        gateway: Gateway, register: Path, write_mail: WriteMail) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail
+) -> None:
     """Records come out in the order the PATHs were given, not sorted."""
     paths = [write_mail(name) for name in ("c.eml", "a.eml", "b.eml")]
     result = gateway("scan", "--register", register, "--json", *paths)
@@ -87,8 +89,12 @@ def test_json_lines_follow_the_input_order(
 
 
 def test_file_is_the_path_exactly_as_given(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway: Gateway,
+    register: Path,
+    write_mail: WriteMail,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``file`` repeats the command-line path verbatim, relative and unnormalised."""
     write_mail("m1.eml")
     (tmp_path / "sub").mkdir()
@@ -99,7 +105,8 @@ def test_file_is_the_path_exactly_as_given(
 
 
 def test_a_folder_path_scans_its_eml_files_in_sorted_order(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """A folder PATH yields its *.eml files sorted by name, and skips other files."""
     folder = tmp_path / "batch"
     for name in ("b.eml", "c.eml", "a.eml"):
@@ -108,21 +115,29 @@ def test_a_folder_path_scans_its_eml_files_in_sorted_order(
     result = gateway("scan", "--register", register, "--json", folder)
     assert 0 == result.status, result.err
     assert [str(folder / n) for n in ("a.eml", "b.eml", "c.eml")] == [
-        r["file"] for r in result.records]
+        r["file"] for r in result.records
+    ]
 
 
 def test_manifest_resolves_paths_against_its_folder_and_uses_each_envelope(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway: Gateway,
+    register: Path,
+    write_mail: WriteMail,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Manifest paths are relative to the manifest, and each line's rcpt decides its verdict."""
     batch = tmp_path / "batch"
-    write_mail("postcode.eml", folder=batch / "mail", to=[LANDLORD],
-               body="The new place is near LS6 3QT.")
+    write_mail(
+        "postcode.eml", folder=batch / "mail", to=[LANDLORD], body="The new place is near LS6 3QT."
+    )
     entries = [
-        {"file": "mail/postcode.eml", "mail_from": "worker@council.example.gov.uk",
-         "rcpt": [MARK]},
-        {"file": "mail/postcode.eml", "mail_from": "worker@council.example.gov.uk",
-         "rcpt": [CASEWORKER]},
+        {"file": "mail/postcode.eml", "mail_from": "worker@council.example.gov.uk", "rcpt": [MARK]},
+        {
+            "file": "mail/postcode.eml",
+            "mail_from": "worker@council.example.gov.uk",
+            "rcpt": [CASEWORKER],
+        },
     ]
     manifest = batch / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
@@ -141,7 +156,8 @@ def test_manifest_resolves_paths_against_its_folder_and_uses_each_envelope(
 
 
 def test_exit_status_is_zero_when_every_message_was_scanned_whatever_the_verdict(
-        gateway: Gateway, register: Path, write_mail: WriteMail) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail
+) -> None:
     """A quarantined message is a successful scan: exit 0."""
     leak = write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
     result = gateway("scan", "--register", register, "--json", leak)
@@ -150,7 +166,8 @@ def test_exit_status_is_zero_when_every_message_was_scanned_whatever_the_verdict
 
 
 def test_a_missing_file_gives_an_error_line_and_exit_one_while_the_others_are_scanned(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """The unreadable file gets an ``error`` record in its place; the rest still scan."""
     first = write_mail("first.eml")
     missing = tmp_path / "missing.eml"
@@ -173,7 +190,8 @@ def test_no_path_and_no_manifest_is_a_usage_error(gateway: Gateway, register: Pa
 
 
 def test_both_paths_and_a_manifest_is_a_usage_error(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """PATHs and --manifest together are refused: exit 2, nothing scanned."""
     message = write_mail("m.eml")
     manifest = tmp_path / "manifest.jsonl"
@@ -183,8 +201,9 @@ def test_both_paths_and_a_manifest_is_a_usage_error(
     assert "" == result.out
 
 
-def test_an_unknown_option_is_a_usage_error(gateway: Gateway, register: Path,
-                                            write_mail: WriteMail) -> None:
+def test_an_unknown_option_is_a_usage_error(
+    gateway: Gateway, register: Path, write_mail: WriteMail
+) -> None:
     """An option the CLI does not know exits 2."""
     result = gateway("scan", "--register", register, "--no-such-option", write_mail())
     assert 2 == result.status
@@ -193,18 +212,39 @@ def test_an_unknown_option_is_a_usage_error(gateway: Gateway, register: Path,
 @pytest.mark.parametrize(
     ("old", "new", "case", "field"),
     [
-        pytest.param("emails: [priya.raman@example.net]", "emails: [priya.raman@@example]",
-                     CL_CASE, "emails", id="bad-email"),
-        pytest.param("        date_of_birth: 2016-09-02",
-                     "        date_of_birth: 2016-09-02\n        favourite_colour: blue",
-                     DA_CASE, "favourite_colour", id="unknown-field"),
-        pytest.param("date_of_birth: 1988-04-17", "date_of_birth: 1988-13-45",
-                     DA_CASE, "date_of_birth", id="bad-date"),
+        pytest.param(
+            "emails: [priya.raman@example.net]",
+            "emails: [priya.raman@@example]",
+            CL_CASE,
+            "emails",
+            id="bad-email",
+        ),
+        pytest.param(
+            "        date_of_birth: 2016-09-02",
+            "        date_of_birth: 2016-09-02\n        favourite_colour: blue",
+            DA_CASE,
+            "favourite_colour",
+            id="unknown-field",
+        ),
+        pytest.param(
+            "date_of_birth: 1988-04-17",
+            "date_of_birth: 1988-13-45",
+            DA_CASE,
+            "date_of_birth",
+            id="bad-date",
+        ),
     ],
 )
 def test_an_invalid_register_exits_two_naming_file_line_case_and_field(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path,
-        old: str, new: str, case: str, field: str) -> None:
+    gateway: Gateway,
+    register: Path,
+    write_mail: WriteMail,
+    tmp_path: Path,
+    old: str,
+    new: str,
+    case: str,
+    field: str,
+) -> None:
     """A register mistake is reported as FILE:LINE with the case id and the field."""
     bad, line = bad_register(tmp_path, register, old, new)
     result = gateway("scan", "--register", bad, "--json", write_mail())
@@ -216,10 +256,12 @@ def test_an_invalid_register_exits_two_naming_file_line_case_and_field(
 
 
 def test_register_check_reports_the_same_mistake(
-        gateway: Gateway, register: Path, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, tmp_path: Path
+) -> None:
     """``gateway register check`` exits 2 and names the place of a bad email."""
-    bad, line = bad_register(tmp_path, register, "emails: [priya.raman@example.net]",
-                             "emails: [priya.raman@@example]")
+    bad, line = bad_register(
+        tmp_path, register, "emails: [priya.raman@example.net]", "emails: [priya.raman@@example]"
+    )
     result = gateway("register", "check", bad)
     assert 2 == result.status
     assert f"{bad}:{line}" in result.err
@@ -227,7 +269,8 @@ def test_register_check_reports_the_same_mistake(
 
 
 def test_an_invalid_policy_folder_exits_two_naming_file_and_line(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """A policy file with a bad action is reported as FILE:LINE, exit 2."""
     policies = tmp_path / "policies"
     policies.mkdir()
@@ -241,15 +284,15 @@ def test_an_invalid_policy_folder_exits_two_naming_file_and_line(
         "    severity: high\n",
         encoding="utf-8",
     )
-    result = gateway("scan", "--register", register, "--policies", policies, "--json",
-                     write_mail())
+    result = gateway("scan", "--register", register, "--policies", policies, "--json", write_mail())
     assert 2 == result.status
     assert "" == result.out
     assert f"{rules}:5" in result.err
 
 
 def test_a_malformed_manifest_line_exits_two_naming_the_manifest_and_line(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """A line that is not JSON is reported with the manifest's name and line number."""
     write_mail("m.eml")
     manifest = tmp_path / "manifest.jsonl"
@@ -263,7 +306,8 @@ def test_a_malformed_manifest_line_exits_two_naming_the_manifest_and_line(
 
 
 def test_explain_names_the_rules_that_fired(
-        gateway: Gateway, register: Path, write_mail: WriteMail) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail
+) -> None:
     """``--explain`` says which rule held the message."""
     leak = write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
     result = gateway("scan", "--register", register, "--explain", leak)
@@ -272,7 +316,8 @@ def test_explain_names_the_rules_that_fired(
 
 
 def test_explain_with_json_keeps_stdout_pure_json_lines(
-        gateway: Gateway, register: Path, write_mail: WriteMail) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail
+) -> None:
     """With ``--json --explain`` every stdout line still parses as JSON."""
     leak = write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
     result = gateway("scan", "--register", register, "--json", "--explain", leak)
@@ -281,7 +326,8 @@ def test_explain_with_json_keeps_stdout_pure_json_lines(
 
 
 def test_a_custom_policy_folder_with_one_rule_changes_the_verdict(
-        gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+    gateway: Gateway, register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """A single custom rule holding names to anyone quarantines what the default delivers."""
     message = write_mail(to=[LANDLORD], body="Sarah Whitmore asked me to call.")
     policies = tmp_path / "policies"
@@ -304,7 +350,8 @@ def test_a_custom_policy_folder_with_one_rule_changes_the_verdict(
 
 
 def test_internal_domain_makes_an_address_leak_deliverable(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """An address sent to a recipient in an --internal-domain is not held."""
     message = write_mail(to=["officer@agency.example"], body=f"She is at {SAFE_ADDRESS}.")
     assert "quarantine" == scan(message)["action"]
@@ -318,7 +365,8 @@ def test_internal_domain_covers_its_subdomains(scan: Scan, write_mail: WriteMail
 
 
 def test_internal_domain_does_not_cover_a_lookalike_suffix(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """``evilagency.example`` is not a subdomain of ``agency.example``."""
     message = write_mail(to=["officer@evilagency.example"], body=f"She is at {SAFE_ADDRESS}.")
     assert "quarantine" == scan(message, "--internal-domain", "agency.example")["action"]
@@ -326,7 +374,8 @@ def test_internal_domain_does_not_cover_a_lookalike_suffix(
 
 @pytest.mark.parametrize("header", ["to", "cc", "bcc"])
 def test_without_rcpt_the_recipients_come_from_to_cc_and_bcc(
-        scan: Scan, write_mail: WriteMail, header: str) -> None:
+    scan: Scan, write_mail: WriteMail, header: str
+) -> None:
     """A restricted contact in To, Cc or Bcc is a recipient when no --rcpt is given."""
     fields: dict[str, Any] = {"to": ["friend@elsewhere.example"], "body": "Near LS6 3QT."}
     fields[header] = [*fields.get(header, []), MARK] if header == "to" else [MARK]
@@ -349,7 +398,8 @@ def test_with_rcpt_the_envelope_recipient_is_used(scan: Scan, write_mail: WriteM
 
 
 def test_restricted_contact_receiving_the_protected_address_is_quarantined(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """Mark Whitmore getting Sarah's safe address is held by the restricted-recipient rule."""
     record = scan(write_mail(to=[MARK], body=f"Sarah has moved to {SAFE_ADDRESS}."))
     assert "quarantine" == record["action"]
@@ -358,7 +408,8 @@ def test_restricted_contact_receiving_the_protected_address_is_quarantined(
 
 
 def test_restricted_contact_receiving_unrelated_content_is_delivered(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """Mail to a restricted contact about other matters goes through."""
     record = scan(write_mail(to=[MARK], body="Your court date is 3 March at 10am."))
     assert "deliver" == record["action"]
@@ -366,7 +417,8 @@ def test_restricted_contact_receiving_unrelated_content_is_delivered(
 
 
 def test_restricted_contact_receiving_only_the_postcode_is_quarantined(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """The postcode alone is enough to hold mail to a restricted contact."""
     record = scan(write_mail(to=[MARK], body="The school is somewhere near LS6 3QT."))
     assert "quarantine" == record["action"]
@@ -374,7 +426,8 @@ def test_restricted_contact_receiving_only_the_postcode_is_quarantined(
 
 
 def test_restricted_contact_receiving_the_protected_name_is_quarantined(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """The protected person's name without the middle name reaches the restricted rule."""
     record = scan(write_mail(to=[MARK], body="I spoke to Sarah Whitmore yesterday."))
     assert "quarantine" == record["action"]
@@ -382,7 +435,8 @@ def test_restricted_contact_receiving_the_protected_name_is_quarantined(
 
 
 def test_clares_law_applicant_name_to_the_restricted_contact_is_quarantined(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """Daniel Cole getting the applicant Priya Raman's name is held."""
     record = scan(write_mail(to=[DAN], body="The request was made by Priya Raman."))
     assert "quarantine" == record["action"]
@@ -390,7 +444,8 @@ def test_clares_law_applicant_name_to_the_restricted_contact_is_quarantined(
 
 
 def test_external_recipient_receiving_the_full_address_is_quarantined(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """The full safe address going to an outsider is held by the external rule."""
     record = scan(write_mail(to=[LANDLORD], body=f"Please send the keys to {SAFE_ADDRESS}."))
     assert "quarantine" == record["action"]
@@ -407,21 +462,24 @@ def test_external_recipient_receiving_the_full_address_is_quarantined(
     ],
 )
 def test_external_recipient_receiving_a_lone_weak_detail_is_delivered(
-        scan: Scan, write_mail: WriteMail, body: str) -> None:
+    scan: Scan, write_mail: WriteMail, body: str
+) -> None:
     """A postcode, a name or a date of birth alone does not hold mail to an outsider."""
     record = scan(write_mail(to=[LANDLORD], body=body))
     assert "deliver" == record["action"]
 
 
 def test_allowed_recipient_receiving_the_address_is_delivered(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """The case's caseworker may receive the safe address."""
     record = scan(write_mail(to=[CASEWORKER], body=f"Sarah is now at {SAFE_ADDRESS}."))
     assert "deliver" == record["action"]
 
 
 def test_protected_location_to_an_external_recipient_is_quarantined(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """The refuge's address leaving the organisation is held, with the location id as case."""
     record = scan(write_mail(to=[LANDLORD], body=f"Deliver the boxes to {REFUGE_ADDRESS}."))
     assert "quarantine" == record["action"]
@@ -429,7 +487,8 @@ def test_protected_location_to_an_external_recipient_is_quarantined(
 
 
 def test_restricted_address_with_other_case_and_plus_tag_is_still_restricted(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """``Mark.Whitmore+x@Example.COM`` is the restricted contact."""
     record = scan(write_mail(to=["Mark.Whitmore+x@Example.COM"], body="Near LS6 3QT."))
     assert ("restricted_recipient", DA_CASE) in kinds_and_cases(record)
@@ -437,10 +496,13 @@ def test_restricted_address_with_other_case_and_plus_tag_is_still_restricted(
 
 
 def test_restricted_name_with_another_address_is_a_probable_restricted_recipient(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """``"Mark Whitmore" <other address>`` plus the safe address is held as probably him."""
-    message = write_mail(to=['"Mark Whitmore" <m.w.1979@mailbox.example>'],
-                         body=f"Sarah has moved to {SAFE_ADDRESS}.")
+    message = write_mail(
+        to=['"Mark Whitmore" <m.w.1979@mailbox.example>'],
+        body=f"Sarah has moved to {SAFE_ADDRESS}.",
+    )
     record = scan(message)
     assert "quarantine" == record["action"]
     assert ("probable_restricted_recipient", DA_CASE) in kinds_and_cases(record)
@@ -448,10 +510,12 @@ def test_restricted_name_with_another_address_is_a_probable_restricted_recipient
 
 
 def test_near_identical_address_is_a_probable_restricted_recipient(
-        scan: Scan, write_mail: WriteMail) -> None:
+    scan: Scan, write_mail: WriteMail
+) -> None:
     """``mark.whitmore@examp1e.com`` (digit one for letter l) is probably him."""
-    record = scan(write_mail(to=["mark.whitmore@examp1e.com"],
-                             body=f"Sarah has moved to {SAFE_ADDRESS}."))
+    record = scan(
+        write_mail(to=["mark.whitmore@examp1e.com"], body=f"Sarah has moved to {SAFE_ADDRESS}.")
+    )
     assert "quarantine" == record["action"]
     assert ("probable_restricted_recipient", DA_CASE) in kinds_and_cases(record)
     assert RESTRICTED_RULE in record["rules"]
@@ -462,40 +526,87 @@ def test_near_identical_address_is_a_probable_restricted_recipient(
 
 def run_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run a command with a timeout, capturing text output."""
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(  # noqa: S603 - argv is fixed by the test
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def test_module_entry_point_scans_from_any_directory_and_exits_zero(
-        register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
-    """``python -m gateway.cli scan`` finds the shipped policy outside the repo and exits 0."""
-    leak = write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
-    done = run_process([sys.executable, "-m", "gateway.cli", "scan", "--register",
-                        str(register), "--json", "leak.eml"], cwd=tmp_path)
+def console_script() -> Path:
+    """The ``gateway`` script installed next to the running interpreter."""
+    script = Path(sys.executable).with_name("gateway")
+    assert script.is_file(), f"console script missing: {script}"
+    return script
+
+
+def test_module_entry_point_runs_a_scan(
+    register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
+    """``python -m gateway.cli scan`` works like the console script."""
+    write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
+    done = run_process(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "scan",
+            "--register",
+            str(register),
+            "--json",
+            "leak.eml",
+        ],
+        cwd=tmp_path,
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "quarantine" == json.loads(done.stdout)["action"]
+
+
+def test_console_script_scans_from_any_directory_and_exits_zero(
+    register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
+    """The ``gateway`` script finds the shipped policy outside the repo and exits 0."""
+    write_mail("leak.eml", body=f"She is at {SAFE_ADDRESS}.")
+    done = run_process(
+        [str(console_script()), "scan", "--register", str(register), "--json", "leak.eml"],
+        cwd=tmp_path,
+    )
     assert 0 == done.returncode, done.stderr
     record = json.loads(done.stdout)
     assert "leak.eml" == record["file"]
     assert "quarantine" == record["action"]
-    assert leak.is_file()
 
 
-def test_module_entry_point_exits_one_for_a_missing_file(
-        register: Path, write_mail: WriteMail, tmp_path: Path) -> None:
+def test_console_script_exits_one_for_a_missing_file(
+    register: Path, write_mail: WriteMail, tmp_path: Path
+) -> None:
     """A real process exits 1 when an input cannot be read, after scanning the rest."""
     write_mail("ok.eml")
-    done = run_process([sys.executable, "-m", "gateway.cli", "scan", "--register",
-                        str(register), "--json", "ok.eml", "gone.eml"], cwd=tmp_path)
-    assert 1 == done.returncode
+    done = run_process(
+        [
+            str(console_script()),
+            "scan",
+            "--register",
+            str(register),
+            "--json",
+            "ok.eml",
+            "gone.eml",
+        ],
+        cwd=tmp_path,
+    )
+    assert 1 == done.returncode, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert ["ok.eml", "gone.eml"] == [r["file"] for r in records]
+    assert "deliver" == records[0]["action"]
     assert "error" in records[1]
 
 
 def test_console_script_exits_two_for_a_usage_error(register: Path, tmp_path: Path) -> None:
     """The installed ``gateway`` script exits 2 when given nothing to scan."""
-    script = Path(sys.executable).with_name("gateway")
-    assert script.is_file(), f"console script missing: {script}"
-    done = run_process([str(script), "scan", "--register", str(register)], cwd=tmp_path)
+    done = run_process([str(console_script()), "scan", "--register", str(register)], cwd=tmp_path)
     assert 2 == done.returncode
     assert "" == done.stdout
     assert done.stderr.strip()
