@@ -7,6 +7,7 @@ this one function, in a worker when CPU time matters.
 from __future__ import annotations
 
 import time
+from pathlib import PurePath
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
@@ -19,6 +20,7 @@ from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Addressee, Index, match
 from gateway.policy import Policy, decide
 from gateway.register.normalise import canonical_email
+from gateway.segments import Extraction, Segment, Unreadable
 from gateway.verdict import Verdict
 
 RECIPIENT_HEADERS = ("to", "cc", "bcc")
@@ -44,7 +46,7 @@ class ScanResult:
 def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSettings) -> ScanResult:
     """Scan one message end to end."""
     started = time.perf_counter()
-    extraction = extract(envelope.raw, settings.limits)
+    extraction = guard_attachment_names(index, extract(envelope.raw, settings.limits))
     found = match(index, extraction.segments, addressees(envelope), settings.internal_domains)
     unscannable = tuple(
         Finding(Kind.UNSCANNABLE, None, u.location, Confidence.HIGH, 100, reason=u.reason)
@@ -53,6 +55,44 @@ def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSetting
     result = Match(found.findings + unscannable, found.recipients, found.evidence)
     verdict = decide(policy, result.findings, result.recipients)
     return ScanResult(verdict, result, (time.perf_counter() - started) * 1000)
+
+
+def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
+    """Attachment names are text too: one that carries a protected detail is matched
+    as a segment of its own, and replaced in every location by a neutral name (keeping
+    its extension), since locations appear in findings, logs and the console."""
+    names = {part for loc in _locations(extraction) if loc.startswith(_ATTACHMENT)
+             for part in loc[len(_ATTACHMENT):].split("/")}
+    risky = sorted(n for n in names if match(index, [Segment("name", n)], ()).findings)
+    if not risky:
+        return extraction
+    renamed = {name: f"[name-{i}]{_extension(name)}" for i, name in enumerate(risky, start=1)}
+
+    def relocate(loc: str) -> str:
+        if not loc.startswith(_ATTACHMENT):
+            return loc
+        return _ATTACHMENT + "/".join(renamed.get(p, p) for p in loc[len(_ATTACHMENT):].split("/"))
+
+    named = {relocate(loc.split(name)[0] + name): name
+             for loc in _locations(extraction) for name in risky if name in loc}
+    return Extraction(
+        tuple(Segment(relocate(s.location), s.text) for s in extraction.segments)
+        + tuple(Segment(loc, name) for loc, name in sorted(named.items())),
+        tuple(Unreadable(relocate(u.location), u.reason) for u in extraction.unreadable),
+        extraction.defects,
+    )
+
+
+_ATTACHMENT = "attachment:"
+
+
+def _locations(extraction: Extraction) -> list[str]:
+    return [s.location for s in extraction.segments] + [u.location for u in extraction.unreadable]
+
+
+def _extension(name: str) -> str:
+    suffix = PurePath(name).suffix
+    return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
 
 
 def addressees(envelope: Envelope) -> list[Addressee]:

@@ -7,6 +7,7 @@ fails is the file composed again to find the line of the bad value.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,19 @@ def _located_error(exc: ValidationError, text: str, file: str, data: Any) -> Reg
     return RegisterError(file, line, f"{where}{field}: {_message(error)}")
 
 
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
 def _dotted(loc: Loc) -> str:
+    """``cases[0].protected[1].emails[0]``; a key that does not look like a field name
+    (``Sarah Davies:``, a value typed as a key) is shown as ``<key>``, never echoed."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if _FIELD_NAME.fullmatch(str(part)) else "<key>"
+        out += f".{name}" if out else name
     return out or "(top level)"
 
 
