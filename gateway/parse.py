@@ -8,6 +8,7 @@ unexpected exception into a recorded defect so the caller always gets a message.
 from __future__ import annotations
 
 import email.errors
+import re
 import email.policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -30,10 +31,29 @@ def normalise_newlines(raw: bytes) -> bytes:
 def parse_message(raw: bytes) -> EmailMessage:
     """Parse ``raw`` into an ``EmailMessage``; failures become a recorded defect."""
     try:
-        message = BytesParser(EmailMessage, policy=POLICY).parsebytes(normalise_newlines(raw))
+        raw = normalise_newlines(raw)
+        message = _single_part(raw) or BytesParser(EmailMessage, policy=POLICY).parsebytes(raw)
     except Exception:
         message = EmailMessage(policy=POLICY)
         message.defects.append(UnparseableMessageDefect())
+    return message
+
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def _single_part(raw: bytes) -> EmailMessage | None:
+    """Fast path for the common plain message: only the header block goes through the
+    line-by-line parser; the body is attached as the full parser would (ASCII with
+    surrogate escapes).  None for anything with MIME structure."""
+    split = _BLANK_LINE.search(raw)
+    if split is None:
+        return None
+    parser = BytesParser(EmailMessage, policy=POLICY)
+    message = parser.parsebytes(raw[: split.end()], headersonly=True)
+    if message.get_content_maintype() != "text" or message.defects:
+        return None
+    message.set_payload(raw[split.end():].decode("ascii", "surrogateescape"))
     return message
 
 

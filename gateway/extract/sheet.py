@@ -94,7 +94,7 @@ def _date_styles(ctx: Context, zf: zipfile.ZipFile, location: str) -> frozenset[
 
 def _looks_like_date(code: str) -> bool:
     unquoted = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
-    return "d" in unquoted and "y" in unquoted or "m" in unquoted and "y" in unquoted
+    return "y" in unquoted and ("d" in unquoted or "m" in unquoted)
 
 
 def _serial_date(value: str) -> str:

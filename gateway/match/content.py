@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import partial_ratio
@@ -29,19 +29,22 @@ EMAIL_DOMAIN_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 PHONE_RE = re.compile(r"[+(0-9][0-9 \t().\-]{7,24}[0-9]")
 INWARD_RE = re.compile(r"[0-9][a-z]{2}(?![a-z0-9])")
 OUTWARD_RE = re.compile(r"(?:^|[^a-z0-9])([a-z]{1,2}[0-9][a-z0-9]?) ?$")
-_MONTHS = "|".join(sorted(N.MONTHS, key=len, reverse=True))
+# The month is any short word here (an alternation of month names at every digit is
+# slow); ``_date_of`` then accepts real months only.
 DATE_RE = re.compile(
     r"[0-9]{1,4}(?:[-/.][0-9]{1,2}[-/.][0-9]{2,4}(?![0-9])"
-    rf"|(?:st|nd|rd|th)?[\s-]+(?:of\s+)?(?:{_MONTHS})\.?,?[\s-]+[0-9]{{4}}(?![0-9]))"
+    r"|(?:st|nd|rd|th)?[\s-]+(?:of\s+)?[a-z]{3,9}\.?,?[\s-]+[0-9]{4}(?![0-9]))"
 )
-MONTH_FIRST_RE = re.compile(
-    rf"(?:{_MONTHS})\.?\s+([0-9]{{1,2}})(?:st|nd|rd|th)?,?\s+([0-9]{{4}})(?![0-9])"
-)
+# One pattern per month word, each starting with a literal the engine searches fast.
+MONTH_FIRST_RES = {
+    month: re.compile(
+        rf"{month}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{4}}(?![0-9])")
+    for month in N.MONTHS
+}
 _SPACES = re.compile(r"\s+")
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(NamedTuple):
     """One key to look up, with where its text sits and what to check a hit against.
 
     ``start``/``end`` are character offsets, except for names, street addresses and
@@ -133,15 +136,12 @@ def _date_of(text: str) -> dt.date | None:
 
 
 def _month_first_dates(text: str, seg: int, months: set[str]) -> Iterator[Probe]:
-    """``April 17, 1988``: searched only where a month word is, found with str.find."""
+    """``April 17, 1988``: searched only for the month words the text has."""
     for month in months:
-        at = text.find(month)
-        while at >= 0:
-            m = MONTH_FIRST_RE.match(text, at)
-            day = N.parse_date(m.group()) if m and _boundary(text, at) else None
-            if m and day is not None:
+        for m in MONTH_FIRST_RES[month].finditer(text):
+            day = N.parse_date(m.group()) if _boundary(text, m.start()) else None
+            if day is not None:
                 yield Probe(K.dob_key(day.isoformat()), "dob", seg, m.start(), m.end())
-            at = text.find(month, at + 1)
 
 
 def _addresses(words: list[str], seg: int) -> Iterator[Probe]:

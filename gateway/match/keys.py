@@ -36,10 +36,17 @@ def name_key(given: str, surname: str) -> int:
     return hash(("N", given, surname))
 
 
+def _halves(tag: str, prefix: tuple[str, ...], word: str) -> tuple[int, int]:
+    """Index side: ``word``'s length and each of its halves (the length keeps short
+    halves from matching every word that starts the same way)."""
+    size, cut = len(word), len(word) // 2
+    return (hash((tag + "P", *prefix, size, word[:cut])),
+            hash((tag + "S", *prefix, size, word[cut:])))
+
+
 def name_half_keys(given: str, surname: str) -> tuple[int, int]:
-    """Index side: the first name with each half of the surname."""
-    cut = len(surname) // 2
-    return hash(("NP", given, surname[:cut])), hash(("NS", given, surname[cut:]))
+    """The first name with each half of the surname."""
+    return _halves("N", (given,), surname)
 
 
 def address_key(house: str, kind: str, street: str) -> int:
@@ -47,8 +54,7 @@ def address_key(house: str, kind: str, street: str) -> int:
 
 
 def address_half_keys(house: str, kind: str, street: str) -> tuple[int, int]:
-    cut = len(street) // 2
-    return hash(("AP", house, kind, street[:cut])), hash(("AS", house, kind, street[cut:]))
+    return _halves("A", (house, kind), street)
 
 
 def probe_halves(tag: str, prefix: tuple[str, ...], word: str) -> Iterator[int]:
@@ -58,10 +64,10 @@ def probe_halves(tag: str, prefix: tuple[str, ...], word: str) -> Iterator[int]:
         if length < 4:
             continue
         cut = length // 2
-        yield hash((tag + "P", *prefix, word[:cut]))
+        yield hash((tag + "P", *prefix, length, word[:cut]))
         tail = length - cut
         if tail <= size:
-            yield hash((tag + "S", *prefix, word[size - tail:]))
+            yield hash((tag + "S", *prefix, length, word[size - tail:]))
 
 
 def postcode_key(postcode: str) -> int:
@@ -98,8 +104,7 @@ def restricted_local_key(local: str) -> int:
 
 
 def restricted_half_keys(domain: str, local: str) -> tuple[int, int]:
-    cut = len(local) // 2
-    return hash(("RP", domain, local[:cut])), hash(("RS", domain, local[cut:]))
+    return _halves("R", (domain,), local)
 
 
 def allowed_key(canonical: str) -> int:

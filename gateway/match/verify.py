@@ -69,15 +69,26 @@ class Verifier:
         self._token_spans: dict[int, list[tuple[int, int]]] = {}
 
     def run(self, probes: Sequence[C.Probe], postings: Sequence[list[int]]) -> Collector:
-        deferred: list[tuple[C.Probe, int]] = []
+        """Check every hit.  Postcodes come after addresses, which absorb them.  A date
+        is weak evidence (many people share a birthday): it counts only for a case
+        already found in the message or one a recipient is restricted for."""
+        postcodes: list[tuple[C.Probe, int]] = []
+        dates: list[tuple[C.Probe, int]] = []
         for probe, hits in zip(probes, postings, strict=True):
             for value in self._relevant(hits):
                 if probe.what == "postcode":
-                    deferred.append((probe, value))  # after addresses, which absorb them
+                    postcodes.append((probe, value))
+                elif probe.what == "dob":
+                    dates.append((probe, value))
                 else:
                     self._check(probe, value)
-        for probe, value in deferred:
+        for probe, value in postcodes:
             self._check(probe, value)
+        found = {case for _kind, case, _loc in self.out.best}
+        for probe, value in dates:
+            record = unpack(value)[0]
+            if record in self.focus or self.index.record(record)[1] in found:
+                self._check(probe, value)
         return self.out
 
     def _add(self, kind: Kind, case: str, probe: C.Probe, score: int, conf: Confidence) -> None:
@@ -96,9 +107,13 @@ class Verifier:
         return spans[probe.start][0], spans[probe.end][1]
 
     def _relevant(self, hits: list[int]) -> list[int]:
-        if len(hits) <= _WEAK_LIMIT:
+        """All postings of a rare key; of a common weak key, only the focus cases'.
+
+        Every posting of a key has the same code, since keys are tagged by kind."""
+        if len(hits) <= _WEAK_LIMIT or unpack(hits[0])[1] not in _WEAK:
             return hits
-        return [v for v in hits if unpack(v)[1] not in _WEAK or unpack(v)[0] in self.focus]
+        focus = self.focus
+        return [v for v in hits if v >> 20 in focus] if focus else []
 
     def _check(self, probe: C.Probe, value: int) -> None:
         record_no, code, person, detail = unpack(value)
