@@ -14,7 +14,6 @@ import functools
 import gc
 import itertools
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -63,7 +62,9 @@ def scan_times(index: Index, messages: list[bytes]) -> list[float]:
     settings = ScanSettings(internal_domains=("council.example.gov.uk",))
     times = []
     for number, raw in enumerate(messages):
-        envelope = Envelope("officer@council.example.gov.uk", (f"someone{number}@partner.example",), raw)
+        envelope = Envelope(
+            "officer@council.example.gov.uk", (f"someone{number}@partner.example",), raw
+        )
         started = time.perf_counter()
         scan(envelope, index, policy, settings)
         times.append(time.perf_counter() - started)
@@ -75,26 +76,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report_size(size: int, messages: list[bytes], baseline_cases: int,
-                workers: int) -> dict[str, float]:
+def report_size(
+    size: int, messages: list[bytes], baseline_cases: int, workers: int
+) -> dict[str, float]:
     index, seconds, generation, grown = build(size, workers)
     print(f"\n== {size:,} cases ==")
-    print(f"index build      {seconds:8.1f} s  on {workers} core(s) "
-          f"(case generation, not counted: {generation:.1f} s)")
-    print(f"index memory     {index.nbytes() / size:8.0f} B/case in arrays+records; "
-          f"RSS growth {grown / size:.0f} B/case")
+    print(
+        f"index build      {seconds:8.1f} s  on {workers} core(s) "
+        f"(case generation, not counted: {generation:.1f} s)"
+    )
+    print(
+        f"index memory     {index.nbytes() / size:8.0f} B/case in arrays+records; "
+        f"RSS growth {grown / size:.0f} B/case"
+    )
     scan_times(index, messages[:20])  # warm caches
     times = scan_times(index, messages)
     rate = len(times) / sum(times)
     p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
     print(f"gateway scan     {rate:8.0f} msg/s per core   p50 {p50:.2f} ms   p99 {p99:.2f} ms")
     naive = naive_seconds_per_message(messages[:5], baseline_cases) * size
-    print(f"naive baseline   {1 / naive:8.3f} msg/s per core   ({naive * 1000:.0f} ms per message, "
-          f"rapidfuzz over every entry; timed on {baseline_cases:,} cases, scaled)")
+    print(
+        f"naive baseline   {1 / naive:8.3f} msg/s per core   ({naive * 1000:.0f} ms per message, "
+        f"rapidfuzz over every entry; timed on {baseline_cases:,} cases, scaled)"
+    )
     print(f"ratio            gateway is {naive * rate:,.0f}x faster than the naive baseline")
     ok = rate >= TARGET_RATE and p99 <= TARGET_P99_MS
-    print(f"target           >= {TARGET_RATE:.0f} msg/s and p99 <= {TARGET_P99_MS} ms: "
-          f"{'met' if ok else 'NOT met'}")
+    print(
+        f"target           >= {TARGET_RATE:.0f} msg/s and p99 <= {TARGET_P99_MS} ms: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     found = leaks_found(index, size, workers)
     print(f"sanity           {found[0]}/{found[1]} planted leaks held")
     return {"rate": rate, "build": seconds, "bytes": index.nbytes() / size}
@@ -104,8 +114,12 @@ def naive_seconds_per_message(messages: list[bytes], cases: int) -> float:
     """rapidfuzz partial_ratio of every name, address and phone against the body."""
     from rapidfuzz.fuzz import partial_ratio
 
-    entries = [value for case in synthetic.cases(cases) for person in case.protected
-               for value in (person.name, *person.addresses, *person.phones)]
+    entries = [
+        value
+        for case in synthetic.cases(cases)
+        for person in case.protected
+        for value in (person.name, *person.addresses, *person.phones)
+    ]
     texts = [normalise.fold(raw.decode("utf-8", "replace")) for raw in messages]
     started = time.perf_counter()
     for text in texts:
@@ -117,9 +131,12 @@ def naive_seconds_per_message(messages: list[bytes], cases: int) -> float:
 def leaks_found(index: Index, size: int, workers: int) -> tuple[int, int]:
     """Plant a few cases' addresses in messages to restricted contacts; count holds."""
     policy = load_policy(default_policy_dir())
-    wanted = [case for k in range(workers)
-              for n, case in enumerate(itertools.islice(synthetic.part(size, workers, k), 100))
-              if n in (0, 99)]
+    wanted = [
+        case
+        for k in range(workers)
+        for n, case in enumerate(itertools.islice(synthetic.part(size, workers, k), 100))
+        if n in (0, 99)
+    ]
     held = 0
     for case in wanted:
         body = f"Hello,\n\nShe moved to {case.protected[0].addresses[0]}.\n"
@@ -135,18 +152,26 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--baseline-cases", type=int, default=2_000)
     parser.add_argument("--pages", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes building the index (scanning is measured on one)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes building the index (scanning is measured on one)",
+    )
     args = parser.parse_args()
     messages = synthetic.messages(CORPUS, args.messages)
     print(f"{len(messages)} plain-text messages of ~10 KB (bodies from shared/corpus/ham)")
-    results = {size: report_size(size, messages, args.baseline_cases, args.workers) for size in args.sizes}
+    results = {
+        size: report_size(size, messages, args.baseline_cases, args.workers) for size in args.sizes
+    }
     if len(results) > 1:
         small, large = min(results), max(results)
         ratio = results[large]["rate"] / results[small]["rate"]
         print(f"\nthroughput {large:,} vs {small:,} cases: {ratio:.2f}x (target >= 0.9x)")
-        print(f"build {large:,}: {results[large]['build']:.1f} s (target <= 60 s); "
-              f"{results[large]['bytes']:.0f} B/case (target <= 1024)")
+        print(
+            f"build {large:,}: {results[large]['build']:.1f} s (target <= 60 s); "
+            f"{results[large]['bytes']:.0f} B/case (target <= 1024)"
+        )
     print()
     documents.report(args.pages)
 

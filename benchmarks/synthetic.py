@@ -14,39 +14,309 @@ from pathlib import Path
 
 from gateway.register.model import Case, ProtectedPerson, RestrictedContact
 
-FIRST = (
-    "sarah emma olivia amelia isla ava mia grace sophia lily emily poppy jessica ella "
-    "charlotte ruby evie daisy chloe lucy holly hannah megan rebecca laura amy zoe "
-    "priya aisha fatima maria anna joanna karen helen susan claire rachel nicola "
-    "james oliver jack harry george noah leo oscar charlie jacob thomas william "
-    "daniel mark paul david michael andrew richard robert peter stephen simon ian "
-    "kevin gary lee dean craig darren wayne liam ryan adam ben sam tom joe luke"
-).split()
-SUR_A = (
-    "ash black brad brook burn castle church clay cole cross dal den dun eld fair "
-    "fern ford gal glen gold green hal hart hay hol kirk lang lock mar mer mill "
-    "moor north os pem ray red ross rut sal shel stan thorn wal west whit wood"
-).split()
-SUR_B = (
-    "by ton ley well wood more field worth ham cott bury dale man son ridge ford "
-    "stone well ing croft hurst wick shaw combe holme low lin"
-).split()
-STREETS = (
-    "kingfisher heron oak elm ash birch willow maple cedar rowan hazel holly laurel "
-    "station church mill bridge market chapel school park victoria albert queens "
-    "kings york windsor grange manor meadow orchard spring brook river lake forest "
-    "highfield westfield northgate southgate eastwood fairview hillcrest greenbank "
-    "primrose bluebell foxglove clover heather juniper lavender magnolia sycamore "
-    "beech chestnut poplar alder hawthorn blackthorn sandpiper curlew plover wren "
-    "robin thrush finch swallow martin lark raven falcon osprey kestrel merlin"
-).split()
-TYPES = "road street avenue lane drive close crescent court place grove way gardens".split()
-TOWNS = (
-    "leeds york bradford sheffield hull wakefield halifax huddersfield harrogate "
-    "doncaster rotherham barnsley manchester salford bolton bury oldham rochdale "
-    "stockport wigan liverpool preston blackburn burnley lancaster carlisle durham"
-).split()
-AREAS = "LS YO BD S HU WF HX HD HG DN M BL OL SK WN L PR BB LA CA DH NE SR TS".split()
+FIRST = [
+    "sarah",
+    "emma",
+    "olivia",
+    "amelia",
+    "isla",
+    "ava",
+    "mia",
+    "grace",
+    "sophia",
+    "lily",
+    "emily",
+    "poppy",
+    "jessica",
+    "ella",
+    "charlotte",
+    "ruby",
+    "evie",
+    "daisy",
+    "chloe",
+    "lucy",
+    "holly",
+    "hannah",
+    "megan",
+    "rebecca",
+    "laura",
+    "amy",
+    "zoe",
+    "priya",
+    "aisha",
+    "fatima",
+    "maria",
+    "anna",
+    "joanna",
+    "karen",
+    "helen",
+    "susan",
+    "claire",
+    "rachel",
+    "nicola",
+    "james",
+    "oliver",
+    "jack",
+    "harry",
+    "george",
+    "noah",
+    "leo",
+    "oscar",
+    "charlie",
+    "jacob",
+    "thomas",
+    "william",
+    "daniel",
+    "mark",
+    "paul",
+    "david",
+    "michael",
+    "andrew",
+    "richard",
+    "robert",
+    "peter",
+    "stephen",
+    "simon",
+    "ian",
+    "kevin",
+    "gary",
+    "lee",
+    "dean",
+    "craig",
+    "darren",
+    "wayne",
+    "liam",
+    "ryan",
+    "adam",
+    "ben",
+    "sam",
+    "tom",
+    "joe",
+    "luke",
+]
+SUR_A = [
+    "ash",
+    "black",
+    "brad",
+    "brook",
+    "burn",
+    "castle",
+    "church",
+    "clay",
+    "cole",
+    "cross",
+    "dal",
+    "den",
+    "dun",
+    "eld",
+    "fair",
+    "fern",
+    "ford",
+    "gal",
+    "glen",
+    "gold",
+    "green",
+    "hal",
+    "hart",
+    "hay",
+    "hol",
+    "kirk",
+    "lang",
+    "lock",
+    "mar",
+    "mer",
+    "mill",
+    "moor",
+    "north",
+    "os",
+    "pem",
+    "ray",
+    "red",
+    "ross",
+    "rut",
+    "sal",
+    "shel",
+    "stan",
+    "thorn",
+    "wal",
+    "west",
+    "whit",
+    "wood",
+]
+SUR_B = [
+    "by",
+    "ton",
+    "ley",
+    "well",
+    "wood",
+    "more",
+    "field",
+    "worth",
+    "ham",
+    "cott",
+    "bury",
+    "dale",
+    "man",
+    "son",
+    "ridge",
+    "ford",
+    "stone",
+    "well",
+    "ing",
+    "croft",
+    "hurst",
+    "wick",
+    "shaw",
+    "combe",
+    "holme",
+    "low",
+    "lin",
+]
+STREETS = [
+    "kingfisher",
+    "heron",
+    "oak",
+    "elm",
+    "ash",
+    "birch",
+    "willow",
+    "maple",
+    "cedar",
+    "rowan",
+    "hazel",
+    "holly",
+    "laurel",
+    "station",
+    "church",
+    "mill",
+    "bridge",
+    "market",
+    "chapel",
+    "school",
+    "park",
+    "victoria",
+    "albert",
+    "queens",
+    "kings",
+    "york",
+    "windsor",
+    "grange",
+    "manor",
+    "meadow",
+    "orchard",
+    "spring",
+    "brook",
+    "river",
+    "lake",
+    "forest",
+    "highfield",
+    "westfield",
+    "northgate",
+    "southgate",
+    "eastwood",
+    "fairview",
+    "hillcrest",
+    "greenbank",
+    "primrose",
+    "bluebell",
+    "foxglove",
+    "clover",
+    "heather",
+    "juniper",
+    "lavender",
+    "magnolia",
+    "sycamore",
+    "beech",
+    "chestnut",
+    "poplar",
+    "alder",
+    "hawthorn",
+    "blackthorn",
+    "sandpiper",
+    "curlew",
+    "plover",
+    "wren",
+    "robin",
+    "thrush",
+    "finch",
+    "swallow",
+    "martin",
+    "lark",
+    "raven",
+    "falcon",
+    "osprey",
+    "kestrel",
+    "merlin",
+]
+TYPES = [
+    "road",
+    "street",
+    "avenue",
+    "lane",
+    "drive",
+    "close",
+    "crescent",
+    "court",
+    "place",
+    "grove",
+    "way",
+    "gardens",
+]
+TOWNS = [
+    "leeds",
+    "york",
+    "bradford",
+    "sheffield",
+    "hull",
+    "wakefield",
+    "halifax",
+    "huddersfield",
+    "harrogate",
+    "doncaster",
+    "rotherham",
+    "barnsley",
+    "manchester",
+    "salford",
+    "bolton",
+    "bury",
+    "oldham",
+    "rochdale",
+    "stockport",
+    "wigan",
+    "liverpool",
+    "preston",
+    "blackburn",
+    "burnley",
+    "lancaster",
+    "carlisle",
+    "durham",
+]
+AREAS = [
+    "LS",
+    "YO",
+    "BD",
+    "S",
+    "HU",
+    "WF",
+    "HX",
+    "HD",
+    "HG",
+    "DN",
+    "M",
+    "BL",
+    "OL",
+    "SK",
+    "WN",
+    "L",
+    "PR",
+    "BB",
+    "LA",
+    "CA",
+    "DH",
+    "NE",
+    "SR",
+    "TS",
+]
 LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 
 
@@ -62,7 +332,9 @@ def postcode(rng: random.Random) -> str:
 def address(rng: random.Random) -> str:
     street = f"{rng.choice(STREETS).capitalize()} {rng.choice(TYPES).capitalize()}"
     flat = f"Flat {rng.randint(1, 9)}, " if rng.random() < 0.3 else ""
-    return f"{flat}{rng.randint(1, 199)} {street}, {rng.choice(TOWNS).capitalize()}, {postcode(rng)}"
+    return (
+        f"{flat}{rng.randint(1, 199)} {street}, {rng.choice(TOWNS).capitalize()}, {postcode(rng)}"
+    )
 
 
 def phone(rng: random.Random) -> str:
@@ -81,16 +353,26 @@ def case(number: int, rng: random.Random) -> Case:
     )
     people = [adult]
     if rng.random() < 0.5:
-        people.append(ProtectedPerson.model_construct(
-            name=f"{rng.choice(FIRST).capitalize()} {family}", aliases=[],
-            date_of_birth=dt.date(2008, 1, 1) + dt.timedelta(days=rng.randint(0, 5000)),
-            addresses=[], phones=[], emails=[]))
+        people.append(
+            ProtectedPerson.model_construct(
+                name=f"{rng.choice(FIRST).capitalize()} {family}",
+                aliases=[],
+                date_of_birth=dt.date(2008, 1, 1) + dt.timedelta(days=rng.randint(0, 5000)),
+                addresses=[],
+                phones=[],
+                emails=[],
+            )
+        )
     other = surname(rng)
     restricted = RestrictedContact.model_construct(
-        name=f"{rng.choice(FIRST).capitalize()} {other}", aliases=[],
-        emails=[f"{other.lower()}{number}@example.com"], phones=[])
-    return Case.model_construct(id=f"BX-{number:07d}", protected=people,
-                                restricted=[restricted], allowed_recipients=[])
+        name=f"{rng.choice(FIRST).capitalize()} {other}",
+        aliases=[],
+        emails=[f"{other.lower()}{number}@example.com"],
+        phones=[],
+    )
+    return Case.model_construct(
+        id=f"BX-{number:07d}", protected=people, restricted=[restricted], allowed_recipients=[]
+    )
 
 
 def part(count: int, parts: int, which: int, seed: int = 7) -> Iterator[Case]:
@@ -120,7 +402,9 @@ def messages(corpus: Path, count: int, size: int = 10_000, seed: int = 11) -> li
         text = ""
         while len(text) < size:
             text += rng.choice(bodies) + "\n"
-        head = (f"From: officer@council.example.gov.uk\nTo: someone{number}@partner.example\n"
-                f"Subject: Update {number}\nContent-Type: text/plain; charset=utf-8\n\n")
+        head = (
+            f"From: officer@council.example.gov.uk\nTo: someone{number}@partner.example\n"
+            f"Subject: Update {number}\nContent-Type: text/plain; charset=utf-8\n\n"
+        )
         out.append((head + text[:size]).encode("utf-8"))
     return out

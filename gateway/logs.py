@@ -13,11 +13,35 @@ from typing import Any, TextIO
 
 import structlog
 
-SAFE_KEYS = frozenset({
-    "event", "level", "timestamp", "logger", "action", "rules", "case", "cases", "kind",
-    "kinds", "rule", "message_id", "file", "elapsed_ms", "count", "error", "reason",
-    "location", "severity", "records", "keys", "seconds", "path", "version", "status",
-})
+SAFE_KEYS = frozenset(
+    {
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        "action",
+        "rules",
+        "case",
+        "cases",
+        "kind",
+        "kinds",
+        "rule",
+        "message_id",
+        "file",
+        "elapsed_ms",
+        "count",
+        "error",
+        "reason",
+        "location",
+        "severity",
+        "records",
+        "keys",
+        "seconds",
+        "path",
+        "version",
+        "status",
+    }
+)
 REDACTED = "[redacted]"
 
 

@@ -8,8 +8,8 @@ unexpected exception into a recorded defect so the caller always gets a message.
 from __future__ import annotations
 
 import email.errors
-import re
 import email.policy
+import re
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -53,7 +53,7 @@ def _single_part(raw: bytes) -> EmailMessage | None:
     message = parser.parsebytes(raw[: split.end()], headersonly=True)
     if message.get_content_maintype() != "text" or message.defects:
         return None
-    message.set_payload(raw[split.end():].decode("ascii", "surrogateescape"))
+    message.set_payload(raw[split.end() :].decode("ascii", "surrogateescape"))
     return message
 
 

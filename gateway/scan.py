@@ -7,12 +7,12 @@ this one function, in a worker when CPU time matters.
 from __future__ import annotations
 
 import time
-from pathlib import PurePath
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
+from pathlib import PurePath
 
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
@@ -61,8 +61,12 @@ def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
     """Attachment names are text too: one that carries a protected detail is matched
     as a segment of its own, and replaced in every location by a neutral name (keeping
     its extension), since locations appear in findings, logs and the console."""
-    names = {part for loc in _locations(extraction) if loc.startswith(_ATTACHMENT)
-             for part in loc[len(_ATTACHMENT):].split("/")}
+    names = {
+        part
+        for loc in _locations(extraction)
+        if loc.startswith(_ATTACHMENT)
+        for part in loc[len(_ATTACHMENT) :].split("/")
+    }
     risky = sorted(n for n in names if match(index, [Segment("name", n)], ()).findings)
     if not risky:
         return extraction
@@ -71,10 +75,14 @@ def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
     def relocate(loc: str) -> str:
         if not loc.startswith(_ATTACHMENT):
             return loc
-        return _ATTACHMENT + "/".join(renamed.get(p, p) for p in loc[len(_ATTACHMENT):].split("/"))
+        return _ATTACHMENT + "/".join(renamed.get(p, p) for p in loc[len(_ATTACHMENT) :].split("/"))
 
-    named = {relocate(loc.split(name)[0] + name): name
-             for loc in _locations(extraction) for name in risky if name in loc}
+    named = {
+        relocate(loc.split(name)[0] + name): name
+        for loc in _locations(extraction)
+        for name in risky
+        if name in loc
+    }
     return Extraction(
         tuple(Segment(relocate(s.location), s.text) for s in extraction.segments)
         + tuple(Segment(loc, name) for loc, name in sorted(named.items())),
@@ -103,8 +111,9 @@ def addressees(envelope: Envelope) -> list[Addressee]:
     out: list[Addressee] = []
     if envelope.explicit_rcpts:
         names = {canonical_email(a.address): a.display_name for a in named}
-        out = [Addressee(r, "envelope", names.get(canonical_email(r), ""))
-               for r in envelope.rcpt_tos]
+        out = [
+            Addressee(r, "envelope", names.get(canonical_email(r), "")) for r in envelope.rcpt_tos
+        ]
     else:
         out = [a for a in named if a.location != "header:reply-to"]
     out += [a for a in named if a.location == "header:reply-to"]
@@ -114,7 +123,7 @@ def addressees(envelope: Envelope) -> list[Addressee]:
 def _header_addresses(raw: bytes) -> list[Addressee]:
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    except Exception:  # noqa: BLE001 - malformed headers: the envelope still counts
+    except Exception:
         return []
     out: list[Addressee] = []
     for name in (*RECIPIENT_HEADERS, "reply-to"):
@@ -130,6 +139,5 @@ def _decode(text: str) -> str:
         return text
     try:
         return str(make_header(decode_header(text)))
-    except Exception:  # noqa: BLE001 - a broken encoded word keeps its raw text
+    except Exception:
         return text
-

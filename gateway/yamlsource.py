@@ -93,8 +93,8 @@ def _scalar(node: yaml.Node) -> Any:
         raise SourceError(node.start_mark.line + 1, "a key must be a plain value")
     loader = yaml.SafeLoader("")
     try:
-        return loader.construct_object(node, deep=True)
+        return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
     except ValueError:  # e.g. an impossible date: let the model say what is wrong
         return node.value
     finally:
-        loader.dispose()
+        loader.dispose()  # type: ignore[no-untyped-call]

@@ -38,6 +38,8 @@ def _policy_check(args: argparse.Namespace) -> int:
 def _register_check(args: argparse.Namespace) -> int:
     register = load_register(args.file)
     people = sum(len(case.protected) for case in register.cases)
-    print(f"{args.file}: ok, {len(register.cases)} cases, {people} protected people, "
-          f"{len(register.protected_locations)} protected locations")
+    print(
+        f"{args.file}: ok, {len(register.cases)} cases, {people} protected people, "
+        f"{len(register.protected_locations)} protected locations"
+    )
     return 0

@@ -46,8 +46,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--rcpt", action="append", default=[], metavar="ADDR")
     p.add_argument("--manifest", type=Path, help="JSON lines: file, mail_from, rcpt")
     p.add_argument("--json", action="store_true", help="one JSON object per message")
-    p.add_argument("--show-evidence", action="store_true",
-                   help="include matched text (for authorised reviewers only)")
+    p.add_argument(
+        "--show-evidence",
+        action="store_true",
+        help="include matched text (for authorised reviewers only)",
+    )
     p.add_argument("--explain", action="store_true", help="say which rules fired and why")
     p.set_defaults(run=run)
 
@@ -68,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _scan_one(job: Job, index: Index, policy: Policy, settings: ScanSettings,
-              args: argparse.Namespace) -> bool:
+def _scan_one(
+    job: Job, index: Index, policy: Policy, settings: ScanSettings, args: argparse.Namespace
+) -> bool:
     try:
         raw = job.path.read_bytes()
     except OSError as exc:
@@ -82,8 +86,13 @@ def _scan_one(job: Job, index: Index, policy: Policy, settings: ScanSettings,
     _emit(_as_json(job.name, result, args.show_evidence), args.json, job.name)
     if args.explain:
         print(explain(result.verdict), file=sys.stderr if args.json else sys.stdout)
-    log.info("scanned", file=job.name, action=result.verdict.action.value,
-             rules=result.verdict.rules, elapsed_ms=round(result.elapsed_ms, 2))
+    log.info(
+        "scanned",
+        file=job.name,
+        action=result.verdict.action.value,
+        rules=result.verdict.rules,
+        elapsed_ms=round(result.elapsed_ms, 2),
+    )
     return True
 
 
@@ -98,8 +107,13 @@ def _as_json(name: str, result: ScanResult, evidence: bool) -> dict[str, Any]:
     }
     if evidence:
         out["evidence"] = [
-            {"finding": e.finding_index, "location": e.location,
-             "start": e.start, "end": e.end, "text": e.text}
+            {
+                "finding": e.finding_index,
+                "location": e.location,
+                "start": e.start,
+                "end": e.end,
+                "text": e.text,
+            }
             for e in result.match.evidence
         ]
     return out
@@ -116,8 +130,10 @@ def _emit(record: dict[str, Any], as_json: bool, name: str) -> None:
     print(f"{name}: {record['action']} (rules: {rules}; {record['elapsed_ms']:.1f} ms)")
     for f in record["findings"]:
         case = f["case"] or "-"
-        print(f"  {f['kind']} case={case} at {f['location']} "
-              f"confidence={f['confidence']} score={f['score']}")
+        print(
+            f"  {f['kind']} case={case} at {f['location']} "
+            f"confidence={f['confidence']} score={f['score']}"
+        )
     for e in record.get("evidence", []):
         print(f"  evidence #{e['finding']} {e['location']}[{e['start']}:{e['end']}]: {e['text']!r}")
 
@@ -152,12 +168,15 @@ def _manifest_job(manifest: Path, number: int, line: str) -> Job:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where}: not a JSON object ({exc.msg})") from None
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise ConfigError(f"{where}: each line needs \"file\": a path string")
+        raise ConfigError(f'{where}: each line needs "file": a path string')
     rcpt = entry.get("rcpt", [])
     if isinstance(rcpt, str):
         rcpt = [rcpt]
     mail_from = entry.get("mail_from", "") or ""
-    if not isinstance(rcpt, list) or not all(isinstance(r, str) for r in rcpt) \
-            or not isinstance(mail_from, str):
-        raise ConfigError(f"{where}: \"rcpt\" must be a list of addresses, \"mail_from\" a string")
+    if (
+        not isinstance(rcpt, list)
+        or not all(isinstance(r, str) for r in rcpt)
+        or not isinstance(mail_from, str)
+    ):
+        raise ConfigError(f'{where}: "rcpt" must be a list of addresses, "mail_from" a string')
     return Job(entry["file"], manifest.parent / entry["file"], mail_from, tuple(rcpt))

@@ -84,7 +84,8 @@ def _date_styles(ctx: Context, zf: zipfile.ZipFile, location: str) -> frozenset[
     root = parse(data)
     custom = {
         int(e.get("numFmtId", "0")): e.get("formatCode", "")
-        for e in root.iter() if local(e.tag) == "numFmt"
+        for e in root.iter()
+        if local(e.tag) == "numFmt"
     }
     dated = {i for i, code in custom.items() if _looks_like_date(code)} | _DATE_FORMATS
     xfs = next((e for e in root if local(e.tag) == "cellXfs"), None)
@@ -121,8 +122,12 @@ def _cell(cell: Element, shared: list[str], dates: frozenset[int] = frozenset())
     return value
 
 
-def _rows(ctx: Context, data: bytes, shared: list[str], dates: frozenset[int],
-          ) -> Iterator[str]:
+def _rows(
+    ctx: Context,
+    data: bytes,
+    shared: list[str],
+    dates: frozenset[int],
+) -> Iterator[str]:
     """One tab-separated line per row, header/footer text as lines of its own."""
     cells: list[str] = []
     for count, (_, elem) in enumerate(SafeET.iterparse(BytesIO(data), events=("end",))):

@@ -1,9 +1,9 @@
 """match stage: segments and recipients -> findings (and evidence kept apart).
 
-    index.build_index(register)            once per register version
-    recipients.classify(...)               who the message goes to
-    content.probes(...) -> Index.lookup    anchors in the text, one batched look-up
-    verify.Verifier(...)                   hits confirmed against the case records
+index.build_index(register)            once per register version
+recipients.classify(...)               who the message goes to
+content.probes(...) -> Index.lookup    anchors in the text, one batched look-up
+verify.Verifier(...)                   hits confirmed against the case records
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ from gateway.segments import Segment
 __all__ = ["Addressee", "Index", "build_index", "match"]
 
 
-def match(index: Index, segments: Sequence[Segment], addressees: Sequence[Addressee],
-          internal_domains: Sequence[str] = ()) -> Match:
+def match(
+    index: Index,
+    segments: Sequence[Segment],
+    addressees: Sequence[Addressee],
+    internal_domains: Sequence[str] = (),
+) -> Match:
     """Findings for one message; pure and free of I/O."""
     recipients, recipient_findings, focus = classify(index, addressees, internal_domains)
     texts = [normalise.fold(s.text) for s in segments]

@@ -37,8 +37,7 @@ DATE_RE = re.compile(
 )
 # One pattern per month word, each starting with a literal the engine searches fast.
 MONTH_FIRST_RES = {
-    month: re.compile(
-        rf"{month}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{4}}(?![0-9])")
+    month: re.compile(rf"{month}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{4}}(?![0-9])")
     for month in N.MONTHS
 }
 _SPACES = re.compile(r"\s+")
@@ -53,7 +52,9 @@ class Probe(NamedTuple):
     """
 
     key: int
-    what: str      # name | name_typo | address | address_typo | postcode | phone | email | dob | generic
+    what: (
+        str  # name | name_typo | address | address_typo | postcode | phone | email | dob | generic
+    )
     segment: int
     start: int
     end: int
@@ -98,7 +99,7 @@ def _emails(text: str, seg: int) -> Iterator[Probe]:
 
 def _phones(text: str, seg: int) -> Iterator[Probe]:
     for m in PHONE_RE.finditer(text):
-        if not _boundary(text, m.start()) or text[m.start() - 1: m.start()] == "+":
+        if not _boundary(text, m.start()) or text[m.start() - 1 : m.start()] == "+":
             continue
         groups = _SPACES.split(m.group())
         seen: set[str] = set()
@@ -135,7 +136,7 @@ def _date_of(text: str) -> dt.date | None:
     return None
 
 
-def _month_first_dates(text: str, seg: int, months: set[str]) -> Iterator[Probe]:
+def _month_first_dates(text: str, seg: int, months: frozenset[str]) -> Iterator[Probe]:
     """``April 17, 1988``: searched only for the month words the text has."""
     for month in months:
         for m in MONTH_FIRST_RES[month].finditer(text):
@@ -154,7 +155,7 @@ def _addresses(words: list[str], seg: int) -> Iterator[Probe]:
             if not N.HOUSE_RE.fullmatch(words[i]):
                 continue
             if i < j - 1:
-                house, street, kind = words[i], "".join(words[i + 1: j]), types[words[j]]
+                house, street, kind = words[i], "".join(words[i + 1 : j]), types[words[j]]
                 yield Probe(K.address_key(house, kind, street), "address", seg, i, j, street)
                 for key in K.probe_halves("A", (house, kind), street):
                     yield Probe(key, "address_typo", seg, i, j, street)
@@ -212,7 +213,7 @@ def postcode_after(text: str, end: int, span: int = 80) -> str | None:
 
 
 def words_near(text: str, start: int, end: int, before: int = 120, after: int = 80) -> list[str]:
-    return N.TOKEN_RE.findall(text[max(0, start - before): end + after])
+    return N.TOKEN_RE.findall(text[max(0, start - before) : end + after])
 
 
 def street_in(words: list[str], house: str, street: str) -> bool:

@@ -38,7 +38,12 @@ def posting(record: int, code: Code, person: int = 0, detail: int = 0) -> int:
 
 
 def unpack(value: int) -> tuple[int, Code, int, int]:
-    return value >> 20, Code((value >> _CODE_SHIFT) & 0xF), (value >> _PERSON_SHIFT) & 0xFF, value & 0xFF
+    return (
+        value >> 20,
+        Code((value >> _CODE_SHIFT) & 0xF),
+        (value >> _PERSON_SHIFT) & 0xFF,
+        value & 0xFF,
+    )
 
 
 # A record, as stored with marshal:
@@ -79,10 +84,16 @@ class Part:
 
     @classmethod
     def of(cls, b: _Builder) -> Part:
-        return cls(np.frombuffer(b.keys, dtype=np.int64), np.frombuffer(b.values, dtype=np.int64),
-                   bytes(b.blob), np.frombuffer(b.offsets, dtype=np.int64),
-                   frozenset(b.given), frozenset(b.first), frozenset(b.surnames),
-                   frozenset(b.generic))
+        return cls(
+            np.frombuffer(b.keys, dtype=np.int64),
+            np.frombuffer(b.values, dtype=np.int64),
+            bytes(b.blob),
+            np.frombuffer(b.offsets, dtype=np.int64),
+            frozenset(b.given),
+            frozenset(b.first),
+            frozenset(b.surnames),
+            frozenset(b.generic),
+        )
 
 
 def merge(parts: Sequence[Part]) -> Index:
@@ -97,18 +108,28 @@ def merge(parts: Sequence[Part]) -> Index:
     keys = np.concatenate([p.keys for p in parts])
     order = np.argsort(keys, kind="stable")
     return Index(
-        keys[order], np.concatenate(values)[order], b"".join(p.blob for p in parts),
+        keys[order],
+        np.concatenate(values)[order],
+        b"".join(p.blob for p in parts),
         np.concatenate(offsets),
-        [frozenset().union(*(getattr(p, name) for p in parts))
-         for name in ("given", "first", "surnames", "generic")],
+        [
+            frozenset().union(*(getattr(p, name) for p in parts))
+            for name in ("given", "first", "surnames", "generic")
+        ],
     )
 
 
 class Index:
     """Anchor keys -> postings, plus the records postings point at."""
 
-    def __init__(self, keys: npt.NDArray[np.int64], values: Postings, blob: bytes,
-                 offsets: npt.NDArray[np.int64], token_sets: Sequence[frozenset[Any]]) -> None:
+    def __init__(
+        self,
+        keys: npt.NDArray[np.int64],
+        values: Postings,
+        blob: bytes,
+        offsets: npt.NDArray[np.int64],
+        token_sets: Sequence[frozenset[Any]],
+    ) -> None:
         self._keys = keys
         self._values = values
         self._blob = blob
@@ -128,7 +149,7 @@ class Index:
     def _record(self, index: int) -> Record:
         start = int(self._offsets[index])
         end = int(self._offsets[index + 1]) if index + 1 < len(self._offsets) else len(self._blob)
-        rec: Record = marshal.loads(self._blob[start:end])
+        rec: Record = marshal.loads(self._blob[start:end])  # noqa: S302 - our own records
         return rec
 
     def lookup(self, probes: Sequence[int]) -> list[list[int]]:
@@ -202,10 +223,13 @@ _CODE_BITS = {code: code << _CODE_SHIFT for code in Code}
 
 
 def _add_case(b: _Builder, case: Case) -> None:
-    people = [(p, N.name_parts(p.name), [N.parse_address(a) for a in p.addresses])
-              for p in case.protected]
-    persons = tuple((parts.surname if parts else "", tuple(_address_tuple(f) for f in forms))
-                    for _, parts, forms in people)
+    people = [
+        (p, N.name_parts(p.name), [N.parse_address(a) for a in p.addresses]) for p in case.protected
+    ]
+    persons = tuple(
+        (parts.surname if parts else "", tuple(_address_tuple(f) for f in forms))
+        for _, parts, forms in people
+    )
     restricted = tuple(N.canonical_email(e) for r in case.restricted for e in r.emails)
     out = _Postings(b, b.record(("C", case.id, persons, restricted)))
     for number, (person, parts, forms) in enumerate(people):
@@ -219,8 +243,13 @@ def _add_case(b: _Builder, case: Case) -> None:
     out.flush()
 
 
-def _add_person(out: _Postings, number: int, person: ProtectedPerson,
-                parts: N.NameParts | None, forms: list[N.AddressForm]) -> None:
+def _add_person(
+    out: _Postings,
+    number: int,
+    person: ProtectedPerson,
+    parts: N.NameParts | None,
+    forms: list[N.AddressForm],
+) -> None:
     _add_name(out, number, parts, alias=False)
     for alias in person.aliases:
         _add_name(out, number, N.name_parts(alias), alias=True)

@@ -17,16 +17,16 @@ from enum import IntEnum
 class Code(IntEnum):
     """What a posting points at."""
 
-    NAME = 1          # protected person's name form; detail: 0 full, 1 nickname/alias, 2 initial
-    NAME_TYPO = 2     # protected person's first name with one half of the surname
-    ADDRESS = 3       # house number + street + type (detail: address index)
+    NAME = 1  # protected person's name form; detail: 0 full, 1 nickname/alias, 2 initial
+    NAME_TYPO = 2  # protected person's first name with one half of the surname
+    ADDRESS = 3  # house number + street + type (detail: address index)
     ADDRESS_TYPO = 4
     POSTCODE = 5
     PHONE = 6
     EMAIL = 7
     DOB = 8
-    GENERIC = 9       # first words of an address with no UK street line
-    RESTRICTED = 10   # restricted contact's canonical email (detail: email index)
+    GENERIC = 9  # first words of an address with no UK street line
+    RESTRICTED = 10  # restricted contact's canonical email (detail: email index)
     RESTRICTED_NAME = 11
     RESTRICTED_NEAR = 12
     ALLOWED = 13
@@ -40,8 +40,10 @@ def _halves(tag: str, prefix: tuple[str, ...], word: str) -> tuple[int, int]:
     """Index side: ``word``'s length and each of its halves (the length keeps short
     halves from matching every word that starts the same way)."""
     size, cut = len(word), len(word) // 2
-    return (hash((tag + "P", *prefix, size, word[:cut])),
-            hash((tag + "S", *prefix, size, word[cut:])))
+    return (
+        hash((tag + "P", *prefix, size, word[:cut])),
+        hash((tag + "S", *prefix, size, word[cut:])),
+    )
 
 
 def name_half_keys(given: str, surname: str) -> tuple[int, int]:
@@ -67,7 +69,7 @@ def probe_halves(tag: str, prefix: tuple[str, ...], word: str) -> Iterator[int]:
         yield hash((tag + "P", *prefix, length, word[:cut]))
         tail = length - cut
         if tail <= size:
-            yield hash((tag + "S", *prefix, length, word[size - tail:]))
+            yield hash((tag + "S", *prefix, length, word[size - tail :]))
 
 
 def postcode_key(postcode: str) -> int:

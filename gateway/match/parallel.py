@@ -20,8 +20,9 @@ Source = Callable[[], Iterable[Case]]
 _sources: Sequence[Source] = ()
 
 
-def build_index_parallel(sources: Sequence[Source],
-                         locations: Iterable[ProtectedLocation] = ()) -> Index:
+def build_index_parallel(
+    sources: Sequence[Source], locations: Iterable[ProtectedLocation] = ()
+) -> Index:
     """Index of every case of every source, each source built in its own process."""
     global _sources  # noqa: PLW0603 - how forked workers find their source
     _sources = sources
@@ -40,8 +41,10 @@ def build_index_parallel(sources: Sequence[Source],
 def split(cases: Sequence[Case], workers: int) -> list[Source]:
     """Sources for ``workers`` processes from a register already in memory."""
     size = -(-len(cases) // workers)
-    return [lambda start=start: cases[start:start + size]  # type: ignore[misc]
-            for start in range(0, len(cases), size)]
+    return [
+        lambda start=start: cases[start : start + size]  # type: ignore[misc]
+        for start in range(0, len(cases), size)
+    ]
 
 
 def _release_freed_memory() -> None:

@@ -31,8 +31,11 @@ class Addressee:
     display_name: str = ""
 
 
-def classify(index: Index, addressees: Sequence[Addressee], internal_domains: Sequence[str],
-             ) -> tuple[list[Recipient], list[Finding], set[int]]:
+def classify(
+    index: Index,
+    addressees: Sequence[Addressee],
+    internal_domains: Sequence[str],
+) -> tuple[list[Recipient], list[Finding], set[int]]:
     """Recipients, their findings, and the record numbers they are restricted for."""
     merged: dict[str, list[Addressee]] = {}
     for item in addressees:
@@ -48,20 +51,38 @@ def classify(index: Index, addressees: Sequence[Addressee], internal_domains: Se
         restricted = {unpack(v)[0] for v in hits}
         probable = (_near(index, address) | _by_name(index, items)) - restricted
         focus |= restricted | probable
-        recipients.append(Recipient(
-            address=items[0].address,
-            internal=_internal(address, internal_domains),
-            restricted_cases=frozenset(index.record(r)[1] for r in restricted),
-            probable_cases=frozenset(index.record(r)[1] for r in probable),
-            allowed_cases=frozenset(index.record(unpack(v)[0])[1] for v in allows),
-        ))
+        recipients.append(
+            Recipient(
+                address=items[0].address,
+                internal=_internal(address, internal_domains),
+                restricted_cases=frozenset(index.record(r)[1] for r in restricted),
+                probable_cases=frozenset(index.record(r)[1] for r in probable),
+                allowed_cases=frozenset(index.record(unpack(v)[0])[1] for v in allows),
+            )
+        )
         location = items[0].location
-        findings += [Finding(Kind.RESTRICTED_RECIPIENT, index.record(r)[1], location,
-                             Confidence.HIGH, 100, recipient=items[0].address)
-                     for r in sorted(restricted)]
-        findings += [Finding(Kind.PROBABLE_RESTRICTED_RECIPIENT, index.record(r)[1], location,
-                             Confidence.MEDIUM, 85, recipient=items[0].address)
-                     for r in sorted(probable)]
+        findings += [
+            Finding(
+                Kind.RESTRICTED_RECIPIENT,
+                index.record(r)[1],
+                location,
+                Confidence.HIGH,
+                100,
+                recipient=items[0].address,
+            )
+            for r in sorted(restricted)
+        ]
+        findings += [
+            Finding(
+                Kind.PROBABLE_RESTRICTED_RECIPIENT,
+                index.record(r)[1],
+                location,
+                Confidence.MEDIUM,
+                85,
+                recipient=items[0].address,
+            )
+            for r in sorted(probable)
+        ]
     return recipients, findings, focus
 
 
@@ -103,8 +124,11 @@ def _lookalike(address: str, known: str) -> bool:
     if local != known_local:
         return False
     same_name = domain.partition(".")[0] == known_domain.partition(".")[0]
-    return same_name or _skeleton(domain) == _skeleton(known_domain) \
+    return (
+        same_name
+        or _skeleton(domain) == _skeleton(known_domain)
         or within_one_edit(domain, known_domain)
+    )
 
 
 def _skeleton(domain: str) -> str:

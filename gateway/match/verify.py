@@ -36,31 +36,47 @@ class Collector:
     spans: list[tuple[tuple[Kind, str, str], int, int, int]] = field(default_factory=list)
     addressed: set[tuple[int, int, int, int]] = field(default_factory=set)
 
-    def add(self, kind: Kind, case: str, segment: Segment, number: int, score: int,
-            conf: Confidence, span: tuple[int, int]) -> None:
+    def add(
+        self,
+        kind: Kind,
+        case: str,
+        segment: Segment,
+        number: int,
+        score: int,
+        conf: Confidence,
+        span: tuple[int, int],
+    ) -> None:
         key = (kind, case, segment.location)
         old = self.best.get(key)
         if old is None or (conf.rank, score) > (old[1].rank, old[0]):
             self.best[key] = (score, conf)
         self.spans.append((key, number, *span))
 
-    def findings(self, segments: Sequence[Segment], first_index: int = 0,
-                 ) -> tuple[list[Finding], list[Evidence]]:
+    def findings(
+        self,
+        segments: Sequence[Segment],
+        first_index: int = 0,
+    ) -> tuple[list[Finding], list[Evidence]]:
         """Findings in first-seen order; evidence numbered as in the full findings list."""
         order = list(self.best)
-        findings = [Finding(k, c, loc, self.best[(k, c, loc)][1], self.best[(k, c, loc)][0])
-                    for k, c, loc in order]
+        findings = [
+            Finding(k, c, loc, self.best[(k, c, loc)][1], self.best[(k, c, loc)][0])
+            for k, c, loc in order
+        ]
         where = {key: first_index + i for i, key in enumerate(order)}
-        evidence = [Evidence(where[key], key[2], start, end, segments[seg].text[start:end])
-                    for key, seg, start, end in self.spans]
+        evidence = [
+            Evidence(where[key], key[2], start, end, segments[seg].text[start:end])
+            for key, seg, start, end in self.spans
+        ]
         return findings, evidence
 
 
 class Verifier:
     """Confirms hits of one message against the index's records."""
 
-    def __init__(self, index: Index, segments: Sequence[Segment], folded: Sequence[str],
-                 focus: set[int]) -> None:
+    def __init__(
+        self, index: Index, segments: Sequence[Segment], folded: Sequence[str], focus: set[int]
+    ) -> None:
         self.index = index
         self.segments = segments
         self.folded = folded
@@ -126,8 +142,14 @@ class Verifier:
             kind, score, conf = result
             self._add(kind, record[1], probe, score, conf)
 
-    def _simple(self, probe: C.Probe, record: Any, code: Code, person: int, detail: int,
-                ) -> tuple[Kind, int, Confidence] | None:
+    def _simple(
+        self,
+        probe: C.Probe,
+        record: Any,
+        code: Code,
+        person: int,
+        detail: int,
+    ) -> tuple[Kind, int, Confidence] | None:
         if code == Code.PHONE:
             return Kind.PHONE, 100, HIGH
         if code == Code.EMAIL:
@@ -146,15 +168,16 @@ class Verifier:
         if detail == 2:  # an initial: not the "s" of "Whitmore's"
             text = self.folded[probe.segment]
             start = self._span(probe)[0]
-            before = text[start - 1: start] if start else ""
-            after = text[start + 1: start + 2]
-            if before in {"'", "’"} or (after and after.isalpha()):
+            before = text[start - 1 : start] if start else ""
+            after = text[start + 1 : start + 2]
+            if before == "'" or (after and after.isalpha()):
                 return None
             return Kind.NAME, 70, MEDIUM
         return (Kind.NAME, 95, HIGH) if detail == 0 else (Kind.NAME, 90, HIGH)
 
-    def _address(self, probe: C.Probe, record_no: int, record: Any, code: Code,
-                 person: int, detail: int) -> None:
+    def _address(
+        self, probe: C.Probe, record_no: int, record: Any, code: Code, person: int, detail: int
+    ) -> None:
         if record[0] == "L":
             kind, form = Kind.PROTECTED_LOCATION, record[2][0]
         else:
@@ -169,8 +192,9 @@ class Verifier:
             self.out.addressed.add(seen)
             self._add(kind, record[1], probe, *result)
 
-    def _postcode(self, probe: C.Probe, case: str, kind: Kind, form: Any,
-                  seen: tuple[int, int, int, int]) -> None:
+    def _postcode(
+        self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
+    ) -> None:
         if seen in self.out.addressed:
             return
         text = self.folded[probe.segment]
@@ -186,10 +210,15 @@ class Verifier:
         self._add(Kind.POSTCODE, case, probe, 100, HIGH)
 
 
-def _score_address(text: str, probe: C.Probe, span: tuple[int, int], code: Code, form: Any,
-                   ) -> tuple[int, Confidence] | None:
+def _score_address(
+    text: str,
+    probe: C.Probe,
+    span: tuple[int, int],
+    code: Code,
+    form: Any,
+) -> tuple[int, Confidence] | None:
     """Score of an address hit, or None when the text contradicts it."""
-    house, flat, street, _kind, town, postcode, words = form
+    _house, flat, street, _kind, town, postcode, words = form
     if code == Code.GENERIC:  # most of the address's words, and every number, nearby
         window = set(C.words_near(text, span[0], span[1], before=0, after=120))
         numbers_ok = all(w in window for w in words if w.isdigit())

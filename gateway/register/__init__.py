@@ -1,7 +1,13 @@
 """The register of protected people, restricted contacts and protected locations."""
 
 from gateway.register.load import load_register, parse_register
-from gateway.register.model import Case, ProtectedLocation, ProtectedPerson, Register, RestrictedContact
+from gateway.register.model import (
+    Case,
+    ProtectedLocation,
+    ProtectedPerson,
+    Register,
+    RestrictedContact,
+)
 
 __all__ = [
     "Case",

@@ -44,8 +44,9 @@ def _text(value: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(_email)]
-Phone = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
-                  AfterValidator(_phone)]
+Phone = Annotated[
+    str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_phone)
+]
 Text = Annotated[str, AfterValidator(_text)]
 Dob = Annotated[dt.date, BeforeValidator(_date)]
 

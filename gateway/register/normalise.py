@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from nicknames import NickNamer
 
 # --- text -----------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ class _FoldTable(dict[int, str]):
         return folded
 
 
-_FOLD = _FoldTable({ord(q): "'" for q in "’‘`´"})
+_FOLD = _FoldTable({ord(q): "'" for q in "\u2019\u2018`\u00b4"})  # quote marks
 
 
 def fold(text: str) -> str:
@@ -49,9 +50,10 @@ def fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
-_ASCII_WORDS = bytes(
-    (c + 32 if 65 <= c <= 90 else c) if chr(c).isalnum() else 32 for c in range(128)
-) + b" " * 128
+_ASCII_WORDS = (
+    bytes((c + 32 if 65 <= c <= 90 else c) if chr(c).isalnum() else 32 for c in range(128))
+    + b" " * 128
+)
 
 
 def tokens(text: str) -> list[str]:
@@ -129,9 +131,17 @@ MONTHS = {
     name: i
     for i, names in enumerate(
         [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
             ("december", "dec"),
         ],
         start=1,
@@ -146,13 +156,20 @@ DATE_RES = (
     # 17/04/1988, 17.4.88, 17-04-1988 (day first, as in the UK)
     ("dmy", re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")),
     # 17 April 1988, 17th of Apr. 1988, 17-Apr-1988
-    ("dMy", re.compile(
-        rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s-]+(?:of[\s]+)?({_MONTH_ALT})\.?,?[\s-]+(\d{{4}})\b",
-        re.IGNORECASE)),
+    (
+        "dMy",
+        re.compile(
+            rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s-]+(?:of[\s]+)?({_MONTH_ALT})\.?,?[\s-]+(\d{{4}})\b",
+            re.IGNORECASE,
+        ),
+    ),
     # April 17, 1988 / April 17th 1988
-    ("Mdy", re.compile(
-        rf"\b({_MONTH_ALT})\.?[\s]+(\d{{1,2}})(?:st|nd|rd|th)?,?[\s]+(\d{{4}})\b",
-        re.IGNORECASE)),
+    (
+        "Mdy",
+        re.compile(
+            rf"\b({_MONTH_ALT})\.?[\s]+(\d{{1,2}})(?:st|nd|rd|th)?,?[\s]+(\d{{4}})\b", re.IGNORECASE
+        ),
+    ),
 )
 
 
@@ -191,7 +208,23 @@ def parse_date(value: str) -> dt.date | None:
 # --- names ----------------------------------------------------------------------------
 
 TITLES = frozenset(
-    "mr mrs ms miss mx dr prof sir dame lady lord rev revd master mstr".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "prof",
+        "sir",
+        "dame",
+        "lady",
+        "lord",
+        "rev",
+        "revd",
+        "master",
+        "mstr",
+    ]
 )
 
 
@@ -227,10 +260,8 @@ def name_parts(name: str) -> NameParts | None:
 
 
 @functools.cache
-def _nicknamer() -> object:
-    from nicknames import NickNamer  # loaded once; the data file is ~1 MB
-
-    return NickNamer()
+def _nicknamer() -> NickNamer:
+    return NickNamer()  # reads its ~1 MB name list once, on first use
 
 
 @functools.lru_cache(maxsize=65536)
@@ -238,26 +269,63 @@ def given_forms(given: str) -> frozenset[str]:
     """A given name and every common nickname or formal name it is known by."""
     namer = _nicknamer()
     forms = {given}
-    forms |= namer.nicknames_of(given)  # type: ignore[attr-defined]
-    forms |= namer.canonicals_of(given)  # type: ignore[attr-defined]
+    forms |= namer.nicknames_of(given)
+    forms |= namer.canonicals_of(given)
     return frozenset(f for f in forms if len(f) > 1 and " " not in f)
 
 
 # --- addresses ------------------------------------------------------------------------
 
 _TYPES = {
-    "road": ("rd",), "street": ("st", "str"), "avenue": ("ave", "av", "avn"),
-    "lane": ("ln",), "drive": ("dr", "drv"), "close": ("cl",),
-    "crescent": ("cres", "cresc", "cr"), "court": ("ct",), "place": ("pl",),
-    "square": ("sq",), "gardens": ("gdns", "gdn", "gardns"), "terrace": ("terr", "ter", "tce"),
-    "grove": ("gr", "gro", "grv"), "park": ("pk",), "way": ("wy",), "walk": ("wlk",),
-    "mews": (), "row": (), "hill": (), "rise": (), "view": (), "green": ("grn",),
-    "parade": ("pde",), "vale": (), "mount": ("mt",), "wharf": (), "yard": ("yd",),
-    "quay": (), "boulevard": ("blvd",), "highway": ("hwy",), "circus": (), "croft": (),
-    "gate": (), "chase": (), "fields": (), "meadow": (), "meadows": (), "brow": (),
-    "approach": ("app",), "broadway": (), "embankment": (), "esplanade": ("esp",),
-    "wynd": (), "path": (), "passage": (), "alley": (), "heights": ("hts",),
-    "glade": (), "dale": (),
+    "road": ("rd",),
+    "street": ("st", "str"),
+    "avenue": ("ave", "av", "avn"),
+    "lane": ("ln",),
+    "drive": ("dr", "drv"),
+    "close": ("cl",),
+    "crescent": ("cres", "cresc", "cr"),
+    "court": ("ct",),
+    "place": ("pl",),
+    "square": ("sq",),
+    "gardens": ("gdns", "gdn", "gardns"),
+    "terrace": ("terr", "ter", "tce"),
+    "grove": ("gr", "gro", "grv"),
+    "park": ("pk",),
+    "way": ("wy",),
+    "walk": ("wlk",),
+    "mews": (),
+    "row": (),
+    "hill": (),
+    "rise": (),
+    "view": (),
+    "green": ("grn",),
+    "parade": ("pde",),
+    "vale": (),
+    "mount": ("mt",),
+    "wharf": (),
+    "yard": ("yd",),
+    "quay": (),
+    "boulevard": ("blvd",),
+    "highway": ("hwy",),
+    "circus": (),
+    "croft": (),
+    "gate": (),
+    "chase": (),
+    "fields": (),
+    "meadow": (),
+    "meadows": (),
+    "brow": (),
+    "approach": ("app",),
+    "broadway": (),
+    "embankment": (),
+    "esplanade": ("esp",),
+    "wynd": (),
+    "path": (),
+    "passage": (),
+    "alley": (),
+    "heights": ("hts",),
+    "glade": (),
+    "dale": (),
 }
 STREET_TYPES: dict[str, str] = {}
 for _canon, _abbrevs in _TYPES.items():
@@ -265,7 +333,7 @@ for _canon, _abbrevs in _TYPES.items():
     for _abbrev in _abbrevs:
         STREET_TYPES[_abbrev] = _canon
 
-FLAT_WORDS = frozenset("flat apartment apt unit suite room".split())
+FLAT_WORDS = frozenset(["flat", "apartment", "apt", "unit", "suite", "room"])
 POSTCODE_RE = re.compile(r"\b([A-Za-z]{1,2}\d[A-Za-z\d]?)\s*(\d[A-Za-z]{2})\b")
 HOUSE_RE = re.compile(r"\d{1,4}[a-z]?")
 
@@ -310,7 +378,7 @@ def parse_address(text: str) -> AddressForm:
     match = POSTCODE_RE.search(text)
     if match:
         postcode = canonical_postcode(*match.groups())
-        text = text[: match.start()] + " " + text[match.end():]
+        text = text[: match.start()] + " " + text[match.end() :]
     chunks = [tokens(chunk) for chunk in _CHUNK_RE.split(text)]
     words = tuple(w for chunk in chunks for w in chunk)
     numbers: list[str] = []
@@ -320,9 +388,10 @@ def parse_address(text: str) -> AddressForm:
             name, kind, lead = street
             numbers += [w for w in lead if HOUSE_RE.fullmatch(w)]
             house = numbers[-1] if numbers else ""
-            flat = numbers[-2] if len(numbers) > 1 else _flat_after(chunks[index + 1:])
-            town = tuple(w for c in chunks[index + 1:] for w in c
-                         if not w.isdigit() and w not in FLAT_WORDS)
+            flat = numbers[-2] if len(numbers) > 1 else _flat_after(chunks[index + 1 :])
+            town = tuple(
+                w for c in chunks[index + 1 :] for w in c if not w.isdigit() and w not in FLAT_WORDS
+            )
             return AddressForm(house, flat, name, kind, town, postcode, words)
         numbers += [w for w in chunk if HOUSE_RE.fullmatch(w)]
     return AddressForm("", "", "", "", (), postcode, words)
@@ -335,8 +404,11 @@ def _street_of(chunk: list[str]) -> tuple[str, str, list[str]] | None:
         if kind is None:
             continue
         start = j
-        while start > 0 and not HOUSE_RE.fullmatch(chunk[start - 1]) and \
-                chunk[start - 1] not in FLAT_WORDS:
+        while (
+            start > 0
+            and not HOUSE_RE.fullmatch(chunk[start - 1])
+            and chunk[start - 1] not in FLAT_WORDS
+        ):
             start -= 1
         if start < j:
             return "".join(chunk[start:j]), kind, chunk[:start]

@@ -1,7 +1,6 @@
 """Shared fixtures for the integration tests: the example register, message files, the CLI."""
 
 # STYLE.md asks for `expected == actual`, which ruff reads as a Yoda condition.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

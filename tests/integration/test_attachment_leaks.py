@@ -26,7 +26,8 @@ PPTX = "vnd.openxmlformats-officedocument.presentationml.presentation"
 def core() -> tuple[Index, Policy]:
     register = load_register(REGISTER)
     return build_index(register.cases, register.protected_locations), load_policy(
-        default_policy_dir())
+        default_policy_dir()
+    )
 
 
 def run(core: tuple[Index, Policy], msg: EmailMessage, rcpt: str = LANDLORD) -> ScanResult:
@@ -34,8 +35,12 @@ def run(core: tuple[Index, Policy], msg: EmailMessage, rcpt: str = LANDLORD) -> 
     return scan(envelope, *core, ScanSettings(internal_domains=("council.example.gov.uk",)))
 
 
-def with_attachment(name: str, data: bytes, subtype: str, maintype: str = "application",
-                    ) -> EmailMessage:
+def with_attachment(
+    name: str,
+    data: bytes,
+    subtype: str,
+    maintype: str = "application",
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "worker@council.example.gov.uk", LANDLORD, "Docs"
     msg.set_content("Please see the attached.")
@@ -117,29 +122,39 @@ def forwarded() -> EmailMessage:
 
 CASES: list[tuple[str, Callable[[], EmailMessage], str]] = [
     ("pdf page", lambda: with_attachment("letter.pdf", pdf(), "pdf"), "attachment:letter.pdf"),
-    ("pdf form field",
-     lambda: with_attachment("form.pdf", pdf(field="27 Kingfisher Rd, Leeds"), "pdf"),
-     "attachment:form.pdf"),
+    (
+        "pdf form field",
+        lambda: with_attachment("form.pdf", pdf(field="27 Kingfisher Rd, Leeds"), "pdf"),
+        "attachment:form.pdf",
+    ),
     ("docx table cells", lambda: with_attachment("t.docx", docx(), DOCX), "attachment:t.docx"),
-    ("docx header", lambda: with_attachment("h.docx", docx(("a", "b"), f"{STREET}, Leeds"), DOCX),
-     "attachment:h.docx"),
+    (
+        "docx header",
+        lambda: with_attachment("h.docx", docx(("a", "b"), f"{STREET}, Leeds"), DOCX),
+        "attachment:h.docx",
+    ),
     ("xlsx cells", lambda: with_attachment("list.xlsx", xlsx(), XLSX), "attachment:list.xlsx"),
     ("pptx slide", lambda: with_attachment("deck.pptx", pptx(), PPTX), "attachment:deck.pptx"),
-    ("zip with docx",
-     lambda: with_attachment("bundle.zip", zipped({"report.docx": docx()}), "zip"),
-     "attachment:bundle.zip/report.docx"),
-    ("nested zip",
-     lambda: with_attachment(
-         "outer.zip", zipped({"inner.zip": zipped({"notes/a.txt": f"{STREET}".encode()})}), "zip"),
-     "attachment:outer.zip/inner.zip/notes/a.txt"),
+    (
+        "zip with docx",
+        lambda: with_attachment("bundle.zip", zipped({"report.docx": docx()}), "zip"),
+        "attachment:bundle.zip/report.docx",
+    ),
+    (
+        "nested zip",
+        lambda: with_attachment(
+            "outer.zip", zipped({"inner.zip": zipped({"notes/a.txt": f"{STREET}".encode()})}), "zip"
+        ),
+        "attachment:outer.zip/inner.zip/notes/a.txt",
+    ),
     ("forwarded mail with pdf", forwarded, "attachment:fwd.eml/letter.pdf"),
 ]
 
 
 @pytest.mark.parametrize(("label", "build", "location"), CASES, ids=[c[0] for c in CASES])
 def test_address_inside_an_attachment_is_held(
-        core: tuple[Index, Policy], label: str, build: Callable[[], EmailMessage],
-        location: str) -> None:
+    core: tuple[Index, Policy], label: str, build: Callable[[], EmailMessage], location: str
+) -> None:
     """The protected address in any supported attachment holds mail to an outsider."""
     result = run(core, build())
     assert "quarantine" == result.verdict.action.value, label

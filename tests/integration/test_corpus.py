@@ -1,7 +1,6 @@
 """The shared corpora: real business mail is not held, odd MIME does not crash the scan."""
 
 # STYLE.md asks for `expected == actual`, which ruff reads as a Yoda condition.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

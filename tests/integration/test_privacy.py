@@ -1,7 +1,6 @@
 """No output of ``gateway`` carries a protected value unless ``--show-evidence`` asks for it."""
 
 # STYLE.md asks for `expected == actual`, which ruff reads as a Yoda condition.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """``gateway scan`` as ``shared/contracts/scan-cli.md`` describes it: output, exits, policy."""
 
 # STYLE.md asks for `expected == actual`, which ruff reads as a Yoda condition.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -526,7 +525,7 @@ def test_near_identical_address_is_a_probable_restricted_recipient(
 
 def run_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run a command with a timeout, capturing text output."""
-    return subprocess.run(  # noqa: S603 - argv is fixed by the test
+    return subprocess.run(
         argv,
         cwd=cwd,
         capture_output=True,

@@ -42,7 +42,7 @@ def pdf(
     annotation: str = "",
 ) -> bytes:
     """A two-page PDF, optionally with a filled form field and a text annotation."""
-    from reportlab.pdfgen import canvas  # noqa: PLC0415 - heavy, only for PDF tests
+    from reportlab.pdfgen import canvas
 
     out = io.BytesIO()
     c = canvas.Canvas(out)
@@ -62,7 +62,7 @@ def pdf(
 
 def encrypted_pdf(text: str = MARKER) -> bytes:
     """A PDF that needs a user password to open."""
-    from pypdf import PdfReader, PdfWriter  # noqa: PLC0415
+    from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf(text))))
     writer.encrypt(
@@ -102,7 +102,7 @@ _TRACKED = (
 
 def docx() -> bytes:
     """A DOCX with body, table, header, footer, properties, comments, notes, changes."""
-    import docx as python_docx  # noqa: PLC0415
+    import docx as python_docx
 
     document = python_docx.Document()
     document.add_paragraph("Body paragraph")
@@ -135,8 +135,8 @@ def docx() -> bytes:
 
 def xlsx() -> bytes:
     """A workbook with two sheets and a cell comment."""
-    from openpyxl import Workbook  # noqa: PLC0415
-    from openpyxl.comments import Comment  # noqa: PLC0415
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
 
     wb = Workbook()
     first = wb.active
@@ -153,7 +153,7 @@ def xlsx() -> bytes:
 
 def pptx() -> bytes:
     """A presentation with one slide and speaker notes."""
-    from pptx import Presentation  # noqa: PLC0415
+    from pptx import Presentation
 
     deck = Presentation()
     slide = deck.slides.add_slide(deck.slide_layouts[5])
@@ -168,8 +168,8 @@ def pptx() -> bytes:
 
 def odt() -> bytes:
     """An OpenDocument text file with one paragraph."""
-    from odf.opendocument import OpenDocumentText  # noqa: PLC0415
-    from odf.text import P  # noqa: PLC0415
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
 
     document = OpenDocumentText()
     document.text.addElement(P(text=MARKER))

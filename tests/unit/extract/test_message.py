@@ -155,7 +155,7 @@ def test_parse_message_records_defects_instead_of_raising() -> None:
 
 def test_oversized_message_is_unreadable_over_size_limit() -> None:
     """A message larger than max_message_bytes is reported, not read."""
-    from gateway.extract import Limits  # noqa: PLC0415
+    from gateway.extract import Limits
 
     result = extract(raw(message(body="x" * 2000)), Limits(max_message_bytes=1000))
     assert [(u.location, u.reason) for u in result.unreadable] == [("message", "over size limit")]
@@ -163,7 +163,7 @@ def test_oversized_message_is_unreadable_over_size_limit() -> None:
 
 def test_exhausted_time_budget_stops_with_message_unreadable() -> None:
     """With no time budget left, extraction stops and says so."""
-    from gateway.extract import Limits  # noqa: PLC0415
+    from gateway.extract import Limits
 
     result = extract(raw(message()), Limits(time_budget_s=-1.0))
     assert ("message", "over time budget") in [(u.location, u.reason) for u in result.unreadable]

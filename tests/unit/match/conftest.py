@@ -53,10 +53,17 @@ class Scanner:
     def __init__(self, index: Index) -> None:
         self.index = index
 
-    def __call__(self, text: str, rcpts: Sequence[str | tuple[str, str]] = (),
-                 location: str = "body", internal: Sequence[str] = ()) -> Match:
-        addressees = [Addressee(r, "envelope") if isinstance(r, str)
-                      else Addressee(r[1], "header:to", r[0]) for r in rcpts]
+    def __call__(
+        self,
+        text: str,
+        rcpts: Sequence[str | tuple[str, str]] = (),
+        location: str = "body",
+        internal: Sequence[str] = (),
+    ) -> Match:
+        addressees = [
+            Addressee(r, "envelope") if isinstance(r, str) else Addressee(r[1], "header:to", r[0])
+            for r in rcpts
+        ]
         return match(self.index, [Segment(location, text)], addressees, internal)
 
 

@@ -79,8 +79,18 @@ def test_foreign_address_without_uk_street_line_is_found(scan: Scanner) -> None:
 
 @pytest.mark.parametrize(
     "phone",
-    ["07700 900461", "07700900461", "+44 7700 900461", "+44 (0)7700 900461", "0044 7700 900461",
-     "07700-900-461", "07700.900.461", "(07700) 900461", "+447700900461", "077 00 90 04 61"],
+    [
+        "07700 900461",
+        "07700900461",
+        "+44 7700 900461",
+        "+44 (0)7700 900461",
+        "0044 7700 900461",
+        "07700-900-461",
+        "07700.900.461",
+        "(07700) 900461",
+        "+447700900461",
+        "077 00 90 04 61",
+    ],
 )
 def test_phone_formats_are_found(scan: Scanner, phone: str) -> None:
     """Ten common ways of writing the same mobile number."""
@@ -98,8 +108,14 @@ def test_other_phone_numbers_are_not_matched(scan: Scanner) -> None:
 
 
 @pytest.mark.parametrize(
-    "email", ["sarah.w.safe@example.net", "Sarah.W.Safe@EXAMPLE.net", "sarah.w.safe+x@example.net",
-              "swhit@gmail.com", "S.Whit+home@googlemail.com"],
+    "email",
+    [
+        "sarah.w.safe@example.net",
+        "Sarah.W.Safe@EXAMPLE.net",
+        "sarah.w.safe+x@example.net",
+        "swhit@gmail.com",
+        "S.Whit+home@googlemail.com",
+    ],
 )
 def test_email_forms_are_found(scan: Scanner, email: str) -> None:
     """Case, plus-tags and (for Gmail) dots do not hide an address."""
@@ -130,8 +146,15 @@ def test_name_forms_are_found(scan: Scanner, text: str, confidence: str) -> None
 
 
 @pytest.mark.parametrize(
-    "text", ["Mr Whitmore called", "Whitmore's letter", "Mark Whitmore's letter", "Sarah called",
-             "Sarah met the Whitmore family", "Sarah Whitby called"],
+    "text",
+    [
+        "Mr Whitmore called",
+        "Whitmore's letter",
+        "Mark Whitmore's letter",
+        "Sarah called",
+        "Sarah met the Whitmore family",
+        "Sarah Whitby called",
+    ],
 )
 def test_surname_or_first_name_alone_is_not_a_name_finding(scan: Scanner, text: str) -> None:
     """A name finding needs a first name (or initial) and the surname together."""
@@ -139,8 +162,15 @@ def test_surname_or_first_name_alone_is_not_a_name_finding(scan: Scanner, text: 
 
 
 @pytest.mark.parametrize(
-    "dob", ["02/09/2016", "2.9.16", "2016-09-02", "2 September 2016", "2nd Sept 2016",
-            "September 2, 2016"],
+    "dob",
+    [
+        "02/09/2016",
+        "2.9.16",
+        "2016-09-02",
+        "2 September 2016",
+        "2nd Sept 2016",
+        "September 2, 2016",
+    ],
 )
 def test_childs_date_of_birth_is_found_in_every_form(scan: Scanner, dob: str) -> None:
     """A child's name with a date of birth gives both findings."""
@@ -174,7 +204,7 @@ def test_evidence_spans_point_at_the_matched_text(scan: Scanner) -> None:
     spans = {e.text for e in result.evidence}
     assert {"SALLY Whitmore", "27 KINGFISHER Rd"} == spans
     for e in result.evidence:
-        assert text[e.start:e.end] == e.text
+        assert text[e.start : e.end] == e.text
 
 
 def test_findings_keep_their_location(scan: Scanner) -> None:
@@ -185,6 +215,8 @@ def test_findings_keep_their_location(scan: Scanner) -> None:
 
 def test_ordinary_business_text_has_no_findings(scan: Scanner) -> None:
     """Numbers, dates and names that are not in the register find nothing."""
-    text = ("Meeting on 17/05/1988 at 27 Kingfisher Close with Sarah Smith; call 0113 496 0000 "
-            "or mail sarah.smith@example.net. Invoice 1234, Park Road 9, LS6 3QX.")
+    text = (
+        "Meeting on 17/05/1988 at 27 Kingfisher Close with Sarah Smith; call 0113 496 0000 "
+        "or mail sarah.smith@example.net. Invoice 1234, Park Road 9, LS6 3QX."
+    )
     assert set() == kinds(scan(text))

@@ -6,11 +6,12 @@ from tests.unit.match.conftest import Scanner, kinds, only
 
 
 @pytest.mark.parametrize(
-    "address", ["mark.whitmore@example.com", "Mark.Whitmore@EXAMPLE.COM",
-                "mark.whitmore+court@example.com"],
+    "address",
+    ["mark.whitmore@example.com", "Mark.Whitmore@EXAMPLE.COM", "mark.whitmore+court@example.com"],
 )
 def test_restricted_address_in_any_case_or_plus_tag_is_restricted(
-        scan: Scanner, address: str) -> None:
+    scan: Scanner, address: str
+) -> None:
     """Exact canonical address: a restricted recipient of that case, high confidence."""
     result = scan("hello", [address])
     assert {("restricted_recipient", "DA-1")} == kinds(result)
@@ -28,9 +29,15 @@ def test_restricted_name_with_any_address_is_probable(scan: Scanner, display: st
 
 
 @pytest.mark.parametrize(
-    "address", ["mark.whitmor@example.com", "mark.whitmore1@example.com",
-                "mark.whitmore@examp1e.com", "mark.whitmore@exarnple.com",
-                "mark.whitmore@example.co.uk", "mark.witmore@example.com"],
+    "address",
+    [
+        "mark.whitmor@example.com",
+        "mark.whitmore1@example.com",
+        "mark.whitmore@examp1e.com",
+        "mark.whitmore@exarnple.com",
+        "mark.whitmore@example.co.uk",
+        "mark.witmore@example.com",
+    ],
 )
 def test_near_identical_address_is_probable(scan: Scanner, address: str) -> None:
     """One edit in the mailbox, or the same mailbox at a lookalike domain."""
@@ -39,8 +46,13 @@ def test_near_identical_address_is_probable(scan: Scanner, address: str) -> None
 
 
 @pytest.mark.parametrize(
-    "address", ["mark.smith@example.com", "whitmore@example.com", "mark.whitmore@other.example",
-                "sarah.w.safe@example.net"],
+    "address",
+    [
+        "mark.smith@example.com",
+        "whitmore@example.com",
+        "mark.whitmore@other.example",
+        "sarah.w.safe@example.net",
+    ],
 )
 def test_unrelated_addresses_are_not_restricted(scan: Scanner, address: str) -> None:
     """Other people at the same domain, or the same surname, are not restricted contacts."""
@@ -58,8 +70,15 @@ def test_allowed_recipient_is_allowed_for_its_case(scan: Scanner) -> None:
 
 def test_internal_domains_include_subdomains(scan: Scanner) -> None:
     """Recipients in an internal domain or its subdomains are internal."""
-    result = scan("hi", ["a@council.example.gov.uk", "b@housing.council.example.gov.uk",
-                         "c@notcouncil.example.gov.uk"], internal=["council.example.gov.uk"])
+    result = scan(
+        "hi",
+        [
+            "a@council.example.gov.uk",
+            "b@housing.council.example.gov.uk",
+            "c@notcouncil.example.gov.uk",
+        ],
+        internal=["council.example.gov.uk"],
+    )
     assert [True, True, False] == [r.internal for r in result.recipients]
 
 

@@ -1,7 +1,6 @@
 """The shipped default policy against the contract's "Default policy" section."""
 
 # expected == actual is the project's test style (STYLE.md); SIM300 calls it Yoda.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

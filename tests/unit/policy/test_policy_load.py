@@ -1,7 +1,6 @@
 """Loading policy folders and files: layering, and errors reported at file:line."""
 
 # expected == actual is the project's test style (STYLE.md); SIM300 calls it Yoda.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

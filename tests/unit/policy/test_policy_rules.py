@@ -1,7 +1,6 @@
 """Rule semantics in decide(): recipient classes, filters, precedence, monitor, explain."""
 
 # expected == actual is the project's test style (STYLE.md); SIM300 calls it Yoda.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

@@ -47,8 +47,9 @@ def test_unknown_field_is_refused_with_its_line() -> None:
     text = _broken("        addresses:", "        adresses:")
     with pytest.raises(RegisterError) as caught:
         parse_register(text, "reg.yaml")
-    assert "reg.yaml:14: case DA-2025-0142: cases[0].protected[0].adresses: unknown field" == \
-        str(caught.value)
+    assert "reg.yaml:14: case DA-2025-0142: cases[0].protected[0].adresses: unknown field" == str(
+        caught.value
+    )
 
 
 def test_impossible_date_is_refused() -> None:
