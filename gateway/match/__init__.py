@@ -14,7 +14,7 @@ from gateway.findings import Match
 from gateway.match import content
 from gateway.match.index import Index, build_index
 from gateway.match.recipients import Addressee, classify
-from gateway.match.verify import Verifier
+from gateway.match.verify import WEAK, WEAK_LIMIT, Verifier
 from gateway.register import normalise
 from gateway.segments import Segment
 
@@ -31,7 +31,7 @@ def match(
     recipients, recipient_findings, focus = classify(index, addressees, internal_domains)
     texts = [normalise.fold(s.text) for s in segments]
     probes = content.probes(index, texts)
-    postings = index.lookup([p.key for p in probes])
+    postings = index.lookup([p.key for p in probes], WEAK_LIMIT, WEAK, focus)
     collected = Verifier(index, segments, texts, focus).run(probes, postings)
     findings, evidence = collected.findings(segments, first_index=len(recipient_findings))
     return Match(tuple(recipient_findings + findings), tuple(recipients), tuple(evidence))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import marshal
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +134,7 @@ class Index:
         self._values = values
         self._blob = blob
         self._offsets = offsets
+        self._bitmap, self._mask = _bitmap(keys)
         self.given, self.first, self.surnames, self.generic = token_sets
         self.record = functools.lru_cache(maxsize=4096)(self._record)
 
@@ -144,6 +145,7 @@ class Index:
 
     def nbytes(self) -> int:
         arrays = self._keys.nbytes + self._values.nbytes + self._offsets.nbytes
+        arrays += self._bitmap.nbytes
         return arrays + len(self._blob)
 
     def _record(self, index: int) -> Record:
@@ -152,21 +154,43 @@ class Index:
         rec: Record = marshal.loads(self._blob[start:end])  # noqa: S302 - our own records
         return rec
 
-    def lookup(self, probes: Sequence[int]) -> list[list[int]]:
-        """Postings of each probe key (an empty list where the key is unknown)."""
+    def lookup(self, probes: Sequence[int], cap: int = 0, weak: Collection[Code] = (),
+               keep: Collection[int] = ()) -> list[list[int]]:
+        """Postings of each probe key (an empty list where the key is unknown).
+
+        A key with more than ``cap`` postings whose code is in ``weak`` keeps only the
+        postings of the records in ``keep``: such a key is too common to be evidence
+        on its own.  A bitmap of the keys' low bits rules most unknown keys out with
+        one memory access, before the binary search.
+        """
         out: list[list[int]] = [[] for _ in probes]
         if not probes or not len(self._keys):
             return out
         query = np.array(probes, dtype=np.int64)
-        lo = np.searchsorted(self._keys, query)
-        found = np.flatnonzero(self._keys[np.minimum(lo, len(self._keys) - 1)] == query)
-        for i in found.tolist():
-            start = int(lo[i])
-            end = start + 1
-            while end < len(self._keys) and self._keys[end] == query[i]:
-                end += 1
-            out[i] = self._values[start:end].tolist()
+        bit = query & self._mask
+        maybe = np.flatnonzero((self._bitmap[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1)
+        if not len(maybe):
+            return out
+        lo = np.searchsorted(self._keys, query[maybe])
+        lo = np.minimum(lo, len(self._keys) - 1)
+        hit = self._keys[lo] == query[maybe]
+        found, starts = maybe[hit], lo[hit]
+        ends = np.searchsorted(self._keys, query[found], side="right")
+        for i, start, end in zip(found.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            postings = self._values[start:end]
+            if cap and end - start > cap and unpack(int(postings[0]))[1] in weak:
+                postings = postings[np.isin(postings >> 20, list(keep))]
+            out[i] = postings.tolist()
         return out
+
+
+def _bitmap(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
+    """One bit per key's low bits, 8 bits per key: about 12% of unknown keys get past."""
+    bits = 1 << max(16, int(len(keys) * 8).bit_length())
+    mask = bits - 1
+    present = np.zeros(bits, dtype=np.bool_)
+    present[keys & mask] = True
+    return np.packbits(present, bitorder="little"), mask
 
 
 def build_index(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = ()) -> Index:

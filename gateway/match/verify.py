@@ -22,8 +22,8 @@ from gateway.segments import Segment
 HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
 # Codes whose postings only matter for the same case's restricted recipients: when a
 # key is shared by many cases, only those cases are reported.
-_WEAK = {Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB}
-_WEAK_LIMIT = 16
+WEAK = frozenset({Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB})
+WEAK_LIMIT = 16
 _ADDRESS_CODES = {Code.ADDRESS, Code.ADDRESS_TYPO, Code.GENERIC}
 _TOKEN_PROBES = {"name", "name_typo", "generic", "address", "address_typo"}
 
@@ -91,7 +91,7 @@ class Verifier:
         postcodes: list[tuple[C.Probe, int]] = []
         dates: list[tuple[C.Probe, int]] = []
         for probe, hits in zip(probes, postings, strict=True):
-            for value in self._relevant(hits):
+            for value in hits:
                 if probe.what == "postcode":
                     postcodes.append((probe, value))
                 elif probe.what == "dob":
@@ -121,15 +121,6 @@ class Verifier:
             spans = [m.span() for m in N.TOKEN_RE.finditer(text)]
             self._token_spans[probe.segment] = spans
         return spans[probe.start][0], spans[probe.end][1]
-
-    def _relevant(self, hits: list[int]) -> list[int]:
-        """All postings of a rare key; of a common weak key, only the focus cases'.
-
-        Every posting of a key has the same code, since keys are tagged by kind."""
-        if len(hits) <= _WEAK_LIMIT or unpack(hits[0])[1] not in _WEAK:
-            return hits
-        focus = self.focus
-        return [v for v in hits if v >> 20 in focus] if focus else []
 
     def _check(self, probe: C.Probe, value: int) -> None:
         record_no, code, person, detail = unpack(value)
