@@ -206,10 +206,17 @@ def within_one_edit(a: str, b: str) -> bool:
     return OSA.distance(a, b, score_cutoff=1) <= 1
 
 
+_ANOTHER_HOUSE = re.compile(r"(?<![0-9a-z])[0-9]{1,4}[a-z]?\s+[a-z]")
+
+
 def postcode_after(text: str, end: int, span: int = 80) -> str | None:
-    """The first postcode within ``span`` characters after ``end``, canonical."""
+    """The postcode of the address line ending at ``end``, canonical: the first within
+    ``span`` characters, unless another house number comes first (then the postcode
+    belongs to a second address)."""
     m = N.POSTCODE_RE.search(text, end, min(len(text), end + span))
-    return N.canonical_postcode(m.group(1), m.group(2)) if m else None
+    if m is None or _ANOTHER_HOUSE.search(text, end, m.start()):
+        return None
+    return N.canonical_postcode(m.group(1), m.group(2))
 
 
 def words_near(text: str, start: int, end: int, before: int = 120, after: int = 80) -> list[str]:

@@ -154,8 +154,13 @@ class Index:
         rec: Record = marshal.loads(self._blob[start:end])  # noqa: S302 - our own records
         return rec
 
-    def lookup(self, probes: Sequence[int], cap: int = 0, weak: Collection[Code] = (),
-               keep: Collection[int] = ()) -> list[list[int]]:
+    def lookup(
+        self,
+        probes: Sequence[int],
+        cap: int = 0,
+        weak: Collection[Code] = (),
+        keep: Collection[int] = (),
+    ) -> list[list[int]]:
         """Postings of each probe key (an empty list where the key is unknown).
 
         A key with more than ``cap`` postings whose code is in ``weak`` keeps only the

@@ -62,6 +62,11 @@ def test_different_postcode_means_a_different_address(scan: Scanner) -> None:
     assert set() == kinds(scan("27 Kingfisher Road, York YO1 7HH"))
 
 
+def test_postcode_of_a_second_address_does_not_cancel_the_first(scan: Scanner) -> None:
+    """Another address's postcode after the safe address is not a contradiction."""
+    assert ADDRESS in kinds(scan("27 Kingfisher Road (was 5 Elm St, York YO1 7HH)"))
+
+
 def test_two_edits_in_the_street_are_not_matched(scan: Scanner) -> None:
     """Typo tolerance is one edit, no more."""
     assert ADDRESS not in kinds(scan("27 Kingfiskar Road"))
