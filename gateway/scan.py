@@ -14,6 +14,8 @@ from email.policy import compat32
 from email.utils import getaddresses
 from pathlib import PurePath
 
+import structlog
+
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
 from gateway.findings import Confidence, Finding, Kind, Match
@@ -24,6 +26,7 @@ from gateway.segments import Extraction, Segment, Unreadable
 from gateway.verdict import Verdict
 
 RECIPIENT_HEADERS = ("to", "cc", "bcc")
+log = structlog.get_logger("gateway.scan")
 
 
 @dataclass(frozen=True)
@@ -43,18 +46,33 @@ class ScanResult:
     elapsed_ms: float
 
 
+SCAN_FAILED = "scan failed"
+
+
 def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSettings) -> ScanResult:
-    """Scan one message end to end."""
+    """Scan one message end to end.  Fails closed: if the core itself breaks, the
+    message is unscannable as a whole, which the policy holds."""
     started = time.perf_counter()
+    try:
+        result = _findings(envelope, index, settings)
+    except Exception as exc:
+        log.error("scan failed", error=exc.__class__.__name__)
+        failed = Finding(
+            Kind.UNSCANNABLE, None, "message", Confidence.HIGH, 100, reason=SCAN_FAILED
+        )
+        result = Match((failed,))
+    verdict = decide(policy, result.findings, result.recipients)
+    return ScanResult(verdict, result, (time.perf_counter() - started) * 1000)
+
+
+def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:
     extraction = guard_attachment_names(index, extract(envelope.raw, settings.limits))
     found = match(index, extraction.segments, addressees(envelope), settings.internal_domains)
     unscannable = tuple(
         Finding(Kind.UNSCANNABLE, None, u.location, Confidence.HIGH, 100, reason=u.reason)
         for u in extraction.unreadable
     )
-    result = Match(found.findings + unscannable, found.recipients, found.evidence)
-    verdict = decide(policy, result.findings, result.recipients)
-    return ScanResult(verdict, result, (time.perf_counter() - started) * 1000)
+    return Match(found.findings + unscannable, found.recipients, found.evidence)
 
 
 def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
