@@ -60,29 +60,21 @@ def classify(
                 allowed_cases=frozenset(index.record(unpack(v)[0])[1] for v in allows),
             )
         )
-        location = items[0].location
-        findings += [
-            Finding(
-                Kind.RESTRICTED_RECIPIENT,
-                index.record(r)[1],
-                location,
-                Confidence.HIGH,
-                100,
-                recipient=items[0].address,
-            )
-            for r in sorted(restricted)
-        ]
-        findings += [
-            Finding(
-                Kind.PROBABLE_RESTRICTED_RECIPIENT,
-                index.record(r)[1],
-                location,
-                Confidence.MEDIUM,
-                85,
-                recipient=items[0].address,
-            )
-            for r in sorted(probable)
-        ]
+        for kind, records, confidence, score in (
+            (Kind.RESTRICTED_RECIPIENT, restricted, Confidence.HIGH, 100),
+            (Kind.PROBABLE_RESTRICTED_RECIPIENT, probable, Confidence.MEDIUM, 85),
+        ):
+            findings += [
+                Finding(
+                    kind,
+                    index.record(r)[1],
+                    items[0].location,
+                    confidence,
+                    score,
+                    recipient=items[0].address,
+                )
+                for r in sorted(records)
+            ]
     return recipients, findings, focus
 
 
