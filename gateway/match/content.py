@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from rapidfuzz.distance import OSA
-from rapidfuzz.fuzz import partial_ratio
 
 from gateway.match import keys as K
 from gateway.match.index import Index
@@ -191,11 +190,12 @@ def _neighbours(words: list[str], i: int, last: int, given: frozenset[str]) -> I
 
 
 def _generic(index: Index, words: list[str], seg: int) -> Iterator[Probe]:
-    pairs = index.generic
-    for i in range(len(words) - 1):
-        if (words[i], words[i + 1]) in pairs:
-            key = K.generic_key(words[i], words[i + 1])
-            yield Probe(key, "generic", seg, i, i + 1)
+    """Words of addresses that have no UK street line (checked in full on a hit)."""
+    anchors = index.generic
+    if anchors.isdisjoint(words):
+        return
+    for i in [i for i, word in enumerate(words) if word in anchors]:
+        yield Probe(K.generic_key(words[i]), "generic", seg, i, i)
 
 
 # --- verification helpers used by the matcher -------------------------------------------
@@ -224,8 +224,19 @@ def words_near(text: str, start: int, end: int, before: int = 120, after: int = 
 
 
 def street_in(words: list[str], house: str, street: str) -> bool:
-    """The house number and (within one edit) the street name both appear in ``words``."""
+    """The street name (within one edit, over up to four words) appears in ``words``
+    with ``house`` as the number just before it: ``3 Heron Road`` is not ``2 Heron
+    Road`` because a 2 stands somewhere else nearby."""
     if house not in words:
         return False
-    joined = "".join(w for w in words if not w.isdigit())
-    return street in joined or partial_ratio(street, joined, score_cutoff=88) >= 88
+    for j in range(1, len(words)):
+        if words[j][0].isdigit():  # a street name starts with a word, not a number
+            continue
+        for width in range(1, 5):
+            if within_one_edit("".join(words[j : j + width]), street):
+                number = next(
+                    (w for w in reversed(words[max(0, j - 3) : j]) if N.HOUSE_RE.fullmatch(w)), None
+                )
+                if number == house:
+                    return True
+    return False

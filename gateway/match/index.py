@@ -61,7 +61,7 @@ class _Builder:
     given: set[str] = field(default_factory=set)
     first: set[str] = field(default_factory=set)
     surnames: set[str] = field(default_factory=set)
-    generic: set[tuple[str, str]] = field(default_factory=set)
+    generic: set[str] = field(default_factory=set)
 
     def record(self, rec: Record) -> int:
         self.offsets.append(len(self.blob))
@@ -80,7 +80,7 @@ class Part:
     given: frozenset[str]
     first: frozenset[str]
     surnames: frozenset[str]
-    generic: frozenset[tuple[str, str]]
+    generic: frozenset[str]
 
     @classmethod
     def of(cls, b: _Builder) -> Part:
@@ -298,7 +298,7 @@ def _add_name(out: _Postings, number: int, parts: N.NameParts | None, alias: boo
     if parts is None or not parts.given:
         return
     first, surname = parts.first, parts.surname
-    forms = N.given_forms(first) | set(parts.given[1:2])
+    forms = N.given_forms(first).union(*(N.given_forms(g) for g in parts.given[1:2]))
     b = out.b
     b.surnames.add(surname)
     b.first.add(first)
@@ -321,10 +321,9 @@ def _add_address(out: _Postings, number: int, detail: int, form: N.AddressForm) 
         for key in K.address_half_keys(form.house, form.kind, form.street):
             out.add(key, Code.ADDRESS_TYPO, number, detail)
         return
-    words = [w for w in form.words if not w.isdigit()]
-    if len(words) >= 2:
-        out.b.generic.add((words[0], words[1]))
-        out.add(K.generic_key(words[0], words[1]), Code.GENERIC, number, detail)
+    for word in {w for w in form.line if len(w) >= 4 and w.isalpha()}:
+        out.b.generic.add(word)
+        out.add(K.generic_key(word), Code.GENERIC, number, detail)
 
 
 def _add_restricted(out: _Postings, contact: RestrictedContact) -> None:

@@ -5,7 +5,8 @@ same way: that is this module's only job.  Hashes are per process (the index is 
 in the process that uses it).  Typo tolerance uses the pigeonhole rule: one edit
 leaves either the first or the second half of a word intact, so a word is indexed
 under both halves and a text word is probed with the halves of every length it
-could have had before the edit.
+could have had before the edit.  A swap of the two letters either side of the cut
+breaks both halves, so that one swap is undone before probing.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def probe_halves(tag: str, prefix: tuple[str, ...], word: str) -> Iterator[int]:
         tail = length - cut
         if tail <= size:
             yield hash((tag + "S", *prefix, length, word[size - tail :]))
+    if size >= 4:  # two letters swapped across the cut change both halves: swap them back
+        cut = size // 2
+        swapped = word[: cut - 1] + word[cut] + word[cut - 1] + word[cut + 1 :]
+        yield hash((tag + "P", *prefix, size, swapped[:cut]))
 
 
 def postcode_key(postcode: str) -> int:
@@ -88,8 +93,9 @@ def dob_key(iso: str) -> int:
     return hash(("D", iso))
 
 
-def generic_key(first: str, second: str) -> int:
-    return hash(("G", first, second))
+def generic_key(word: str) -> int:
+    """A distinctive word of an address's first line (abroad, or a house name)."""
+    return hash(("G", word))
 
 
 def restricted_key(canonical: str) -> int:
@@ -101,8 +107,8 @@ def restricted_name_key(given: str, surname: str) -> int:
 
 
 def restricted_local_key(local: str) -> int:
-    """Same local part, any (lookalike) domain."""
-    return hash(("RL", local))
+    """Same mailbox name (dots ignored, as Gmail does), any (lookalike) domain."""
+    return hash(("RL", local.replace(".", "")))
 
 
 def restricted_half_keys(domain: str, local: str) -> tuple[int, int]:

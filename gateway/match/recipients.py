@@ -113,7 +113,7 @@ def _lookalike(address: str, known: str) -> bool:
     known_local, _, known_domain = known.rpartition("@")
     if domain == known_domain:
         return within_one_edit(local, known_local)
-    if local != known_local:
+    if local.replace(".", "") != known_local.replace(".", ""):
         return False
     same_name = domain.partition(".")[0] == known_domain.partition(".")[0]
     return (

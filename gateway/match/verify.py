@@ -210,11 +210,12 @@ def _score_address(
 ) -> tuple[int, Confidence] | None:
     """Score of an address hit, or None when the text contradicts it."""
     _house, flat, street, _kind, town, postcode, words = form
-    if code == Code.GENERIC:  # most of the address's words, and every number, nearby
-        window = set(C.words_near(text, span[0], span[1], before=0, after=120))
-        numbers_ok = all(w in window for w in words if w.isdigit())
+    if code == Code.GENERIC:  # every number of the address, and most of its words, nearby
+        window = set(N.folded_tokens(text[max(0, span[0] - 80) : span[1] + 160]))
+        if not all(w in window for w in words if any(ch.isdigit() for ch in w)):
+            return None
         score = round(100 * sum(w in window for w in words) / len(words))
-        return (score, HIGH) if numbers_ok and score >= 80 else None
+        return None if score < 75 else (score, HIGH if score >= 90 else MEDIUM)
     typo = code == Code.ADDRESS_TYPO
     if typo and (probe.word == street or not C.within_one_edit(probe.word, street)):
         return None

@@ -62,10 +62,14 @@ def tokens(text: str) -> list[str]:
 
 
 def folded_tokens(folded: str) -> list[str]:
-    """``tokens`` of text already folded; a byte table instead of a regex for ASCII."""
+    """``tokens`` of text already folded; a byte table instead of a regex for ASCII.
+
+    ``ß`` becomes ``ss`` inside a token (``Straße`` = ``Strasse``); tokens keep their
+    number and order, so token positions still line up with ``TOKEN_RE`` matches."""
     if folded.isascii():
         return folded.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
-    return TOKEN_RE.findall(folded)
+    found = TOKEN_RE.findall(folded)
+    return [t.replace("ß", "ss") for t in found] if "ß" in folded else found
 
 
 # --- emails ---------------------------------------------------------------------------
@@ -264,11 +268,44 @@ def _nicknamer() -> NickNamer:
     return NickNamer()  # reads its ~1 MB name list once, on first use
 
 
+# Common British forms the ``nicknames`` list (American in origin) lacks; each line is
+# one group of names that stand for each other.
+_UK_GROUPS = [
+    g.split()
+    for g in (
+        "eleanor elinor nell nellie ellie elle nora",
+        "catherine katherine kathryn katharine kate katie kath kat cath cathy kathy",
+        "gillian gill jill gilly",
+        "nicola nicky nikki nic",
+        "georgina georgie gina",
+        "philippa pippa pip",
+        "natalie nat",
+        "natasha tasha tash",
+        "alexandra alex lexi lexie",
+        "charlotte charlie lottie",
+        "oliver olly ollie",
+        "harriet hattie hatty",
+        "henry harry hal",
+        "christopher chris kit",
+        "margaret maggie meg peggy",
+        "jacqueline jackie jacqui",
+        "rebecca becky becca",
+        "elizabeth liz lizzie beth betty libby",
+        "william will bill billy liam",
+        "abigail abbie abby abi",
+        "samantha sam sammy",
+        "stephanie steph",
+        "victoria vicky vicki tori",
+    )
+]
+_UK_FORMS = {name: frozenset(group) for group in _UK_GROUPS for name in group}
+
+
 @functools.lru_cache(maxsize=65536)
 def given_forms(given: str) -> frozenset[str]:
     """A given name and every common nickname or formal name it is known by."""
     namer = _nicknamer()
-    forms = {given}
+    forms = {given} | _UK_FORMS.get(given, frozenset())
     forms |= namer.nicknames_of(given)
     forms |= namer.canonicals_of(given)
     return frozenset(f for f in forms if len(f) > 1 and " " not in f)
@@ -327,7 +364,30 @@ _TYPES = {
     "glade": (),
     "dale": (),
 }
-STREET_TYPES: dict[str, str] = {}
+# Misspellings of street types seen in real letters.
+_MISSPELT = {
+    "raod": "road",
+    "steet": "street",
+    "sreet": "street",
+    "stret": "street",
+    "streeet": "street",
+    "avenu": "avenue",
+    "avnue": "avenue",
+    "aveune": "avenue",
+    "cresent": "crescent",
+    "crescant": "crescent",
+    "cresecent": "crescent",
+    "clsoe": "close",
+    "terace": "terrace",
+    "terrance": "terrace",
+    "gardnes": "gardens",
+    "gardes": "gardens",
+    "drvie": "drive",
+    "lnae": "lane",
+    "plcae": "place",
+    "sqaure": "square",
+}
+STREET_TYPES: dict[str, str] = dict(_MISSPELT)
 for _canon, _abbrevs in _TYPES.items():
     STREET_TYPES[_canon] = _canon
     for _abbrev in _abbrevs:
@@ -348,7 +408,8 @@ class AddressForm:
 
     ``street`` is the street name's tokens joined without spaces (``stjohnswood``);
     ``kind`` the canonical street type (``road``); ``words`` every token of the address
-    but the postcode, for addresses with no recognisable street line.
+    but the postcode and a trailing country, and ``line`` the first line's tokens, for
+    addresses with no recognisable street line (abroad, or a house name).
     """
 
     house: str
@@ -358,6 +419,7 @@ class AddressForm:
     town: tuple[str, ...]
     postcode: str
     words: tuple[str, ...]
+    line: tuple[str, ...] = ()
 
     @property
     def has_street(self) -> bool:
@@ -379,8 +441,11 @@ def parse_address(text: str) -> AddressForm:
     if match:
         postcode = canonical_postcode(*match.groups())
         text = text[: match.start()] + " " + text[match.end() :]
-    chunks = [tokens(chunk) for chunk in _CHUNK_RE.split(text)]
-    words = tuple(w for chunk in chunks for w in chunk)
+    chunks = [c for c in (tokens(chunk) for chunk in _CHUNK_RE.split(text)) if c]
+    # "..., Germany": a last line of one word, after two or more, is a country
+    country = len(chunks) >= 3 and len(chunks[-1]) == 1 and chunks[-1][0].isalpha()
+    words = tuple(w for chunk in (chunks[:-1] if country else chunks) for w in chunk)
+    line = tuple(chunks[0]) if chunks else ()
     numbers: list[str] = []
     for index, chunk in enumerate(chunks):
         street = _street_of(chunk)
@@ -392,9 +457,9 @@ def parse_address(text: str) -> AddressForm:
             town = tuple(
                 w for c in chunks[index + 1 :] for w in c if not w.isdigit() and w not in FLAT_WORDS
             )
-            return AddressForm(house, flat, name, kind, town, postcode, words)
+            return AddressForm(house, flat, name, kind, town, postcode, words, line)
         numbers += [w for w in chunk if HOUSE_RE.fullmatch(w)]
-    return AddressForm("", "", "", "", (), postcode, words)
+    return AddressForm("", "", "", "", (), postcode, words, line)
 
 
 def _street_of(chunk: list[str]) -> tuple[str, str, list[str]] | None:

@@ -34,6 +34,15 @@ cases:
     restricted:
       - name: Peter Blackwood
         emails: [p.blackwood@example.org]
+  - id: DA-3
+    protected:
+      - name: Eleanor Catherine Langford
+        addresses: ["Keizersgracht 221, 1016 DV Amsterdam, Netherlands",
+                    "Hauptstraße 12, 10115 Berlin, Germany", "45 Rue des Lilas, 69003 Lyon, France",
+                    "2 Yewwell Gro, Lenton, Nottingham, NG3 4GS"]
+    restricted:
+      - name: Jason Ashfield
+        emails: [jason.ashfield@gmail.com]
 protected_locations:
   - id: refuge-north
     label: Refuge

@@ -46,6 +46,14 @@ def test_near_identical_address_is_probable(scan: Scanner, address: str) -> None
 
 
 @pytest.mark.parametrize(
+    "address", ["jason.ashfield@gmai1.com", "jasonashfield@gmall.com", "jason.ashfield@gmail.co"]
+)
+def test_gmail_mailbox_at_a_lookalike_domain_is_probable(scan: Scanner, address: str) -> None:
+    """Dots do not count in a Gmail mailbox, so they do not hide it at a lookalike domain."""
+    assert {("probable_restricted_recipient", "DA-3")} == kinds(scan("hi", [address]))
+
+
+@pytest.mark.parametrize(
     "address",
     [
         "mark.smith@example.com",
