@@ -30,7 +30,6 @@ import json
 import random
 import re
 import shutil
-import sys
 import textwrap
 import zipfile
 from email.message import EmailMessage
@@ -39,7 +38,7 @@ from pathlib import Path
 
 INTERNAL = "council.example.gov.uk"
 MAIL_FROM = f"housing.options@{INTERNAL}"
-HAM_DIR = Path("/work/shared/corpus/ham")
+HAM_DIR = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "ham"
 
 # --------------------------------------------------------------------------- pools
 
@@ -638,11 +637,10 @@ def typo(rng, word: str) -> str:
         w.insert(i, w[i])  # doubled letter: the most common typo
     elif kind == "del":
         del w[i]
+    elif w[i] == w[i + 1] if i + 1 < len(w) else True:
+        w[i] = rng.choice([c for c in "aeiou" if c != w[i].lower()])
     else:
-        if w[i] == w[i + 1] if i + 1 < len(w) else True:
-            w[i] = rng.choice([c for c in "aeiou" if c != w[i].lower()])
-        else:
-            w[i], w[i + 1] = w[i + 1], w[i]
+        w[i], w[i + 1] = w[i + 1], w[i]
     return "".join(w)
 
 
@@ -1548,7 +1546,7 @@ def build_email(rng, idx, hdr, L, items, carrier, form, noise):
         ]
     msg["Subject"] = subject
     msg["Date"] = (
-        dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=idx)
+        dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=idx)
     ).strftime("%a, %d %b %Y %H:%M:%S +0000")
     msg["Message-ID"] = f"<eval-{idx:05d}@{INTERNAL}>"
     attach_kinds = {"pdf", "docx", "docx-table", "xlsx", "csv", "txt", "zip", "rfc822"}
@@ -1790,11 +1788,11 @@ def rng_choice_static(xs):
     return _gr.choice(xs)
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
     ap.add_argument("--seed", type=int, default=20250602)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     random.seed(args.seed)  # MIME boundaries come from the global generator
     out = Path(args.outdir)
@@ -1902,9 +1900,7 @@ def main():
                 ]
                 return c, p, rng.choice(cands)
             elif kind == "email":
-                e = p["emails"][0]
-                if form in ("email/mixed-case",) or True:
-                    return c, p, e
+                return c, p, p["emails"][0]
             elif kind == "name":
                 if form == "name/child":
                     kids = [k for k in c["protected"] if k["child"]]
@@ -2434,7 +2430,7 @@ def main():
         for e in entries:
             fh.write(json.dumps(e, ensure_ascii=False) + "\n")
     cmd = (
-        f"/work/main/.venv/bin/gateway scan --register {out}/register.yaml "
+        f"gateway scan --register {out}/register.yaml "
         f"--internal-domain {INTERNAL} --json --manifest {out}/manifest.jsonl"
     )
     (out / "COMMAND.txt").write_text(cmd + "\n")
