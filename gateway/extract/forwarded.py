@@ -8,6 +8,7 @@ I/O, so it can be tested with a dict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from gateway.extract.message import walk_message
 from gateway.extract.textcodec import decode_text
 from gateway.parse import parse_message
 
-UNSUPPORTED = "unsupported format"
+UNSUPPORTED = "legacy format, partly read"
 _ATTACH = "__attach_version1.0_#"
 _EMBEDDED = "__substg1.0_3701000D/"
 _LEGACY_OFFICE = frozenset(("WordDocument", "Workbook", "Book", "PowerPoint Document"))
@@ -117,12 +118,33 @@ def read_msg(ctx: Context, blob: Blob) -> None:
         if "EncryptedPackage" in paths:
             ctx.fail(blob.location, ENCRYPTED)
             return
-        if _LEGACY_OFFICE.intersection(paths):
-            ctx.fail(blob.location, UNSUPPORTED)
+        legacy = sorted(_LEGACY_OFFICE.intersection(paths))
+        if legacy:
+            _legacy_office(ctx, blob, [ole.openstream(p).read() for p in legacy])
             return
         streams = {p: ole.openstream(p).read() for p in paths if "__substg1.0_" in p}
     if streams:
         _emit(ctx, streams_to_msg(streams), blob.location, blob.depth + 1)
+
+
+_UTF16_RUN = re.compile(rb"(?:[\x20-\x7e\xa0-\xff]\x00|[\t\r\n]\x00){4,}")
+_BYTE_RUN = re.compile(rb"[\x20-\x7e\xa0-\xff\t\r\n]{4,}")
+
+
+def _legacy_office(ctx: Context, blob: Blob, streams: list[bytes]) -> None:
+    """Word 97-2003, Excel and PowerPoint binaries: their text runs, as a fallback.
+
+    Running text survives (Word keeps it as UTF-16 or 8-bit runs); numbers stored as
+    numbers (spreadsheet cells) do not, so the part is also marked partly read and
+    the policy treats it as content it could not fully scan."""
+    runs: list[str] = []
+    for data in streams:
+        runs += [m.group().decode("utf-16-le", "replace") for m in _UTF16_RUN.finditer(data)]
+        runs += [m.group().decode("cp1252", "replace") for m in _BYTE_RUN.finditer(data)]
+    text = "\n".join(r.strip() for r in runs if r.strip())
+    if text:
+        ctx.add(blob.location, text)
+    ctx.fail(blob.location, UNSUPPORTED)
 
 
 def read_eml(ctx: Context, blob: Blob) -> None:
