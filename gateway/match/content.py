@@ -20,9 +20,10 @@ from gateway.match import keys as K
 from gateway.match.index import Index
 from gateway.register import normalise as N
 
-# Every pattern but the month-first date starts with a digit or "@", so the regex
-# engine skips ordinary words at C speed; word boundaries are checked in Python on
-# the few matches, since a leading \b would turn that fast skip off.
+# The patterns that scan whole texts start with a digit, so the regex engine skips
+# ordinary words at C speed; word boundaries are checked in Python on the few matches,
+# since a leading \b would turn that fast skip off.  Emails are found from their "@"
+# (str.find), month-first dates from their month word.
 EMAIL_LOCAL_RE = re.compile(r"[a-z0-9!#$%&*+/=?^_`{|}~.'-]+$")
 EMAIL_DOMAIN_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 PHONE_RE = re.compile(r"[+(0-9][0-9 \t().\-]{7,24}[0-9]")
@@ -45,15 +46,14 @@ _SPACES = re.compile(r"\s+")
 class Probe(NamedTuple):
     """One key to look up, with where its text sits and what to check a hit against.
 
-    ``start``/``end`` are character offsets, except for names, street addresses and
-    generic addresses, where they are token indices (turned into offsets only for the
-    rare verified hit).
+    ``what`` is one of name, name_typo, address, address_typo, postcode, phone, email,
+    dob, generic.  ``start``/``end`` are character offsets, except for names, street
+    addresses and generic addresses, where they are token indices (turned into offsets
+    only for the rare verified hit).
     """
 
     key: int
-    what: (
-        str  # name | name_typo | address | address_typo | postcode | phone | email | dob | generic
-    )
+    what: str
     segment: int
     start: int
     end: int
@@ -128,7 +128,8 @@ def _dates(text: str, seg: int) -> Iterator[Probe]:
 
 
 def _date_of(text: str) -> dt.date | None:
-    for form, regex in N.DATE_RES[:3]:
+    """A day-first or year-first date matched by ``DATE_RE`` (month-first ones are not)."""
+    for form, regex in N.DATE_RES:
         found = regex.fullmatch(text)
         if found:
             return N.date_from_groups(form, found.groups())
@@ -220,7 +221,8 @@ def postcode_after(text: str, end: int, span: int = 80) -> str | None:
 
 
 def words_near(text: str, start: int, end: int, before: int = 120, after: int = 80) -> list[str]:
-    return N.TOKEN_RE.findall(text[max(0, start - before) : end + after])
+    """Tokens of the (folded) text around a hit."""
+    return N.folded_tokens(text[max(0, start - before) : end + after])
 
 
 def street_in(words: list[str], house: str, street: str) -> bool:

@@ -26,18 +26,13 @@ from gateway.register.model import Case, ProtectedLocation, ProtectedPerson, Res
 
 Postings = npt.NDArray[np.int64]
 
-# Posting layout: record index << 20 | code << 16 | person << 8 | detail
+# Posting layout: record index << 20 | code << 16 | person << 8 | detail; person and
+# detail numbers above 255 share the last slot (no case has that many people).
 _CODE_SHIFT, _PERSON_SHIFT = 16, 8
 
 
-def posting(record: int, code: Code, person: int = 0, detail: int = 0) -> int:
-    """Pack a posting; person and detail numbers above 255 share the last slot."""
-    person = person if person < 255 else 255
-    detail = detail if detail < 255 else 255
-    return (record << 20) | (code << _CODE_SHIFT) | (person << _PERSON_SHIFT) | detail
-
-
 def unpack(value: int) -> tuple[int, Code, int, int]:
+    """A posting -> (record number, code, person number, detail number)."""
     return (
         value >> 20,
         Code((value >> _CODE_SHIFT) & 0xF),
@@ -226,7 +221,7 @@ class _Postings:
     """The keys and postings of one record, appended to plain lists.
 
     This is the build's hot path (tens of millions of calls for a million cases), so
-    a posting is assembled from precomputed bits instead of through ``posting()``.
+    a posting is assembled from precomputed bits, in the layout ``unpack`` reads.
     """
 
     __slots__ = ("b", "base", "keys", "values")
