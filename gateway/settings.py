@@ -1,0 +1,118 @@
+"""TOML file, ``GATEWAY_*`` environment and command-line flags -> one frozen ``Settings``.
+
+Precedence: flags over environment over file over defaults.  Loaded once by the CLI and
+passed explicitly; nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError
+
+MIB = 1024 * 1024
+
+
+def parse_hostport(value: str, what: str) -> tuple[str, int]:
+    """``127.0.0.1:10025`` or ``[::1]:25`` -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"{what}: expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the running gateway is configured with."""
+
+    listen: tuple[str, int] = ("127.0.0.1", 10025)
+    upstream: tuple[str, int] = ("127.0.0.1", 10026)
+    data_dir: Path = Path("data")
+    key_file: Path | None = None  # default: <data_dir>/master.key
+    register: Path | None = None  # imported at start
+    policies: Path | None = None  # default: the shipped policies/
+    internal_domains: tuple[str, ...] = ()
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    console: tuple[str, int] | None = None
+    metrics: tuple[str, int] | None = None
+    hostname: str = "gateway.localdomain"
+    max_message_bytes: int = 50 * MIB
+    max_recipients: int = 100
+    max_connections: int = 100
+    idle_timeout: float = 300.0
+    upstream_timeout: float = 60.0
+    scan_timeout: float = 30.0
+    upstream_tls: str = "none"  # none | starttls | starttls-noverify
+    trace_header: bool = True
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.data_dir / "master.key"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "gateway.sqlite3"
+
+
+_HOSTPORT = {"listen", "upstream", "console", "metrics"}
+_PATHS = {"data_dir", "key_file", "register", "policies"}
+_LISTS = {"internal_domains", "trusted_networks"}
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def load_settings(config: Path | None = None, env: Mapping[str, str] | None = None,
+                  flags: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from a TOML file, then ``GATEWAY_*`` variables, then flags (not None)."""
+    values: dict[str, Any] = {}
+    if config is not None:
+        values.update(_from_toml(config))
+    values.update(_from_env(os.environ if env is None else env))
+    values.update({k: v for k, v in (flags or {}).items() if v not in (None, [], ())})
+    return replace(Settings(), **{k: _coerce(k, v, "setting") for k, v in values.items()})
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    flat = {**data.pop("gateway", {}), **data}
+    unknown = sorted(set(flat) - set(_TYPES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+    return flat
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _TYPES:
+        raw = env.get(f"GATEWAY_{name.upper()}")
+        if raw is not None:
+            out[name] = raw.split(",") if name in _LISTS else raw
+    return out
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    if name not in _TYPES:
+        raise ConfigError(f"{where}: unknown setting {name!r}")
+    try:
+        if name in _HOSTPORT:
+            return value if isinstance(value, tuple) else parse_hostport(str(value), name)
+        if name in _PATHS:
+            return Path(value)
+        if name in _LISTS:
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        if name == "trace_header":
+            return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
+        default = getattr(Settings(), name)
+        return type(default)(value) if isinstance(default, int | float) else str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} {name}: invalid value") from exc
