@@ -1,17 +1,27 @@
-# Safe-Address Gateway image: current Python, non-root user.
-# Until the SMTP server lands (issue 3) the image runs `gateway scan` on mounted files:
-#   docker run --rm -v $PWD/mail:/mail -v $PWD/register.yaml:/register.yaml:ro \
-#       safe-address-gateway scan --register /register.yaml --json /mail
+# Safe-Address Gateway image: current Python, non-root user, runs the SMTP proxy.
+#   docker build -t safe-address-gateway .
+#   docker run -d -p 127.0.0.1:10025:10025 \
+#       -v /etc/safe-address-gateway:/etc/safe-address-gateway:ro \
+#       -v gateway-data:/var/lib/safe-address-gateway safe-address-gateway
+# The config must listen on 0.0.0.0:10025 inside the container (see deploy/README.md).
+# Other subcommands: docker run --rm ... safe-address-gateway scan --help
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-RUN useradd --system --create-home --home-dir /var/lib/gateway gateway
+RUN useradd --system --home-dir /var/lib/safe-address-gateway --shell /usr/sbin/nologin gateway \
+    && install -d -o gateway -g gateway -m 0700 /var/lib/safe-address-gateway \
+    && install -d -m 0755 /etc/safe-address-gateway
 WORKDIR /opt/gateway
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY policies ./policies
+COPY deploy/gateway.example.toml /etc/safe-address-gateway/gateway.example.toml
 RUN pip install --no-cache-dir -e . && python -m gateway --version
 
 USER gateway
+EXPOSE 10025
+VOLUME /var/lib/safe-address-gateway
+# SIGTERM: stop accepting, finish in-flight mail (up to 60 s); use `docker stop -t 90`.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["gateway"]
-CMD ["--help"]
+CMD ["serve", "--config", "/etc/safe-address-gateway/gateway.toml"]

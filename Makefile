@@ -9,7 +9,7 @@ ifeq ($(wildcard $(REGISTER)),)
 REGISTER := examples/register.example.yaml
 endif
 
-.PHONY: run test bench lint install clean
+.PHONY: run scan-examples test bench lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: scan the example messages against the example register and print verdicts
+## make run: the gateway on 127.0.0.1:10025 with a local upstream that writes
+## delivered mail into data/delivered/ (SQLite store and key in data/)
 run: $(STAMP)
+	$(BIN)/python -m gateway.demo --data-dir data --register $(REGISTER)
+
+## make scan-examples: scan the example messages and print the verdicts and why
+scan-examples: $(STAMP)
 	$(BIN)/gateway scan --register $(REGISTER) --internal-domain council.example.gov.uk \
 		--explain examples/messages
 

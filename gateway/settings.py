@@ -66,8 +66,11 @@ _LISTS = {"internal_domains", "trusted_networks"}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
 
-def load_settings(config: Path | None = None, env: Mapping[str, str] | None = None,
-                  flags: Mapping[str, Any] | None = None) -> Settings:
+def load_settings(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
     """Settings from a TOML file, then ``GATEWAY_*`` variables, then flags (not None)."""
     values: dict[str, Any] = {}
     if config is not None:

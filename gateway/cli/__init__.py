@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__, logs
-from gateway.cli import check, scan
+from gateway.cli import check, scan, serve, store
 from gateway.errors import GatewayError
 
 USAGE_ERROR = 2
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     scan.add_parser(commands)
+    serve.add_parser(commands)
     check.add_parsers(commands)
+    store.add_parsers(commands)
     return parser
 
 

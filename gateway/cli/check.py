@@ -1,4 +1,7 @@
-"""``gateway policy check [DIR]`` and ``gateway register check FILE``."""
+"""``gateway policy check [DIR]`` and ``gateway register check FILE``.
+
+The stored-register commands (``register import|list|show|remove``) live in ``store``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import store
 from gateway.policy import default_policy_dir, load_policy
 from gateway.register import load_register
 
@@ -17,11 +21,12 @@ def add_parsers(commands: Any) -> None:
     check.add_argument("dir", nargs="?", type=Path, default=None)
     check.set_defaults(run=_policy_check)
 
-    register = commands.add_parser("register", help="work with register files")
+    register = commands.add_parser("register", help="check register files; the stored register")
     register_commands = register.add_subparsers(dest="register_command", required=True)
     rcheck = register_commands.add_parser("check", help="validate a register file")
     rcheck.add_argument("file", type=Path)
     rcheck.set_defaults(run=_register_check)
+    store.add_register_parsers(register_commands)
 
 
 def _policy_check(args: argparse.Namespace) -> int:

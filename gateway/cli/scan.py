@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from gateway.cli.store import store_options, stored_register
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError
 from gateway.match import Index, build_index
@@ -37,9 +38,13 @@ class Job:
 
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser("scan", help="scan message files without sending anything")
+    p = commands.add_parser(
+        "scan", parents=[store_options()], help="scan message files without sending anything"
+    )
     p.add_argument("paths", nargs="*", metavar="PATH", help="message files or folders of *.eml")
-    p.add_argument("--register", type=Path, help="register file (YAML or JSON)")
+    p.add_argument(
+        "--register", type=Path, help="register file (default: the one imported in the store)"
+    )
     p.add_argument("--policies", type=Path, help="policy folder (default: the shipped one)")
     p.add_argument("--internal-domain", action="append", default=[], metavar="DOMAIN")
     p.add_argument("--mail-from", default="", metavar="ADDR")
@@ -58,9 +63,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if bool(args.paths) == bool(args.manifest):
         raise ConfigError("give message PATHs or --manifest FILE (one of the two)")
-    if args.register is None:
-        raise ConfigError("--register FILE is required until a register store is configured")
-    register = load_register(args.register)
+    register = load_register(args.register) if args.register else stored_register(args)
     policy = load_policy(args.policies or default_policy_dir())
     index = build_index(register.cases, register.protected_locations)
     jobs = list(_manifest_jobs(args.manifest) if args.manifest else _path_jobs(args))

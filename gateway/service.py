@@ -1,0 +1,160 @@
+"""``gateway serve``: store, register index, scanner pool and SMTP server, run together.
+
+One ``asyncio.TaskGroup`` owns the server and the register watcher; SIGTERM stops new
+connections (421), lets in-flight messages finish, then closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import structlog
+
+from gateway.crypto import KeyRing
+from gateway.envelope import Envelope
+from gateway.errors import ConfigError
+from gateway.findings import Confidence, Finding, Kind, Match
+from gateway.match import Index, build_index
+from gateway.policy import Policy, decide, default_policy_dir, load_policy
+from gateway.relay import UpstreamConfig
+from gateway.scan import ScanResult, ScanSettings, scan
+from gateway.settings import Settings
+from gateway.smtp.handler import GatewayHandler
+from gateway.smtp.server import Gate, GatewaySMTP
+from gateway.store import Store
+
+log = structlog.get_logger("gateway.service")
+WATCH_SECONDS = 2.0
+DRAIN_SECONDS = 60.0
+
+
+@dataclass
+class Core:
+    """What a scan needs, swapped whole when a new register version is imported."""
+
+    index: Index
+    policy: Policy
+    settings: ScanSettings
+    version: int
+
+
+class Scanner:
+    """Runs the core in worker threads, within the scan time budget; fails closed."""
+
+    def __init__(self, core: Core, workers: int, timeout: float) -> None:
+        self.core = core
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
+        self.timeout = timeout
+
+    async def __call__(self, envelope: Envelope) -> ScanResult:
+        core = self.core
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(
+            self.pool, scan, envelope, core.index, core.policy, core.settings
+        )
+        try:
+            return await asyncio.wait_for(job, self.timeout)
+        except TimeoutError:
+            log.warning("scan over time budget", reason="over time budget")
+            late = Finding(
+                Kind.UNSCANNABLE, None, "message", Confidence.HIGH, 100, reason="over time budget"
+            )
+            verdict = decide(core.policy, (late,), ())
+            return ScanResult(verdict, Match((late,)), self.timeout * 1000)
+
+
+async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
+    register = await store.load_register()
+    if register is None:
+        raise ConfigError(
+            "no register imported yet: pass --register FILE or run 'gateway register import FILE'"
+        )
+    version = await store.register_version()
+    index = await asyncio.to_thread(build_index, register.cases, register.protected_locations)
+    log.info("register loaded", version=version, count=len(register.cases))
+    return Core(index, policy, ScanSettings(internal_domains=settings.internal_domains), version)
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    keys, created = KeyRing.ensure(settings.key_path)
+    if created:
+        log.warning("created a new master key", path=str(settings.key_path))
+    store = await Store.open(settings.database, keys)
+    try:
+        await _serve(store, settings)
+    finally:
+        await store.close()
+
+
+async def _serve(store: Store, settings: Settings) -> None:
+    if settings.register is not None:
+        version = await store.import_register(
+            settings.register.read_text(encoding="utf-8"), str(settings.register)
+        )
+        log.info("register imported", version=version)
+    policy = load_policy(settings.policies or default_policy_dir())
+    scanner = Scanner(
+        await load_core(store, settings, policy), settings.workers, settings.scan_timeout
+    )
+    handler = GatewayHandler(
+        UpstreamConfig(
+            *settings.upstream,
+            timeout=settings.upstream_timeout,
+            tls=settings.upstream_tls,
+            local_hostname=settings.hostname,
+        ),
+        scanner,
+        store.hold,
+        settings.hostname,
+        settings.max_recipients,
+        settings.trace_header,
+    )
+    gate = Gate(settings.trusted_networks, settings.max_connections)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: GatewaySMTP(
+            handler,
+            gate,
+            hostname=settings.hostname,
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            timeout=settings.idle_timeout,
+        ),
+        *settings.listen,
+    )
+    log.info("listening", path=f"{settings.listen[0]}:{settings.listen[1]}")
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with asyncio.TaskGroup() as tasks:
+        watcher = tasks.create_task(_watch_register(store, settings, policy, scanner))
+        await stop.wait()
+        gate.draining = True
+        await _drain(handler)
+        watcher.cancel()
+    server.close()
+    scanner.pool.shutdown(wait=False, cancel_futures=True)
+    log.info("stopped")
+
+
+async def _drain(handler: GatewayHandler) -> None:
+    """Let messages in DATA finish (bounded), while new clients are told 421."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while handler.counters.in_flight:
+                await asyncio.sleep(0.05)
+
+
+async def _watch_register(
+    store: Store, settings: Settings, policy: Policy, scanner: Scanner
+) -> None:
+    """Pick up a register import without a restart."""
+    while True:
+        await asyncio.sleep(WATCH_SECONDS)
+        if await store.register_version() != scanner.core.version:
+            scanner.core = await load_core(store, settings, policy)

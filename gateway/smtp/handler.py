@@ -1,0 +1,222 @@
+"""receive: aiosmtpd hooks -> Envelope -> scan -> relay or hold, answering only when safe.
+
+The reply to DATA is given only after the upstream accepted the message (its reply
+passed on), or the message is committed to the quarantine store, or the policy chose
+a refusal.  Anything else is a 4xx, with a fixed text: no exception text, nothing
+about what matched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+
+from gateway.envelope import Envelope
+from gateway.relay import UpstreamConfig, UpstreamError, UpstreamSession
+from gateway.scan import ScanResult
+from gateway.smtp import replies
+from gateway.store import HeldMessage, StoreError, new_message_id
+from gateway.verdict import Action
+
+log = structlog.get_logger("gateway.smtp")
+
+Scanner = Callable[[Envelope], Awaitable[ScanResult]]
+Holder = Callable[[HeldMessage], Awaitable[str]]
+
+
+@dataclass
+class Counters:
+    """What the handler has done, for metrics and tests."""
+
+    actions: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+
+    def count(self, action: str) -> None:
+        self.actions[action] = self.actions.get(action, 0) + 1
+
+
+class GatewayHandler:
+    """The hooks aiosmtpd calls for each command of each client."""
+
+    def __init__(
+        self,
+        upstream: UpstreamConfig,
+        scanner: Scanner,
+        holder: Holder,
+        hostname: str,
+        max_recipients: int,
+        trace_header: bool,
+    ) -> None:
+        self.upstream = upstream
+        self.scanner = scanner
+        self.holder = holder
+        self.hostname = hostname
+        self.max_recipients = max_recipients
+        self.trace_header = trace_header
+        self.counters = Counters()
+
+    def _session(self, session: Session) -> UpstreamSession:
+        relay = getattr(session, "upstream", None)
+        if relay is None:
+            relay = UpstreamSession(self.upstream)
+            session.upstream = relay  # type: ignore[attr-defined]
+        return relay
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-DSN", responses[-1]] if responses else responses
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        try:
+            reply = await self._session(session).mail(address, mail_options, envelope.smtp_utf8)
+        except UpstreamError as exc:
+            return exc.reply
+        if reply.startswith("2"):
+            envelope.mail_from = address
+            envelope.mail_options.extend(mail_options)
+        return reply
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        try:
+            reply = await self._session(session).rcpt(address, rcpt_options, envelope.smtp_utf8)
+        except UpstreamError as exc:
+            return exc.reply
+        if reply.startswith("2"):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return reply
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        await self._session(session).reset()
+        return "250 2.0.0 OK"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        await self._session(session).close()
+        return "221 2.0.0 Bye"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        self.counters.in_flight += 1
+        relay = self._session(session)
+        try:
+            return await self._deliver_or_hold(session, envelope, relay)
+        except asyncio.CancelledError:
+            raise
+        except UpstreamError as exc:
+            return exc.reply
+        except Exception as exc:  # any failure: a fixed 4xx, nothing lost
+            log.error("internal error", error=exc.__class__.__name__)
+            await relay.reset()
+            return replies.INTERNAL_ERROR
+        finally:
+            self.counters.in_flight -= 1
+
+    async def _deliver_or_hold(
+        self, session: Session, envelope: SmtpEnvelope, relay: UpstreamSession
+    ) -> str:
+        raw = envelope.original_content or b""
+        ours = Envelope(
+            envelope.mail_from or "", tuple(envelope.rcpt_tos), raw, peer=str(session.peer)
+        )
+        started = time.perf_counter()
+        result = await self.scanner(ours)
+        message_id = new_message_id()
+        action = result.verdict.action
+        log.info(
+            "scanned",
+            message_id=message_id,
+            action=action.value,
+            rules=result.verdict.rules,
+            elapsed_ms=round(result.elapsed_ms, 2),
+        )
+        self.counters.count(action.value)
+        if action is Action.DELIVER:
+            return await relay.data(self._traced(session, raw, message_id))
+        await relay.reset()
+        if action is Action.REJECT:
+            return replies.REJECTED
+        if action is Action.TEMPFAIL:
+            return replies.TEMPFAIL
+        return await self._hold(ours, result, message_id, started)
+
+    async def _hold(
+        self, ours: Envelope, result: ScanResult, message_id: str, started: float
+    ) -> str:
+        held = HeldMessage(
+            id=message_id,
+            received_at=datetime.now(UTC),
+            mail_from=ours.mail_from,
+            rcpt_tos=ours.rcpt_tos,
+            raw=ours.raw,
+            action=result.verdict.action.value,
+            severity=result.verdict.severity.value,
+            rules=tuple(result.verdict.rules),
+            findings=[f.to_json() for f in result.match.findings],
+            evidence=[_evidence(e) for e in result.match.evidence],
+            status="held",
+        )
+        try:
+            await self.holder(held)
+        except StoreError:
+            log.error("quarantine write failed", message_id=message_id)
+            return replies.STORAGE_FAILED
+        log.info(
+            "held",
+            message_id=message_id,
+            severity=held.severity,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return replies.queued(message_id)
+
+    def _traced(self, session: Session, raw: bytes, message_id: str) -> bytes:
+        if not self.trace_header:
+            return raw
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")
+        stamp = format_datetime(datetime.now(UTC))
+        header = (
+            f"Received: from {helo} ([{peer}])\r\n\tby {self.hostname} "
+            f"(Safe-Address Gateway) with ESMTP id {message_id};\r\n\t{stamp}\r\n"
+        )
+        return header.encode("ascii", "replace") + raw
+
+
+def _evidence(item: Any) -> dict[str, Any]:
+    return {
+        "finding": item.finding_index,
+        "location": item.location,
+        "start": item.start,
+        "end": item.end,
+        "text": item.text,
+    }

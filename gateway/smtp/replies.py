@@ -1,0 +1,31 @@
+"""Every SMTP reply text the gateway writes itself, in one place.
+
+No reply ever says what matched: a held message is answered exactly like a relayed
+one ("queued as" an id), so the sender learns nothing from the reply.
+"""
+
+from __future__ import annotations
+
+ACCESS_DENIED = "554 5.7.1 Access denied"
+TOO_BUSY = "421 4.7.0 Too many connections, try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+UPSTREAM_UNAVAILABLE = "451 4.4.1 Upstream temporarily unavailable, try again later"
+INTERNAL_ERROR = "451 4.3.0 Temporary failure, try again later"
+STORAGE_FAILED = "452 4.3.1 Temporary storage failure, try again later"
+NO_VALID_RECIPIENTS = "554 5.5.1 No valid recipients"
+REJECTED = "550 5.7.1 Message refused by policy"
+TEMPFAIL = "451 4.7.1 Message deferred by policy, try again later"
+
+
+def queued(message_id: str) -> str:
+    """The reply for a message held in quarantine: the same shape as a relayed one."""
+    return f"250 2.0.0 Ok: queued as {message_id}"
+
+
+def from_upstream(code: int, message: str) -> str:
+    """An upstream reply passed on as it came (multi-line replies joined safely)."""
+    lines = [line for line in message.splitlines() if line.strip()] or ["(no text)"]
+    if len(lines) == 1:
+        return f"{code} {lines[0]}"
+    return "\r\n".join(f"{code}-{line}" for line in lines[:-1]) + f"\r\n{code} {lines[-1]}"

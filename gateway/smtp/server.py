@@ -1,0 +1,84 @@
+"""receive: the listening socket, who may connect, and how many at once.
+
+aiosmtpd's ``SMTP`` with three changes: a greeting of 554 for clients outside the
+trusted networks and 421 when too busy or shutting down; DSN parameters (RET, ENVID,
+NOTIFY, ORCPT) accepted and handed to the hooks instead of refused with 555; and
+the upstream session closed when a client goes away without QUIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+from gateway.smtp import replies
+from gateway.smtp.handler import GatewayHandler
+
+_DSN_PARAMS = frozenset({"RET", "ENVID", "NOTIFY", "ORCPT"})
+
+
+class Gate:
+    """Connection admission: trusted networks, a connection limit, draining."""
+
+    def __init__(self, trusted: Sequence[str], max_connections: int) -> None:
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in trusted]
+        self.max_connections = max_connections
+        self.active = 0
+        self.draining = False
+
+    def refusal(self, peer: Any) -> str | None:
+        """The greeting for a client that may not go on, or None."""
+        if self.draining:
+            return replies.SHUTTING_DOWN
+        host = peer[0] if isinstance(peer, tuple) else None
+        try:
+            address = ipaddress.ip_address(host) if host else None
+        except ValueError:
+            address = None
+        if address is None or not any(address in net for net in self.networks):
+            return replies.ACCESS_DENIED
+        if self.active >= self.max_connections:
+            return replies.TOO_BUSY
+        return None
+
+
+class GatewaySMTP(SMTP):
+    """One client connection."""
+
+    def __init__(self, handler: GatewayHandler, gate: Gate, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.gate = gate
+        self._counted = False
+
+    async def _handle_client(self) -> None:
+        # aiosmtpd has no hook before its greeting; the refusal must be the greeting.
+        assert self.session is not None
+        refusal = self.gate.refusal(self.session.peer)
+        if refusal is not None:
+            await self.push(refusal)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        self.gate.active += 1
+        self._counted = True
+        await super()._handle_client()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self.gate.active -= 1
+            self._counted = False
+        relay = getattr(self.session, "upstream", None)
+        if relay is not None:
+            asyncio.ensure_future(relay.close())  # noqa: RUF006 - best effort, own timeout
+        super().connection_lost(error)
+
+    def _getparams(self, params: Any) -> Any:
+        # DSN parameters are passed upstream by the hooks, not refused with 555.
+        parsed = super()._getparams(params)
+        if parsed is None:
+            return None
+        return {k: v for k, v in parsed.items() if k not in _DSN_PARAMS}

@@ -1,0 +1,362 @@
+"""The SQLite store: held messages and register versions, sealed at rest.
+
+One aiosqlite connection in autocommit mode (WAL, ``synchronous=FULL``): a single
+statement is durable when it returns; several statements that must land together run
+in an explicit ``BEGIN IMMEDIATE`` transaction.  What may identify a person (message
+bytes, envelope, evidence, register text) is sealed by the ``KeyRing``; verdicts,
+finding kinds and sizes stay in clear so that listings need no key work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gateway.crypto import KeyRing
+from gateway.errors import ConfigError
+from gateway.register import Register, parse_register
+from gateway.store.model import (
+    STATUSES,
+    HeldMessage,
+    HeldSummary,
+    RegisterVersion,
+    RekeyCounts,
+    Status,
+    StoreError,
+)
+from gateway.store.schema import migrate
+
+BUSY_TIMEOUT_SECONDS = 10.0
+_INSERT_MESSAGE = """
+    INSERT INTO messages (id, received_at, status, status_at, action, severity, rules,
+                          findings, size, rcpt_count, details, raw)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_SELECT_MESSAGE = """
+    SELECT id, received_at, status, status_at, action, severity, rules, findings,
+           size, rcpt_count, details, raw
+    FROM messages WHERE id = ?
+"""
+_LIST = """
+    SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count
+    FROM messages WHERE status = coalesce(?, status) ORDER BY id LIMIT ?
+"""
+
+
+@contextmanager
+def _guard(what: str) -> Iterator[None]:
+    """Map the database's own errors (disk full, read-only, corrupt) to ``StoreError``."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"store: cannot {what} ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _raw_id(message_id: str) -> str:
+    return f"{message_id}/raw"
+
+
+def _details_id(message_id: str) -> str:
+    return f"{message_id}/details"
+
+
+def _register_id(version: int) -> str:
+    return f"register:{version}"
+
+
+class Store:
+    """Held messages and the register, in one SQLite file; open with ``Store.open``."""
+
+    def __init__(self, db: aiosqlite.Connection, keys: KeyRing, path: Path) -> None:
+        self._db = db
+        self._keys = keys
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"Store(path={str(self.path)!r}, key={self._keys.id.hex()})"
+
+    @classmethod
+    async def open(cls, path: Path, keys: KeyRing) -> Store:
+        """Open (or create) the database at ``path`` and bring its schema up to date."""
+        with _guard("open the database"):
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            new = not path.exists()
+            db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        store = cls(db, keys, path)
+        try:
+            with _guard("open the database"):
+                if new:
+                    path.chmod(0o600)
+                await store._setup()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the connection; everything written is already durable."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def _setup(self) -> None:
+        async with self._db.execute("PRAGMA journal_mode=WAL") as cursor:
+            mode = await cursor.fetchone()
+        if not mode or str(mode[0]).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot switch the database to WAL mode")
+        await self._db.execute("PRAGMA synchronous=FULL")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await migrate(self._db)
+        await self._check_key()
+
+    async def _check_key(self) -> None:
+        """Refuse a key that did not seal this database, before anything is written."""
+        row = await self._one("SELECT value FROM meta WHERE name = 'key_id'")
+        if row is None:
+            await self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('key_id', ?)", (self._keys.id.hex(),)
+            )
+            row = await self._one("SELECT value FROM meta WHERE name = 'key_id'")
+        if row is not None and row[0] != self._keys.id.hex():
+            raise ConfigError(
+                f"{self._keys.path or 'master key'}: not the key of {self.path} "
+                f"(key id {self._keys.id.hex()}, the database was sealed with {row[0]})"
+            )
+
+    async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        async with self._db.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+        return row
+
+    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self._db.rollback()
+            raise
+        await self._db.commit()
+
+    # -- quarantine -----------------------------------------------------------------
+
+    async def hold(self, msg: HeldMessage) -> str:
+        """Store ``msg`` durably (committed and fsynced) before returning its id."""
+        row = await asyncio.to_thread(self._message_row, msg)
+        with _guard(f"hold message {msg.id}"):
+            await self._db.execute(_INSERT_MESSAGE, row)
+        return msg.id
+
+    def _message_row(self, msg: HeldMessage) -> tuple[Any, ...]:
+        if msg.status not in STATUSES:
+            raise ValueError(f"unknown status {msg.status!r}")
+        if msg.received_at.utcoffset() is None:
+            raise ValueError("received_at must carry a time zone")
+        details = {
+            "mail_from": msg.mail_from,
+            "rcpt_tos": list(msg.rcpt_tos),
+            "evidence": [dict(e) for e in msg.evidence],
+        }
+        return (
+            msg.id,
+            msg.received_at.astimezone(dt.UTC).isoformat(),
+            msg.status,
+            _now(),
+            msg.action,
+            msg.severity,
+            json.dumps(list(msg.rules)),
+            json.dumps([dict(f) for f in msg.findings], default=str),
+            len(msg.raw),
+            len(msg.rcpt_tos),
+            self._keys.seal(_details_id(msg.id), _to_json(details)),
+            self._keys.seal(_raw_id(msg.id), msg.raw),
+        )
+
+    async def get(self, message_id: str) -> HeldMessage | None:
+        """The whole held message, unsealed; ``None`` if there is no such id."""
+        with _guard(f"read message {message_id}"):
+            row = await self._one(_SELECT_MESSAGE, (message_id,))
+        return None if row is None else await asyncio.to_thread(self._unseal_message, row)
+
+    def _unseal_message(self, row: sqlite3.Row) -> HeldMessage:
+        message_id = row[0]
+        details = json.loads(self._keys.open(_details_id(message_id), row[10]))
+        return HeldMessage(
+            id=message_id,
+            received_at=dt.datetime.fromisoformat(row[1]),
+            mail_from=details["mail_from"],
+            rcpt_tos=tuple(details["rcpt_tos"]),
+            raw=self._keys.open(_raw_id(message_id), row[11]),
+            action=row[4],
+            severity=row[5],
+            rules=tuple(json.loads(row[6])),
+            findings=json.loads(row[7]),
+            evidence=details["evidence"],
+            status=row[2],
+        )
+
+    async def list_held(self, status: Status | None = None, limit: int = 100) -> list[HeldSummary]:
+        """Summaries, oldest first, of messages in ``status`` (every status if None)."""
+        with _guard("list messages"):
+            rows = await self._all(_LIST, (status, limit))
+        return [_summary(row) for row in rows]
+
+    async def count_held(self) -> int:
+        """How many messages are waiting for a reviewer."""
+        with _guard("count messages"):
+            row = await self._one("SELECT count(*) FROM messages WHERE status = 'held'")
+        return int(row[0]) if row else 0
+
+    async def set_status(self, message_id: str, status: Status) -> None:
+        """Mark a message held, released or rejected; ``StoreError`` if there is none."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with _guard(f"update message {message_id}"):
+            cursor = await self._db.execute(
+                "UPDATE messages SET status = ?, status_at = ? WHERE id = ?",
+                (status, _now(), message_id),
+            )
+            changed = cursor.rowcount
+            await cursor.close()
+        if changed != 1:
+            raise StoreError(f"store: no message {message_id}")
+
+    # -- register -------------------------------------------------------------------
+
+    async def import_register(self, text: str, source: str) -> int:
+        """Validate ``text`` as a register file and store it as the next version."""
+        register = parse_register(text, source)  # a RegisterError goes to the caller as is
+        fmt = "json" if source.endswith(".json") else "yaml"
+        return await self._add_register(text, source, fmt, len(register.cases))
+
+    async def _add_register(
+        self, text: str, source: str, fmt: str, cases: int, after: int | None = None
+    ) -> int:
+        with _guard("store the register"):
+            async with self._transaction():
+                version = await self.register_version() + 1
+                if after is not None and version != after + 1:
+                    raise StoreError("store: the register changed meanwhile; try again")
+                body = self._keys.seal(_register_id(version), text.encode("utf-8"))
+                await self._db.execute(
+                    "INSERT INTO register_versions VALUES (?, ?, ?, ?, ?, ?)",
+                    (version, _now(), source, fmt, cases, body),
+                )
+        return version
+
+    async def register_version(self) -> int:
+        """The newest register version; 0 when none was imported.  Cheap enough to poll."""
+        with _guard("read the register version"):
+            row = await self._one("SELECT coalesce(max(version), 0) FROM register_versions")
+        return int(row[0]) if row else 0
+
+    async def register_info(self) -> RegisterVersion | None:
+        """When and from where the newest register version came; ``None`` if none."""
+        with _guard("read the register"):
+            row = await self._one(
+                "SELECT version, imported_at, source, cases FROM register_versions"
+                " ORDER BY version DESC LIMIT 1"
+            )
+        if row is None:
+            return None
+        return RegisterVersion(row[0], dt.datetime.fromisoformat(row[1]), row[2], row[3])
+
+    async def load_register(self) -> Register | None:
+        """The newest register version, unsealed and validated; ``None`` if none."""
+        with _guard("read the register"):
+            row = await self._one(
+                "SELECT version, format, body FROM register_versions ORDER BY version DESC LIMIT 1"
+            )
+        if row is None:
+            return None
+        version, fmt, body = row
+        text = self._keys.open(_register_id(version), body).decode("utf-8")
+        return parse_register(text, f"{_register_id(version)}.{fmt}")
+
+    async def remove_case(self, case_id: str) -> int:
+        """Store a new register version without case ``case_id``; the new version."""
+        version = await self.register_version()
+        current = await self.load_register()
+        if current is None:
+            raise ConfigError("no register imported yet")
+        kept = [case for case in current.cases if case.id != case_id]
+        if len(kept) == len(current.cases):
+            raise ConfigError(f"no case {case_id!r} in register version {version}")
+        data = current.model_copy(update={"cases": kept}).model_dump(mode="json")
+        text = json.dumps(data, ensure_ascii=False, indent=1)
+        parse_register(text, "removal.json")  # what is stored must load again
+        source = f"version {version} without case {case_id}"
+        return await self._add_register(text, source, "json", len(kept), after=version)
+
+    # -- keys -----------------------------------------------------------------------
+
+    async def rekey(self, new: KeyRing) -> RekeyCounts:
+        """Rewrap every sealed record for ``new``, all in one transaction."""
+        with _guard("rekey"):
+            async with self._transaction():
+                messages = await self._rewrap_messages(new)
+                versions = await self._rewrap_register(new)
+                await self._db.execute(
+                    "UPDATE meta SET value = ? WHERE name = 'key_id'", (new.id.hex(),)
+                )
+        self._keys = new
+        return RekeyCounts(messages, versions, 2 * messages + versions)
+
+    async def _rewrap_messages(self, new: KeyRing) -> int:
+        ids = [row[0] for row in await self._all("SELECT id FROM messages")]
+        for message_id in ids:
+            row = await self._one("SELECT details, raw FROM messages WHERE id = ?", (message_id,))
+            assert row is not None  # the write transaction keeps rows from going away
+            details = self._keys.rewrap(_details_id(message_id), row[0], new)
+            raw = self._keys.rewrap(_raw_id(message_id), row[1], new)
+            await self._db.execute(
+                "UPDATE messages SET details = ?, raw = ? WHERE id = ?", (details, raw, message_id)
+            )
+        return len(ids)
+
+    async def _rewrap_register(self, new: KeyRing) -> int:
+        rows = await self._all("SELECT version, body FROM register_versions")
+        for version, body in rows:
+            rewrapped = self._keys.rewrap(_register_id(version), body, new)
+            await self._db.execute(
+                "UPDATE register_versions SET body = ? WHERE version = ?", (rewrapped, version)
+            )
+        return len(rows)
+
+
+def _to_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _summary(row: sqlite3.Row) -> HeldSummary:
+    return HeldSummary(
+        id=row[0],
+        received_at=dt.datetime.fromisoformat(row[1]),
+        status=row[2],
+        action=row[3],
+        severity=row[4],
+        rules=tuple(json.loads(row[5])),
+        findings=tuple(json.loads(row[6])),
+        size=row[7],
+        rcpt_count=row[8],
+    )

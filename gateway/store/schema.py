@@ -1,0 +1,92 @@
+"""Ordered schema migrations -> a database at the newest schema version.
+
+Each migration is one SQL script; the missing ones are applied with their
+``schema_version`` rows in one transaction, so a crash leaves the old schema or the new.
+Migrations are only ever appended; an applied one is never edited.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: quarantine and register.  Sealed columns (BLOB) hold what may identify a
+    # person: the message (raw), its envelope and evidence (details), the register text.
+    """
+    CREATE TABLE meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('held', 'released', 'rejected')),
+        status_at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        rcpt_count INTEGER NOT NULL,
+        details BLOB NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX messages_by_status ON messages (status, id);
+    CREATE TABLE register_versions (
+        version INTEGER PRIMARY KEY,
+        imported_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        format TEXT NOT NULL CHECK (format IN ('yaml', 'json')),
+        cases INTEGER NOT NULL,
+        body BLOB NOT NULL
+    );
+    """,
+)
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    """The newest migration applied to ``db``; 0 for a new database."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version"
+        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    async with db.execute("SELECT coalesce(max(version), 0) FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply every migration ``db`` lacks, in one transaction; the new schema version.
+
+    The version is read again inside the write transaction, so two processes opening a
+    new database at once do not both apply the same migration.
+    """
+    if await schema_version(db) >= len(MIGRATIONS):
+        return len(MIGRATIONS)
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        current = await schema_version(db)
+        for number in range(current + 1, len(MIGRATIONS) + 1):
+            for statement in statements(MIGRATIONS[number - 1]):
+                await db.execute(statement)
+            await db.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (number,))
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+    return len(MIGRATIONS)
+
+
+def statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (a trigger body stays whole)."""
+    out: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip())
+            pending = ""
+    return out

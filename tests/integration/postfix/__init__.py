@@ -1,0 +1,1 @@
+"""Postfix end to end: a private Postfix, the gateway and an smtp-sink upstream, on loopback."""

@@ -1,0 +1,177 @@
+"""Test peers for the SMTP proxy: an upstream sink that records or misbehaves, and the
+gateway itself started as ``gateway serve`` in a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.integration.support import REGISTER
+
+REPO = Path(__file__).resolve().parents[2]
+GATEWAY = Path(sys.executable).with_name("gateway")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    mail_options: list[str]
+    rcpt_options: list[str]
+
+
+@dataclass
+class SinkHandler:
+    """Records what the upstream accepts; ``mode`` makes it misbehave at the final dot."""
+
+    mode: str = "accept"  # accept | tempfail | reject | hang
+    refuse: set[str] = field(default_factory=set)
+    messages: list[Received] = field(default_factory=list)
+    counter: int = 0
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.mode == "tempfail":
+            return "451 4.3.0 Upstream busy"
+        if self.mode == "reject":
+            return "554 5.7.1 Upstream says no"
+        if self.mode == "hang":
+            import asyncio
+
+            await asyncio.sleep(30)
+        self.counter += 1
+        self.messages.append(
+            Received(
+                envelope.mail_from or "",
+                list(envelope.rcpt_tos),
+                envelope.original_content or b"",
+                list(envelope.mail_options),
+                list(envelope.rcpt_options),
+            )
+        )
+        return f"250 2.0.0 Ok: queued as 4F{self.counter:08X}"
+
+
+class DsnSMTP(SMTP):
+    """A sink that, like Postfix, knows the DSN parameters."""
+
+    def _getparams(self, params: Any) -> Any:
+        parsed = super()._getparams(params)
+        if parsed is None:
+            return None
+        return {k: v for k, v in parsed.items() if k not in {"RET", "ENVID", "NOTIFY", "ORCPT"}}
+
+
+class SinkController(Controller):
+    def factory(self) -> SMTP:
+        return DsnSMTP(self.handler, enable_SMTPUTF8=True)
+
+
+@contextlib.contextmanager
+def sink() -> Iterator[tuple[SinkHandler, int]]:
+    handler = SinkHandler()
+    port = free_port()
+    controller = SinkController(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Gateway:
+    """A running ``gateway serve``."""
+
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_gateway(
+    data_dir: Path,
+    upstream_port: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Gateway:
+    port = port or free_port()
+    log = data_dir.parent / f"gateway-{port}.log"
+    command = [
+        str(GATEWAY),
+        "--log-level",
+        "info",
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--upstream",
+        f"127.0.0.1:{upstream_port}",
+        "--data-dir",
+        str(data_dir),
+        "--register",
+        str(REGISTER),
+        "--internal-domain",
+        "council.example.gov.uk",
+        *extra,
+    ]
+    environment = {**os.environ, "GATEWAY_UPSTREAM_TIMEOUT": "3", **(env or {})}
+    with log.open("ab") as sinkfile:
+        process = subprocess.Popen(
+            command, stdout=sinkfile, stderr=subprocess.STDOUT, env=environment, cwd=REPO
+        )
+    gateway = Gateway(port, data_dir, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited: {gateway.logs()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return gateway
+        time.sleep(0.1)
+    gateway.stop()
+    raise RuntimeError(f"gateway did not start: {gateway.logs()[-3000:]}")
