@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from gateway.envelope import Envelope
 from gateway.errors import ConfigError
 from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Index, build_index
+from gateway.metrics import Metrics, serve_http
 from gateway.policy import Policy, decide, default_policy_dir, load_policy
 from gateway.relay import UpstreamConfig
 from gateway.scan import ScanResult, ScanSettings, scan
@@ -45,12 +47,20 @@ class Core:
 class Scanner:
     """Runs the core in worker threads, within the scan time budget; fails closed."""
 
-    def __init__(self, core: Core, workers: int, timeout: float) -> None:
+    def __init__(self, core: Core, workers: int, timeout: float, metrics: Metrics) -> None:
         self.core = core
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
         self.timeout = timeout
+        self.metrics = metrics
 
     async def __call__(self, envelope: Envelope) -> ScanResult:
+        started = time.perf_counter()
+        result = await self._scan(envelope)
+        self.metrics.scan_seconds.observe(time.perf_counter() - started)
+        self.metrics.messages.labels(result.verdict.action.value).inc()
+        return result
+
+    async def _scan(self, envelope: Envelope) -> ScanResult:
         core = self.core
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(
@@ -98,9 +108,9 @@ async def _serve(store: Store, settings: Settings) -> None:
         )
         log.info("register imported", version=version)
     policy = load_policy(settings.policies or default_policy_dir())
-    scanner = Scanner(
-        await load_core(store, settings, policy), settings.workers, settings.scan_timeout
-    )
+    metrics = Metrics()
+    core = await load_core(store, settings, policy)
+    scanner = Scanner(core, settings.workers, settings.scan_timeout, metrics)
     handler = GatewayHandler(
         UpstreamConfig(
             *settings.upstream,
@@ -115,6 +125,7 @@ async def _serve(store: Store, settings: Settings) -> None:
         settings.trace_header,
     )
     gate = Gate(settings.trusted_networks, settings.max_connections)
+    metrics.connections.set_function(lambda: gate.active)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: GatewaySMTP(
@@ -131,13 +142,18 @@ async def _serve(store: Store, settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    http = None
+    if settings.metrics is not None:
+        http = await serve_http(*settings.metrics, metrics, lambda: not gate.draining)
     async with asyncio.TaskGroup() as tasks:
-        watcher = tasks.create_task(_watch_register(store, settings, policy, scanner))
+        watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics))
         await stop.wait()
         gate.draining = True
         await _drain(handler)
         watcher.cancel()
     server.close()
+    if http is not None:
+        http.close()
     scanner.pool.shutdown(wait=False, cancel_futures=True)
     log.info("stopped")
 
@@ -150,11 +166,13 @@ async def _drain(handler: GatewayHandler) -> None:
                 await asyncio.sleep(0.05)
 
 
-async def _watch_register(
-    store: Store, settings: Settings, policy: Policy, scanner: Scanner
+async def _watch(
+    store: Store, settings: Settings, policy: Policy, scanner: Scanner, metrics: Metrics
 ) -> None:
-    """Pick up a register import without a restart."""
+    """Pick up a register import without a restart; keep the quarantine gauge fresh."""
     while True:
+        metrics.register_version.set(scanner.core.version)
+        metrics.held.set(await store.count_held())
         await asyncio.sleep(WATCH_SECONDS)
         if await store.register_version() != scanner.core.version:
             scanner.core = await load_core(store, settings, policy)

@@ -235,3 +235,31 @@ def test_smuggled_end_of_data_is_not_a_second_message(
     assert final.startswith(b"250")
     assert ["someone@partner.example"] == [r for m in upstream[0].messages for r in m.rcpt_tos]
     assert all(m.mail_from != "evil@attacker.example" for m in upstream[0].messages)
+
+
+def test_metrics_health_and_readiness_are_served(
+        tmp_path: Path, upstream: tuple[SinkHandler, int]) -> None:
+    """The metrics port counts messages by verdict and answers health checks, no content."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    running = start_gateway(tmp_path / "data", upstream[1], "--metrics", f"127.0.0.1:{port}")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _send(running, ["someone@partner.example"], _message("someone@partner.example", "Hi"))
+        _send(running, [MARK], _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+        time.sleep(2.5)  # the quarantine gauge is refreshed every 2 s
+        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:  # noqa: S310
+            assert (200, b"ok\n") == (reply.status, reply.read())
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as reply:  # noqa: S310
+            assert 200 == reply.status
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as reply:  # noqa: S310
+            text = reply.read().decode()
+    finally:
+        assert 0 == running.stop()
+    assert 'gateway_messages_total{action="deliver"} 1.0' in text
+    assert 'gateway_messages_total{action="quarantine"} 1.0' in text
+    assert "gateway_quarantine_held 1.0" in text
+    assert "gateway_scan_seconds_count 2.0" in text
+    assert "Kingfisher" not in text

@@ -1,0 +1,91 @@
+"""Operations endpoint: Prometheus metrics, ``/healthz`` and ``/readyz`` on one port.
+
+Metric values are counts, durations and rule ids only; nothing here can carry a
+protected value.  The registry is the gateway's own (not the global one), so tests
+and several gateways in one process do not share counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class Metrics:
+    """The gateway's metrics, in its own registry."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.messages = Counter(
+            "gateway_messages", "Messages by verdict action", ["action"], registry=r
+        )
+        self.scan_seconds = Histogram(
+            "gateway_scan_seconds", "Time to scan one message", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.relay_seconds = Histogram(
+            "gateway_relay_seconds",
+            "Time to relay one message",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.relay_errors = Counter(
+            "gateway_relay_errors", "Relays that failed or were refused", registry=r
+        )
+        self.held = Gauge("gateway_quarantine_held", "Messages waiting in quarantine", registry=r)
+        self.connections = Gauge("gateway_connections", "Open client connections", registry=r)
+        self.register_version = Gauge(
+            "gateway_register_version", "Register version in use", registry=r
+        )
+
+
+async def serve_http(
+    host: str, port: int, metrics: Metrics, ready: Callable[[], bool]
+) -> asyncio.Server:
+    """A minimal HTTP/1.0 server for ``/metrics``, ``/healthz`` and ``/readyz``."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(5):
+                request = await reader.readline()
+                while (await reader.readline()).strip():
+                    pass
+            path = request.split(b" ")[1] if request.count(b" ") >= 2 else b"/"
+            status, kind, body = _route(path, metrics, ready)
+            writer.write(
+                b"HTTP/1.0 "
+                + status
+                + b"\r\nContent-Type: "
+                + kind.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, host, port)
+
+
+def _route(path: bytes, metrics: Metrics, ready: Callable[[], bool]) -> tuple[bytes, str, bytes]:
+    if path == b"/metrics":
+        return b"200 OK", CONTENT_TYPE_LATEST, generate_latest(metrics.registry)
+    if path == b"/healthz":
+        return b"200 OK", "text/plain", b"ok\n"
+    if path == b"/readyz":
+        if ready():
+            return b"200 OK", "text/plain", b"ready\n"
+        return b"503 Service Unavailable", "text/plain", b"not ready\n"
+    return b"404 Not Found", "text/plain", b"not found\n"
