@@ -12,6 +12,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -22,6 +23,7 @@ from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Index, build_index
 from gateway.metrics import Metrics, serve_http
 from gateway.policy import Policy, decide, default_policy_dir, load_policy
+from gateway.register import parse_register
 from gateway.relay import UpstreamConfig
 from gateway.scan import ScanResult, ScanSettings, scan
 from gateway.settings import Settings
@@ -103,10 +105,7 @@ async def run(settings: Settings) -> None:
 
 async def _serve(store: Store, settings: Settings) -> None:
     if settings.register is not None:
-        version = await store.import_register(
-            settings.register.read_text(encoding="utf-8"), str(settings.register)
-        )
-        log.info("register imported", version=version)
+        await _import_if_changed(store, settings.register)
     policy = load_policy(settings.policies or default_policy_dir())
     metrics = Metrics()
     core = await load_core(store, settings, policy)
@@ -156,6 +155,18 @@ async def _serve(store: Store, settings: Settings) -> None:
         http.close()
     scanner.pool.shutdown(wait=False, cancel_futures=True)
     log.info("stopped")
+
+
+async def _import_if_changed(store: Store, path: Path) -> None:
+    """Import the register given at start, unless the store already has the same one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read register ({exc.strerror})") from exc
+    if parse_register(text, str(path)) == await store.load_register():
+        log.info("register unchanged", version=await store.register_version())
+        return
+    log.info("register imported", version=await store.import_register(text, str(path)))
 
 
 async def _drain(handler: GatewayHandler) -> None:

@@ -111,6 +111,7 @@ def test_held_messages_survive_a_restart(
     again = start_gateway(gateway.data_dir, upstream[1])
     try:
         assert 1 == _held(again)
+        assert '"register unchanged"' in again.logs()  # the same file is not imported twice
     finally:
         assert 0 == again.stop()
 
