@@ -264,3 +264,21 @@ def test_metrics_health_and_readiness_are_served(
     assert "gateway_quarantine_held 1.0" in text
     assert "gateway_scan_seconds_count 2.0" in text
     assert "Kingfisher" not in text
+
+
+def test_held_mail_leaves_no_readable_trace_outside_the_encrypted_store(
+        gateway: Gateway, upstream: tuple[SinkHandler, int]) -> None:
+    """Canary values appear in no file of the data folder (database and WAL included),
+    no log line and no reply: the held message is sealed."""
+    canaries = [b"Kingfisher", b"LS6 3QT", b"07700 900461", b"sarah.w.safe@example.net"]
+    body = f"She lives at {SAFE_ADDRESS}, 07700 900461, sarah.w.safe@example.net."
+    code, reply = _send(gateway, [MARK], _message(MARK, body))
+    assert 250 == code
+    assert 1 == _held(gateway)
+    files = [p for p in gateway.data_dir.rglob("*") if p.is_file()]
+    assert any(p.name.endswith("sqlite3") for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert [] == [c for c in canaries if c in data], path.name
+    logs = gateway.logs().encode()
+    assert [] == [c for c in canaries if c in logs + reply]
