@@ -106,7 +106,9 @@ class UpstreamSession:
 
     async def data(self, message: bytes) -> str:
         """Send the message; the upstream's reply to the final dot, passed on."""
-        smtp = await self._connection()
+        smtp = self._smtp
+        if smtp is None or not smtp.is_connected:  # the transaction died with the connection
+            raise UpstreamError()
         try:
             response = await smtp.data(message)
         except aiosmtplib.SMTPResponseException as exc:  # 4xx or 5xx at the final dot
