@@ -46,6 +46,9 @@ class UpstreamSession:
     def __init__(self, config: UpstreamConfig) -> None:
         self.config = config
         self._smtp: aiosmtplib.SMTP | None = None
+        # A transaction the client abandoned without RSET (aiosmtpd's own 552 or 500
+        # at DATA never reaches a hook) must be reset before the next MAIL.
+        self._open = False
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self._smtp is not None and self._smtp.is_connected:
@@ -74,6 +77,8 @@ class UpstreamSession:
 
     async def mail(self, sender: str, options: Sequence[str], utf8: bool) -> str:
         """Start a transaction upstream; the reply to give the client."""
+        if self._open:
+            await self.reset()
         smtp = await self._connection()
         wanted = [o for o in options if o.startswith(("SIZE=", "BODY=", *DSN_MAIL))]
         if utf8:
@@ -87,6 +92,7 @@ class UpstreamSession:
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self.close()
             raise UpstreamError() from exc
+        self._open = True
         return replies.from_upstream(response.code, response.message)
 
     async def rcpt(self, recipient: str, options: Sequence[str], utf8: bool) -> str:
@@ -117,10 +123,12 @@ class UpstreamSession:
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self.close()  # dropped after the dot: unknown outcome, the client retries
             raise UpstreamError() from exc
+        self._open = False
         return replies.from_upstream(response.code, response.message)
 
     async def reset(self) -> None:
         """Abandon the upstream transaction (the message is held, or the client reset)."""
+        self._open = False
         if self._smtp is None or not self._smtp.is_connected:
             return
         try:
@@ -130,6 +138,7 @@ class UpstreamSession:
 
     async def close(self) -> None:
         smtp, self._smtp = self._smtp, None
+        self._open = False
         if smtp is None or not smtp.is_connected:
             return
         try:

@@ -90,6 +90,8 @@ class GatewayHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        if _has_control(address):
+            return replies.BAD_SENDER_SYNTAX
         try:
             reply = await self._session(session).mail(address, mail_options, envelope.smtp_utf8)
         except UpstreamError as exc:
@@ -107,6 +109,8 @@ class GatewayHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if _has_control(address):
+            return replies.BAD_RECIPIENT_SYNTAX
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         try:
@@ -210,6 +214,11 @@ class GatewayHandler:
             f"(Safe-Address Gateway) with ESMTP id {message_id};\r\n\t{stamp}\r\n"
         )
         return header.encode("ascii", "replace") + raw
+
+
+def _has_control(address: str) -> bool:
+    """A CR, LF, NUL or other control character: aiosmtpd passes them in addresses."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
 
 
 def _evidence(item: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ gateway itself started as ``gateway serve`` in a subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -43,10 +44,12 @@ class Received:
 class SinkHandler:
     """Records what the upstream accepts; ``mode`` makes it misbehave at the final dot."""
 
-    mode: str = "accept"  # accept | tempfail | reject | hang
+    mode: str = "accept"  # accept | tempfail | reject | hang | slow
     refuse: set[str] = field(default_factory=set)
     messages: list[Received] = field(default_factory=list)
     counter: int = 0
+    delay: float = 2.0  # how long "slow" waits before accepting
+    entered: int = 0  # DATA transactions begun, finished or not
 
     async def handle_RCPT(
         self,
@@ -63,13 +66,14 @@ class SinkHandler:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.entered += 1
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
         if self.mode == "tempfail":
             return "451 4.3.0 Upstream busy"
         if self.mode == "reject":
             return "554 5.7.1 Upstream says no"
         if self.mode == "hang":
-            import asyncio
-
             await asyncio.sleep(30)
         self.counter += 1
         self.messages.append(
@@ -175,3 +179,73 @@ def start_gateway(
         time.sleep(0.1)
     gateway.stop()
     raise RuntimeError(f"gateway did not start: {gateway.logs()[-3000:]}")
+
+
+def held_messages(data_dir: Path) -> dict[str, bytes]:
+    """Every message in the quarantine of ``data_dir``, id -> raw bytes, read back unsealed."""
+    from gateway.crypto import KeyRing
+    from gateway.store import Store
+
+    async def read() -> dict[str, bytes]:
+        store = await Store.open(
+            data_dir / "gateway.sqlite3", KeyRing.load(data_dir / "master.key")
+        )
+        try:
+            found: dict[str, bytes] = {}
+            for summary in await store.list_held(limit=1_000_000):
+                held = await store.get(summary.id)
+                assert held is not None
+                found[summary.id] = held.raw
+            return found
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, in MiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+class RawClient:
+    """A byte-level SMTP client, for what smtplib would refuse to send."""
+
+    def __init__(self, port: int, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self.reader = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.reader.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> tuple[int, bytes]:
+        """One whole (possibly multi-line) reply; code 0 if the server closed first."""
+        lines: list[bytes] = []
+        while True:
+            line = self.reader.readline()
+            if not line:
+                return 0, b"".join(lines)
+            lines.append(line)
+            if line[3:4] != b"-":
+                return int(line[:3]), b"".join(lines)
+
+    def command(self, line: bytes) -> tuple[int, bytes]:
+        self.send(line + b"\r\n")
+        return self.reply()
+
+    def ehlo(self) -> bytes:
+        code, text = self.command(b"EHLO client.example")
+        assert 250 == code, text
+        return text
