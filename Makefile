@@ -33,9 +33,10 @@ scan-examples: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-## make bench: index build, scan speed and the naive baseline at 100k and 1M cases
+## make bench: index build, scan speed and the naive baseline at 100k and 1M cases,
+## then the SMTP load test (direct, plain relay, gateway; benchmarks/smtp_load.py)
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --smtp
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests benchmarks

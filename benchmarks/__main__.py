@@ -4,7 +4,8 @@ Prints, for each register size: index build time and memory per case, messages p
 second on one core, p50/p99 scan time, and the same for a naive baseline (rapidfuzz
 over every register entry, timed on a sample of cases and scaled up), with ratios.
 Then pages per second for PDF and DOCX attachments.  Figures vary with the machine;
-read the ratios.
+read the ratios.  ``--smtp`` adds the SMTP load test (``benchmarks/smtp_load.py``):
+direct to a sink, a plain relay and ``gateway serve``, over 20 connections.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import documents, synthetic
+from benchmarks import documents, smtp_load, synthetic
 from gateway.envelope import Envelope
 from gateway.match import Index, build_index
 from gateway.match.parallel import build_index_parallel
@@ -158,6 +159,8 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="processes building the index (scanning is measured on one)",
     )
+    parser.add_argument("--smtp", action="store_true", help="also run the SMTP load test")
+    smtp_load.add_arguments(parser)
     args = parser.parse_args()
     messages = synthetic.messages(CORPUS, args.messages)
     # One small build first, so one-off costs (the nickname list, caches, the worker
@@ -177,6 +180,8 @@ def main() -> None:
         )
     print()
     documents.report(args.pages)
+    if args.smtp:
+        smtp_load.report(args)
 
 
 if __name__ == "__main__":

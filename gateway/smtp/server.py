@@ -1,6 +1,7 @@
 """receive: the listening socket, who may connect, and how many at once.
 
-aiosmtpd's ``SMTP`` with three changes: a greeting of 554 for clients outside the
+aiosmtpd's ``SMTP`` with four changes: command lines end at CRLF only (no bare-LF
+command smuggling); a greeting of 554 for clients outside the
 trusted networks and 421 when too busy or shutting down; DSN parameters (RET, ENVID,
 NOTIFY, ORCPT) accepted and handed to the hooks instead of refused with 555; and
 the upstream session closed when a client goes away without QUIT.
@@ -46,6 +47,14 @@ class Gate:
         return None
 
 
+class _CrlfCommandReader(asyncio.StreamReader):
+    """Command lines end at CRLF only: a bare LF inside a line no longer starts a second
+    command (``MAIL FROM:<a@b>\nRCPT TO:<victim>`` is one malformed command)."""
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:  # type: ignore[override]
+        return await super().readuntil(b"\r\n" if separator == b"\n" else separator)
+
+
 class GatewaySMTP(SMTP):
     """One client connection."""
 
@@ -53,6 +62,12 @@ class GatewaySMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.gate = gate
         self._counted = False
+
+    def _cb_client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        reader.__class__ = _CrlfCommandReader  # aiosmtpd builds the reader itself
+        super()._cb_client_connected(reader, writer)
 
     async def _handle_client(self) -> None:
         # aiosmtpd has no hook before its greeting; the refusal must be the greeting.

@@ -239,7 +239,8 @@ def test_smuggled_end_of_data_is_not_a_second_message(
 
 
 def test_metrics_health_and_readiness_are_served(
-        tmp_path: Path, upstream: tuple[SinkHandler, int]) -> None:
+    tmp_path: Path, upstream: tuple[SinkHandler, int]
+) -> None:
     """The metrics port counts messages by verdict and answers health checks, no content."""
     import time
     import urllib.request
@@ -267,7 +268,8 @@ def test_metrics_health_and_readiness_are_served(
 
 
 def test_held_mail_leaves_no_readable_trace_outside_the_encrypted_store(
-        gateway: Gateway, upstream: tuple[SinkHandler, int]) -> None:
+    gateway: Gateway, upstream: tuple[SinkHandler, int]
+) -> None:
     """Canary values appear in no file of the data folder (database and WAL included),
     no log line and no reply: the held message is sealed."""
     canaries = [b"Kingfisher", b"LS6 3QT", b"07700 900461", b"sarah.w.safe@example.net"]
