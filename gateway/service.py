@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from gateway import workers
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError
@@ -40,10 +41,11 @@ DRAIN_SECONDS = 60.0
 class Core:
     """What a scan needs, swapped whole when a new register version is imported."""
 
-    index: Index
+    index: Index | None
     policy: Policy
     settings: ScanSettings
     version: int
+    pool: ProcessPoolExecutor | None = None  # scanning in processes, each with its index
 
 
 class Scanner:
@@ -65,9 +67,13 @@ class Scanner:
     async def _scan(self, envelope: Envelope) -> ScanResult:
         core = self.core
         loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(
-            self.pool, scan, envelope, core.index, core.policy, core.settings
-        )
+        if core.pool is not None:
+            job = loop.run_in_executor(core.pool, workers.scan_in_worker, envelope)
+        else:
+            assert core.index is not None
+            job = loop.run_in_executor(
+                self.pool, scan, envelope, core.index, core.policy, core.settings
+            )
         try:
             return await asyncio.wait_for(job, self.timeout)
         except TimeoutError:
@@ -86,9 +92,19 @@ async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
             "no register imported yet: pass --register FILE or run 'gateway register import FILE'"
         )
     version = await store.register_version()
+    scan_settings = ScanSettings(internal_domains=settings.internal_domains)
+    if settings.scan_processes > 0:
+        pool = await workers.start_pool(
+            settings.scan_processes,
+            register,
+            settings.policies or default_policy_dir(),
+            settings.internal_domains,
+        )
+        log.info("register loaded", version=version, count=len(register.cases))
+        return Core(None, policy, scan_settings, version, pool)
     index = await asyncio.to_thread(build_index, register.cases, register.protected_locations)
     log.info("register loaded", version=version, count=len(register.cases))
-    return Core(index, policy, ScanSettings(internal_domains=settings.internal_domains), version)
+    return Core(index, policy, scan_settings, version)
 
 
 async def run(settings: Settings) -> None:
@@ -154,6 +170,8 @@ async def _serve(store: Store, settings: Settings) -> None:
     if http is not None:
         http.close()
     scanner.pool.shutdown(wait=False, cancel_futures=True)
+    if scanner.core.pool is not None:
+        scanner.core.pool.shutdown(wait=True, cancel_futures=True)
     log.info("stopped")
 
 
@@ -186,4 +204,6 @@ async def _watch(
         metrics.held.set(await store.count_held())
         await asyncio.sleep(WATCH_SECONDS)
         if await store.register_version() != scanner.core.version:
-            scanner.core = await load_core(store, settings, policy)
+            old, scanner.core = scanner.core, await load_core(store, settings, policy)
+            if old.pool is not None:
+                old.pool.shutdown(wait=False)

@@ -49,7 +49,8 @@ class Settings:
     scan_timeout: float = 30.0
     upstream_tls: str = "none"  # none | starttls | starttls-noverify
     trace_header: bool = True
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # scan threads
+    scan_processes: int = 0  # > 0: scan in that many processes instead (all cores)
 
     @property
     def key_path(self) -> Path:

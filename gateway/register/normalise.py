@@ -77,6 +77,7 @@ def folded_tokens(folded: str) -> list[str]:
 _DOTLESS_PROVIDERS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
 
+@functools.lru_cache(maxsize=262144)  # a register is validated more than once at start
 def valid_email(value: str) -> bool:
     """Syntax check only: no DNS look-up, ever."""
     try:
@@ -103,6 +104,7 @@ def canonical_email(value: str) -> str:
 # --- phones ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=262144)
 def phone_e164(value: str, region: str = "GB") -> str | None:
     """E.164 digits without the plus (``447700900461``), or None when not a number."""
     try:
