@@ -30,9 +30,9 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _start(register_json: str, policy_dir: str, internal_domains: tuple[str, ...]) -> None:
+def _start(register: Register, policy_dir: str, internal_domains: tuple[str, ...]) -> None:
+    # The register arrives pickled: already validated, so it is not validated again.
     global _worker  # noqa: PLW0603 - one core per worker process, set once at its start
-    register = Register.model_validate_json(register_json)
     _worker = _Worker(
         build_index(register.cases, register.protected_locations),
         load_policy(Path(policy_dir)),
@@ -60,7 +60,7 @@ async def start_pool(
         processes,
         mp_context=context,
         initializer=_start,
-        initargs=(register.model_dump_json(), str(policy_dir), internal_domains),
+        initargs=(register, str(policy_dir), internal_domains),
     )
     loop = asyncio.get_running_loop()
     await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(processes * 2)))
