@@ -9,7 +9,7 @@ has a timeout; any failure is an ``UpstreamError`` carrying a 4xx for the client
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -83,26 +83,24 @@ class UpstreamSession:
         wanted = [o for o in options if o.startswith(("SIZE=", "BODY=", *DSN_MAIL))]
         if utf8:
             wanted.append("SMTPUTF8")
-        try:
-            response = await smtp.mail(
-                sender, options=wanted, encoding="utf-8" if utf8 else "ascii"
-            )
-        except aiosmtplib.SMTPResponseException as exc:
-            return replies.from_upstream(exc.code, exc.message)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            await self.close()
-            raise UpstreamError() from exc
+        reply = await self._exchange(
+            smtp.mail(sender, options=wanted, encoding="utf-8" if utf8 else "ascii")
+        )
         self._open = True
-        return replies.from_upstream(response.code, response.message)
+        return reply
 
     async def rcpt(self, recipient: str, options: Sequence[str], utf8: bool) -> str:
         """One recipient upstream; the reply to give the client."""
         smtp = await self._connection()
         wanted = [o for o in options if o.startswith(DSN_RCPT)]
+        return await self._exchange(
+            smtp.rcpt(recipient, options=wanted, encoding="utf-8" if utf8 else "ascii")
+        )
+
+    async def _exchange(self, command: Awaitable[aiosmtplib.SMTPResponse]) -> str:
+        """One command's reply, as the client should get it; a broken link is a 4xx."""
         try:
-            response = await smtp.rcpt(
-                recipient, options=wanted, encoding="utf-8" if utf8 else "ascii"
-            )
+            response = await command
         except aiosmtplib.SMTPResponseException as exc:
             return replies.from_upstream(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError) as exc:
