@@ -47,6 +47,17 @@ class Metrics:
         )
 
 
+def observe_relay(metrics: Metrics) -> Callable[[float, bool], None]:
+    """A relay observer for the SMTP handler: latency, and failures or refusals."""
+
+    def observe(seconds: float, ok: bool) -> None:
+        metrics.relay_seconds.observe(seconds)
+        if not ok:
+            metrics.relay_errors.inc()
+
+    return observe
+
+
 async def serve_http(
     host: str, port: int, metrics: Metrics, ready: Callable[[], bool]
 ) -> asyncio.Server:

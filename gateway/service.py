@@ -22,7 +22,7 @@ from gateway.envelope import Envelope
 from gateway.errors import ConfigError
 from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Index, build_index
-from gateway.metrics import Metrics, serve_http
+from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, decide, default_policy_dir, load_policy
 from gateway.register import parse_register
 from gateway.relay import UpstreamConfig
@@ -138,6 +138,7 @@ async def _serve(store: Store, settings: Settings) -> None:
         settings.hostname,
         settings.max_recipients,
         settings.trace_header,
+        observe_relay(metrics),
     )
     gate = Gate(settings.trusted_networks, settings.max_connections)
     metrics.connections.set_function(lambda: gate.active)

@@ -31,6 +31,7 @@ log = structlog.get_logger("gateway.smtp")
 
 Scanner = Callable[[Envelope], Awaitable[ScanResult]]
 Holder = Callable[[HeldMessage], Awaitable[str]]
+RelayObserver = Callable[[float, bool], None]  # seconds taken, accepted by the upstream
 
 
 @dataclass
@@ -55,6 +56,7 @@ class GatewayHandler:
         hostname: str,
         max_recipients: int,
         trace_header: bool,
+        on_relay: RelayObserver = lambda seconds, ok: None,
     ) -> None:
         self.upstream = upstream
         self.scanner = scanner
@@ -62,6 +64,7 @@ class GatewayHandler:
         self.hostname = hostname
         self.max_recipients = max_recipients
         self.trace_header = trace_header
+        self.on_relay = on_relay
         self.counters = Counters()
 
     def _session(self, session: Session) -> UpstreamSession:
@@ -166,7 +169,7 @@ class GatewayHandler:
         )
         self.counters.count(action.value)
         if action is Action.DELIVER:
-            return await relay.data(self._traced(session, raw, message_id))
+            return await self._relay(relay, self._traced(session, raw, message_id))
         await relay.reset()
         if action is Action.REJECT:
             return replies.REJECTED
@@ -202,6 +205,17 @@ class GatewayHandler:
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return replies.queued(message_id)
+
+    async def _relay(self, relay: UpstreamSession, message: bytes) -> str:
+        """Send upstream, telling the observer how long it took and whether it went."""
+        started = time.perf_counter()
+        try:
+            reply = await relay.data(message)
+        except UpstreamError:
+            self.on_relay(time.perf_counter() - started, False)
+            raise
+        self.on_relay(time.perf_counter() - started, reply.startswith("2"))
+        return reply
 
     def _traced(self, session: Session, raw: bytes, message_id: str) -> bytes:
         if not self.trace_header:

@@ -264,6 +264,8 @@ def test_metrics_health_and_readiness_are_served(
     assert 'gateway_messages_total{action="quarantine"} 1.0' in text
     assert "gateway_quarantine_held 1.0" in text
     assert "gateway_scan_seconds_count 2.0" in text
+    assert "gateway_relay_seconds_count 1.0" in text
+    assert "gateway_relay_errors_total 0.0" in text
     assert "Kingfisher" not in text
 
 
