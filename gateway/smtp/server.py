@@ -58,6 +58,11 @@ class _CrlfCommandReader(asyncio.StreamReader):
 class GatewaySMTP(SMTP):
     """One client connection."""
 
+    # RFC 5321 caps lines at 1,000 bytes, but real mail (HTML from some clients) has
+    # longer ones and Postfix takes them; refusing them would block ordinary mail.
+    # Past this the line is refused (500); the limit also bounds each client's buffer.
+    line_length_limit = 64 * 1024
+
     def __init__(self, handler: GatewayHandler, gate: Gate, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.gate = gate

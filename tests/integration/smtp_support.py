@@ -89,7 +89,9 @@ class SinkHandler:
 
 
 class DsnSMTP(SMTP):
-    """A sink that, like Postfix, knows the DSN parameters."""
+    """A sink that, like Postfix, knows the DSN parameters and takes long lines."""
+
+    line_length_limit = 64 * 1024
 
     def _getparams(self, params: Any) -> Any:
         parsed = super()._getparams(params)

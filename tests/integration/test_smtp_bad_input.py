@@ -198,6 +198,18 @@ def test_over_long_line_gets_500_and_is_not_relayed(
     assert {} == held_messages(gateway.data_dir)
 
 
+def test_a_long_but_sane_line_is_relayed(
+    gateway: Gateway, upstream: tuple[SinkHandler, int]
+) -> None:
+    """A 20 KB line (over RFC 5321's 1,000 bytes, common in HTML mail) is not refused."""
+    with RawClient(gateway.port, timeout=30) as client:
+        _begin(client)
+        client.send(HEAD + b"<p>" + b"w" * 20_000 + b"</p>\r\n.\r\n")
+        assert 250 == client.reply()[0]
+    assert 1 == len(upstream[0].messages)
+    assert b"w" * 20_000 in upstream[0].messages[0].content
+
+
 def test_ten_thousand_mime_parts_are_scanned_or_held_never_relayed_unscanned(
     gateway: Gateway, upstream: tuple[SinkHandler, int]
 ) -> None:
