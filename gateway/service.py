@@ -140,7 +140,7 @@ async def _serve(store: Store, settings: Settings) -> None:
         settings.trace_header,
         observe_relay(metrics),
     )
-    gate = Gate(settings.trusted_networks, settings.max_connections)
+    gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
     metrics.connections.set_function(lambda: gate.active)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

@@ -45,6 +45,7 @@ class Settings:
     max_recipients: int = 100
     max_connections: int = 100
     idle_timeout: float = 300.0
+    session_timeout: float = 3600.0  # a whole connection, however busy
     upstream_timeout: float = 60.0
     scan_timeout: float = 30.0
     upstream_tls: str = "none"  # none | starttls | starttls-noverify

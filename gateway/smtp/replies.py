@@ -7,6 +7,7 @@ one ("queued as" an id), so the sender learns nothing from the reply.
 from __future__ import annotations
 
 ACCESS_DENIED = "554 5.7.1 Access denied"
+SESSION_TOO_LONG = "421 4.4.2 Session too long, closing"
 TOO_BUSY = "421 4.7.0 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"

@@ -25,9 +25,12 @@ _DSN_PARAMS = frozenset({"RET", "ENVID", "NOTIFY", "ORCPT"})
 class Gate:
     """Connection admission: trusted networks, a connection limit, draining."""
 
-    def __init__(self, trusted: Sequence[str], max_connections: int) -> None:
+    def __init__(
+        self, trusted: Sequence[str], max_connections: int, session_timeout: float = 3600.0
+    ) -> None:
         self.networks = [ipaddress.ip_network(n, strict=False) for n in trusted]
         self.max_connections = max_connections
+        self.session_timeout = session_timeout
         self.active = 0
         self.draining = False
 
@@ -85,7 +88,19 @@ class GatewaySMTP(SMTP):
             return
         self.gate.active += 1
         self._counted = True
-        await super()._handle_client()
+        # The idle timeout alone lets a client that keeps talking stay for ever.
+        expiry = asyncio.get_running_loop().call_later(self.gate.session_timeout, self._expire)
+        try:
+            await super()._handle_client()
+        finally:
+            expiry.cancel()
+
+    def _expire(self) -> None:
+        """Session over its total time: say so and hang up, whatever was going on."""
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(replies.SESSION_TOO_LONG.encode() + b"\r\n")
+            transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._counted:

@@ -397,3 +397,25 @@ def test_slow_client_sending_a_byte_every_few_seconds_is_dropped(
             assert probe.recv(100).startswith(b"220 ")
     finally:
         assert 0 == running.stop(), running.logs()[-2000:]
+
+
+def test_a_session_over_its_total_time_is_closed_with_421(
+    tmp_path: Path, upstream: tuple[SinkHandler, int]
+) -> None:
+    """A client that never goes idle still cannot hold a connection past the session limit."""
+    running = start_gateway(tmp_path / "data", upstream[1], env={"GATEWAY_SESSION_TIMEOUT": "2"})
+    try:
+        with RawClient(running.port, timeout=10) as client:
+            client.ehlo()
+            codes = []
+            for _ in range(12):
+                time.sleep(0.4)
+                try:
+                    codes.append(client.command(b"NOOP")[0])
+                except (OSError, EOFError, ValueError):
+                    break
+            assert 421 in codes, codes
+        with RawClient(running.port, timeout=10) as client:  # the server is still up
+            client.ehlo()
+    finally:
+        assert 0 == running.stop()
