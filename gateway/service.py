@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -28,6 +30,7 @@ from gateway.register import parse_register
 from gateway.relay import UpstreamConfig
 from gateway.scan import ScanResult, ScanSettings, scan
 from gateway.settings import Settings
+from gateway.smtp.auth import Authenticator, load_users
 from gateway.smtp.handler import GatewayHandler
 from gateway.smtp.server import Gate, GatewaySMTP
 from gateway.store import Store
@@ -143,6 +146,7 @@ async def _serve(store: Store, settings: Settings) -> None:
     gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
     metrics.connections.set_function(lambda: gate.active)
     loop = asyncio.get_running_loop()
+    options = _client_security(settings)
     server = await loop.create_server(
         lambda: GatewaySMTP(
             handler,
@@ -151,6 +155,7 @@ async def _serve(store: Store, settings: Settings) -> None:
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             timeout=settings.idle_timeout,
+            **options,
         ),
         *settings.listen,
     )
@@ -174,6 +179,25 @@ async def _serve(store: Store, settings: Settings) -> None:
     if scanner.core.pool is not None:
         scanner.core.pool.shutdown(wait=True, cancel_futures=True)
     log.info("stopped")
+
+
+def _client_security(settings: Settings) -> dict[str, Any]:
+    """STARTTLS when a certificate is configured; AUTH (after STARTTLS) with a users file."""
+    options: dict[str, Any] = {}
+    if settings.tls_cert is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.check_hostname = False
+        try:
+            context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{settings.tls_cert}: cannot load certificate and key") from exc
+        options["tls_context"] = context
+    if settings.auth_users is not None:
+        if settings.tls_cert is None:
+            raise ConfigError("auth_users needs tls_cert: AUTH is offered only over TLS")
+        options["authenticator"] = Authenticator(load_users(settings.auth_users))
+        options["auth_required"] = settings.require_auth
+    return options
 
 
 async def _import_if_changed(store: Store, path: Path) -> None:

@@ -50,6 +50,10 @@ class Settings:
     scan_timeout: float = 30.0
     upstream_tls: str = "none"  # none | starttls | starttls-noverify
     trace_header: bool = True
+    tls_cert: Path | None = None  # PEM certificate chain: offers STARTTLS to clients
+    tls_key: Path | None = None
+    auth_users: Path | None = None  # users file (gateway passwd): offers AUTH after STARTTLS
+    require_auth: bool = False
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # scan threads
     scan_processes: int = 0  # > 0: scan in that many processes instead (all cores)
 
@@ -63,7 +67,7 @@ class Settings:
 
 
 _HOSTPORT = {"listen", "upstream", "console", "metrics"}
-_PATHS = {"data_dir", "key_file", "register", "policies"}
+_PATHS = {"data_dir", "key_file", "register", "policies", "tls_cert", "tls_key", "auth_users"}
 _LISTS = {"internal_domains", "trusted_networks"}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
@@ -115,7 +119,7 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return Path(value)
         if name in _LISTS:
             return tuple(str(v).strip() for v in value if str(v).strip())
-        if name == "trace_header":
+        if name in {"trace_header", "require_auth"}:
             return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
         default = getattr(Settings(), name)
         return type(default)(value) if isinstance(default, int | float) else str(value)

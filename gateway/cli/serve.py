@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import sys
 from pathlib import Path
 from typing import Any
 
 from gateway import service
+from gateway.errors import ConfigError
 from gateway.settings import load_settings
+from gateway.smtp.auth import hash_password
 
 
 def add_parser(commands: Any) -> None:
@@ -24,6 +28,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--console", metavar="HOST:PORT", help="review console address")
     p.add_argument("--metrics", metavar="HOST:PORT", help="Prometheus metrics address")
     p.set_defaults(run=run)
+
+    w = commands.add_parser("passwd", help="add or change an SMTP AUTH user (password on stdin)")
+    w.add_argument("users_file", type=Path, help="the users file (settings: auth_users)")
+    w.add_argument("user")
+    w.set_defaults(run=passwd)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,4 +51,20 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     asyncio.run(service.run(settings))
+    return 0
+
+
+def passwd(args: argparse.Namespace) -> int:
+    """Write ``user:hash`` into the users file, replacing an earlier line for that user."""
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    password = password.rstrip("\r\n")
+    if len(password) < 12:
+        raise ConfigError("a password needs at least 12 characters")
+    path: Path = args.users_file
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    kept = [line for line in lines if line.partition(":")[0] != args.user]
+    kept.append(f"{args.user}:{hash_password(password)}")
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    print(f"{path}: user {args.user} set")
     return 0
