@@ -57,12 +57,15 @@ def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSetting
         result = _findings(envelope, index, settings)
     except Exception as exc:
         log.error("scan failed", error=exc.__class__.__name__)
-        failed = Finding(
-            Kind.UNSCANNABLE, None, "message", Confidence.HIGH, 100, reason=SCAN_FAILED
-        )
-        result = Match((failed,))
+        return unscannable(policy, SCAN_FAILED, (time.perf_counter() - started) * 1000)
     verdict = decide(policy, result.findings, result.recipients)
     return ScanResult(verdict, result, (time.perf_counter() - started) * 1000)
+
+
+def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
+    """The result for a message that could not be scanned as a whole: the policy holds it."""
+    failed = Finding(Kind.UNSCANNABLE, None, "message", Confidence.HIGH, 100, reason=reason)
+    return ScanResult(decide(policy, (failed,), ()), Match((failed,)), elapsed_ms)
 
 
 def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:

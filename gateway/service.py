@@ -22,13 +22,12 @@ from gateway import workers
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError
-from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Index, build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
-from gateway.policy import Policy, decide, default_policy_dir, load_policy
+from gateway.policy import Policy, default_policy_dir, load_policy
 from gateway.register import parse_register
 from gateway.relay import UpstreamConfig
-from gateway.scan import ScanResult, ScanSettings, scan
+from gateway.scan import ScanResult, ScanSettings, scan, unscannable
 from gateway.settings import Settings
 from gateway.smtp.auth import Authenticator, load_users
 from gateway.smtp.handler import GatewayHandler
@@ -81,11 +80,7 @@ class Scanner:
             return await asyncio.wait_for(job, self.timeout)
         except TimeoutError:
             log.warning("scan over time budget", reason="over time budget")
-            late = Finding(
-                Kind.UNSCANNABLE, None, "message", Confidence.HIGH, 100, reason="over time budget"
-            )
-            verdict = decide(core.policy, (late,), ())
-            return ScanResult(verdict, Match((late,)), self.timeout * 1000)
+            return unscannable(core.policy, "over time budget", self.timeout * 1000)
 
 
 async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:

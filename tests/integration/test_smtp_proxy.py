@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.smtp_support import Gateway, SinkHandler, free_port, sink, start_gateway
+from tests.integration.smtp_support import (
+    Gateway,
+    SinkHandler,
+    free_port,
+    held_messages,
+    sink,
+    start_gateway,
+)
 from tests.integration.support import MARK, SAFE_ADDRESS
 
 QUEUED = re.compile(rb"^2\.0\.0 Ok: queued as \w+$")
@@ -52,27 +59,7 @@ def _send(gateway: Gateway, rcpts: list[str], data: bytes) -> tuple[int, bytes]:
 
 
 def _held(gateway: Gateway) -> int:
-    from gateway.cli import main
-
-    return sum(1 for _ in _quarantine_ids(gateway, main))
-
-
-def _quarantine_ids(gateway: Gateway, main: object) -> list[str]:
-    import asyncio
-
-    from gateway.crypto import KeyRing
-    from gateway.store import Store
-
-    async def count() -> list[str]:
-        store = await Store.open(
-            gateway.data_dir / "gateway.sqlite3", KeyRing.load(gateway.data_dir / "master.key")
-        )
-        try:
-            return [m.id for m in await store.list_held()]
-        finally:
-            await store.close()
-
-    return asyncio.run(count())
+    return len(held_messages(gateway.data_dir))
 
 
 def test_clean_mail_is_relayed_with_one_trace_header(
