@@ -4,7 +4,12 @@
     ├── ConfigError            bad settings or command-line usage
     ├── RegisterError          a register file that cannot be loaded (file, line, case, field)
     ├── PolicyError            a policy file that cannot be loaded (file, line, reason)
-    └── ScanError              the core could not scan a message (held as unscannable)
+    ├── ScanError              the core could not scan a message (held as unscannable)
+    └── ReviewError            a review action that cannot be done (CLI and console alike)
+        ├── AccessDenied       the user's roles or relation to the message forbid it
+        ├── NotFound           no such message or user
+        ├── Conflict           the message is no longer in a state that allows it
+        └── LoginFailed        wrong name, password or code; or the account is locked
 
 Foreign exceptions are mapped at the boundary with ``raise Ours(...) from exc``.
 Messages never include a protected value: only files, lines, case ids and field names.
@@ -42,3 +47,23 @@ class PolicyError(_LocatedError):
 
 class ScanError(GatewayError):
     """The core could not scan a message; the message is held, never delivered."""
+
+
+class ReviewError(GatewayError):
+    """A review action that cannot be done; the text is safe to show the reviewer."""
+
+
+class AccessDenied(ReviewError):
+    """The user's roles, or their relation to the message, forbid the action."""
+
+
+class NotFound(ReviewError):
+    """No such message or user."""
+
+
+class Conflict(ReviewError):
+    """The message is no longer in a state that allows the action (someone was first)."""
+
+
+class LoginFailed(ReviewError):
+    """Wrong name, password or second factor, or the account is locked or disabled."""

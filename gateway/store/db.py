@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,12 +42,17 @@ _INSERT_MESSAGE = """
 """
 _SELECT_MESSAGE = """
     SELECT id, received_at, status, status_at, action, severity, rules, findings,
-           size, rcpt_count, details, raw
+           size, rcpt_count, details, raw, false_positive
     FROM messages WHERE id = ?
 """
 _LIST = """
-    SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count
-    FROM messages WHERE status = coalesce(?, status) ORDER BY id LIMIT ?
+    SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
+           false_positive
+    FROM messages
+    WHERE status = coalesce(?, status) AND received_at >= coalesce(?, received_at)
+      AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(messages.findings)
+                                WHERE json_extract(value, '$.case') = ?))
+    ORDER BY id LIMIT ?
 """
 
 
@@ -83,6 +88,9 @@ class Store:
         self._db = db
         self._keys = keys
         self.path = path
+        # One connection serves every coroutine: a write must never land inside another
+        # coroutine's open transaction (its rollback would take the write with it).
+        self._writing = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r}, key={self._keys.id.hex()})"
@@ -139,6 +147,39 @@ class Store:
                 f"(key id {self._keys.id.hex()}, the database was sealed with {row[0]})"
             )
 
+    @property
+    def keys(self) -> KeyRing:
+        return self._keys
+
+    async def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        """One row of a read, for the review tables; ``StoreError`` on failure."""
+        with _guard("read"):
+            return await self._one(sql, params)
+
+    async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Every row of a read, for the review tables; ``StoreError`` on failure."""
+        with _guard("read"):
+            return await self._all(sql, params)
+
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One durable write; how many rows it changed.  ``StoreError`` on failure."""
+        with _guard("write"):
+            async with self._writing:
+                return await self._changed(sql, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Callable[..., Awaitable[int]]]:
+        """Several writes that land together: yields ``write(sql, params) -> rowcount``."""
+        with _guard("write"):
+            async with self._writing, self._transaction():
+                yield self._changed
+
+    async def _changed(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        cursor = await self._db.execute(sql, params)
+        changed = cursor.rowcount
+        await cursor.close()
+        return changed
+
     async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         async with self._db.execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
@@ -164,7 +205,8 @@ class Store:
         """Store ``msg`` durably (committed and fsynced) before returning its id."""
         row = await asyncio.to_thread(self._message_row, msg)
         with _guard(f"hold message {msg.id}"):
-            await self._db.execute(_INSERT_MESSAGE, row)
+            async with self._writing:
+                await self._db.execute(_INSERT_MESSAGE, row)
         return msg.id
 
     def _message_row(self, msg: HeldMessage) -> tuple[Any, ...]:
@@ -213,13 +255,39 @@ class Store:
             findings=json.loads(row[7]),
             evidence=details["evidence"],
             status=row[2],
+            false_positive=bool(row[12]),
         )
 
-    async def list_held(self, status: Status | None = None, limit: int = 100) -> list[HeldSummary]:
-        """Summaries, oldest first, of messages in ``status`` (every status if None)."""
+    async def list_held(
+        self,
+        status: Status | None = None,
+        limit: int = 100,
+        *,
+        case: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[HeldSummary]:
+        """Summaries, oldest first, of messages in ``status`` (every status if None),
+        received at or after ``since``, with a finding for register case ``case``."""
+        after = None if since is None else since.astimezone(dt.UTC).isoformat()
         with _guard("list messages"):
-            rows = await self._all(_LIST, (status, limit))
+            rows = await self._all(_LIST, (status, after, case, case, limit))
         return [_summary(row) for row in rows]
+
+    async def summary(self, message_id: str) -> HeldSummary | None:
+        """One message's summary (nothing sealed is opened); ``None`` if there is none."""
+        with _guard(f"read message {message_id}"):
+            row = await self._one(
+                "SELECT id, received_at, status, action, severity, rules, findings, size,"
+                " rcpt_count, false_positive FROM messages WHERE id = ?",
+                (message_id,),
+            )
+        return None if row is None else _summary(row)
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many messages are in each status."""
+        with _guard("count messages"):
+            rows = await self._all("SELECT status, count(*) FROM messages GROUP BY status")
+        return dict.fromkeys(STATUSES, 0) | {row[0]: int(row[1]) for row in rows}
 
     async def count_held(self) -> int:
         """How many messages are waiting for a reviewer."""
@@ -232,14 +300,42 @@ class Store:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         with _guard(f"update message {message_id}"):
-            cursor = await self._db.execute(
-                "UPDATE messages SET status = ?, status_at = ? WHERE id = ?",
-                (status, _now(), message_id),
-            )
-            changed = cursor.rowcount
-            await cursor.close()
+            async with self._writing:
+                changed = await self._changed(
+                    "UPDATE messages SET status = ?, status_at = ? WHERE id = ?",
+                    (status, _now(), message_id),
+                )
         if changed != 1:
             raise StoreError(f"store: no message {message_id}")
+
+    async def transition(self, message_id: str, before: Status, after: Status) -> bool:
+        """Move a message from ``before`` to ``after``; False if it was not in ``before``
+        (so of two reviewers pressing at once, exactly one wins)."""
+        with _guard(f"update message {message_id}"):
+            async with self._writing:
+                changed = await self._changed(
+                    "UPDATE messages SET status = ?, status_at = ? WHERE id = ? AND status = ?",
+                    (after, _now(), message_id, before),
+                )
+        return changed == 1
+
+    async def purge(self, before: dt.datetime) -> list[str]:
+        """Delete every message received before ``before`` that is not mid-release;
+        the ids deleted."""
+        cutoff = before.astimezone(dt.UTC).isoformat()
+        with _guard("purge messages"):
+            async with self._writing, self._transaction():
+                rows = await self._all(
+                    "SELECT id FROM messages WHERE received_at < ? AND status != 'releasing'",
+                    (cutoff,),
+                )
+                ids = [row[0] for row in rows]
+                for message_id in ids:
+                    await self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+                    await self._db.execute(
+                        "DELETE FROM approvals WHERE message_id = ?", (message_id,)
+                    )
+        return ids
 
     # -- register -------------------------------------------------------------------
 
@@ -253,7 +349,7 @@ class Store:
         self, text: str, source: str, fmt: str, cases: int, after: int | None = None
     ) -> int:
         with _guard("store the register"):
-            async with self._transaction():
+            async with self._writing, self._transaction():
                 version = await self.register_version() + 1
                 if after is not None and version != after + 1:
                     raise StoreError("store: the register changed meanwhile; try again")
@@ -313,9 +409,10 @@ class Store:
     async def rekey(self, new: KeyRing) -> RekeyCounts:
         """Rewrap every sealed record for ``new``, all in one transaction."""
         with _guard("rekey"):
-            async with self._transaction():
+            async with self._writing, self._transaction():
                 messages = await self._rewrap_messages(new)
                 versions = await self._rewrap_register(new)
+                await self._rewrap_secrets(new)
                 await self._db.execute(
                     "UPDATE meta SET value = ? WHERE name = 'key_id'", (new.id.hex(),)
                 )
@@ -333,6 +430,18 @@ class Store:
                 "UPDATE messages SET details = ?, raw = ? WHERE id = ?", (details, raw, message_id)
             )
         return len(ids)
+
+    async def _rewrap_secrets(self, new: KeyRing) -> None:
+        """The audit MAC key and the users' TOTP secrets are sealed too."""
+        row = await self._one("SELECT value FROM meta WHERE name = 'audit_key'")
+        if row is not None:
+            blob = self._keys.rewrap("audit-key", bytes.fromhex(row[0]), new)
+            await self._db.execute(
+                "UPDATE meta SET value = ? WHERE name = 'audit_key'", (blob.hex(),)
+            )
+        for name, totp in await self._all("SELECT name, totp FROM users WHERE totp IS NOT NULL"):
+            rewrapped = self._keys.rewrap(f"totp:{name}", totp, new)
+            await self._db.execute("UPDATE users SET totp = ? WHERE name = ?", (rewrapped, name))
 
     async def _rewrap_register(self, new: KeyRing) -> int:
         rows = await self._all("SELECT version, body FROM register_versions")
@@ -359,4 +468,5 @@ def _summary(row: sqlite3.Row) -> HeldSummary:
         findings=tuple(json.loads(row[6])),
         size=row[7],
         rcpt_count=row[8],
+        false_positive=bool(row[9]),
     )

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from gateway.errors import GatewayError
 
-Status = Literal["held", "released", "rejected"]
-STATUSES: tuple[Status, ...] = ("held", "released", "rejected")
+Status = Literal["held", "releasing", "released", "rejected"]
+STATUSES: tuple[Status, ...] = ("held", "releasing", "released", "rejected")
 
 
 class StoreError(GatewayError):
@@ -69,6 +69,7 @@ class HeldMessage:
     findings: Sequence[Mapping[str, Any]] = ()
     evidence: Sequence[Mapping[str, Any]] = ()
     status: Status = "held"
+    false_positive: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ class HeldSummary:
     findings: tuple[Mapping[str, Any], ...]
     size: int
     rcpt_count: int
+    false_positive: bool = False
+
+    @property
+    def cases(self) -> tuple[str, ...]:
+        """The register cases the findings point at, in first-seen order."""
+        return tuple(dict.fromkeys(str(f["case"]) for f in self.findings if f.get("case")))
 
     @property
     def finding_kinds(self) -> tuple[str, ...]:

@@ -43,6 +43,73 @@ MIGRATIONS: tuple[str, ...] = (
         body BLOB NOT NULL
     );
     """,
+    # 2: review.  Messages gain the 'releasing' status (released by a reviewer, not yet
+    # accepted upstream) and a false-positive mark; a critical hold collects approvals;
+    # accounts, console sessions and an append-only audit chain (triggers refuse
+    # UPDATE and DELETE; the chain's MACs find what the triggers cannot stop).
+    """
+    CREATE TABLE messages_v2 (
+        id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('held', 'releasing', 'released', 'rejected')),
+        status_at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        rcpt_count INTEGER NOT NULL,
+        details BLOB NOT NULL,
+        raw BLOB NOT NULL,
+        false_positive INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO messages_v2 (id, received_at, status, status_at, action, severity, rules,
+                             findings, size, rcpt_count, details, raw)
+        SELECT id, received_at, status, status_at, action, severity, rules,
+               findings, size, rcpt_count, details, raw FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v2 RENAME TO messages;
+    CREATE INDEX messages_by_status ON messages (status, id);
+    CREATE TABLE approvals (
+        message_id TEXT NOT NULL,
+        user TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (message_id, user)
+    );
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        totp BLOB,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_until REAL NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created REAL NOT NULL,
+        seen REAL NOT NULL
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        mac TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
 )
 
 

@@ -1,0 +1,106 @@
+"""review: actions -> an append-only audit chain in the store, and its verification.
+
+Each record carries the MAC of the one before it, and its own MAC over its fields and
+that link: HMAC-SHA256 under an audit key that is kept sealed by the master key, so
+someone who can write the database but has not the key file cannot forge a record.
+The newest sequence number and MAC are kept apart in ``meta``, so a record removed from
+the end is noticed too.  Triggers refuse UPDATE and DELETE on the table; ``verify``
+finds what was done around them.  What the chain cannot show is the whole database put
+back to an earlier copy: keep the audit exported (``gateway audit list``) off the host
+for that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+
+from gateway.review.model import AuditRecord, ChainReport
+from gateway.store import Store
+
+GENESIS = "0" * 64
+_KEY_RECORD = "audit-key"
+
+
+async def audit_key(store: Store) -> bytes:
+    """The audit MAC key, made and sealed on first use."""
+    row = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_key'")
+    if row is None:
+        sealed = store.keys.seal(_KEY_RECORD, secrets.token_bytes(32))
+        await store.execute("INSERT OR IGNORE INTO meta VALUES ('audit_key', ?)", (sealed.hex(),))
+        row = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_key'")
+    assert row is not None
+    return store.keys.open(_KEY_RECORD, bytes.fromhex(row[0]))
+
+
+def _mac(
+    key: bytes, seq: int, at: str, actor: str, action: str, target: str, reason: str, prev: str
+) -> str:
+    body = json.dumps([seq, at, actor, action, target, reason, prev], ensure_ascii=False)
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+async def record(store: Store, actor: str, action: str, target: str = "", reason: str = "") -> int:
+    """Append one record; its sequence number.  Durable when this returns."""
+    key = await audit_key(store)
+    at = dt.datetime.now(dt.UTC).isoformat()
+    async with store.transaction() as write:
+        head = await store.fetch_one("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+        seq, prev = (1, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
+        mac = _mac(key, seq, at, actor, action, target, reason, prev)
+        await write(
+            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, actor, action, target, reason, prev, mac),
+        )
+        await write(
+            "INSERT INTO meta VALUES ('audit_head', ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (f"{seq}:{mac}",),
+        )
+    return seq
+
+
+async def records(
+    store: Store,
+    *,
+    target: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 1000,
+) -> list[AuditRecord]:
+    """The newest ``limit`` records (optionally for one target or since a moment), oldest first."""
+    after = None if since is None else since.astimezone(dt.UTC).isoformat()
+    rows = await store.fetch_all(
+        "SELECT seq, at, actor, action, target, reason FROM audit"
+        " WHERE target = coalesce(?, target) AND at >= coalesce(?, at)"
+        " ORDER BY seq DESC LIMIT ?",
+        (target, after, limit),
+    )
+    return [
+        AuditRecord(int(r[0]), dt.datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5])
+        for r in reversed(rows)
+    ]
+
+
+async def verify(store: Store) -> ChainReport:
+    """Walk the whole chain: every MAC, every link, no gap, and the head where it was left."""
+    key = await audit_key(store)
+    rows = await store.fetch_all(
+        "SELECT seq, at, actor, action, target, reason, prev, mac FROM audit ORDER BY rowid"
+    )
+    prev, expected_seq = GENESIS, 1
+    for seq, at, actor, action, target, reason, link, mac in rows:
+        if seq != expected_seq:
+            return ChainReport(len(rows), expected_seq, f"record {expected_seq} is missing")
+        if link != prev:
+            return ChainReport(len(rows), seq, f"record {seq} does not follow record {seq - 1}")
+        if not hmac.compare_digest(mac, _mac(key, seq, at, actor, action, target, reason, link)):
+            return ChainReport(len(rows), seq, f"record {seq} was altered")
+        prev, expected_seq = mac, seq + 1
+    head = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_head'")
+    last = f"{expected_seq - 1}:{prev}" if rows else None
+    if (head[0] if head else None) != last:
+        return ChainReport(len(rows), expected_seq, "records are missing from the end")
+    return ChainReport(len(rows))

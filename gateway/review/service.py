@@ -1,0 +1,242 @@
+"""review: a user's request (list, view, release, reject...) -> checked, done, audited.
+
+The one place the review rules live; the CLI and the console both call ``Review``, so
+the same checks apply everywhere:
+
+* reading held mail needs reviewer, senior or auditor; acting needs reviewer or senior;
+* every action needs a reason; the sender of a held message can never release it;
+* a critical hold is released by two different people, the second a senior reviewer;
+* a message leaves ``held`` once (a compare-and-set in the store), so two reviewers
+  pressing at the same moment release it once;
+* a release the upstream does not take stays ``releasing`` and is retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from email.utils import format_datetime
+
+import structlog
+
+from gateway.errors import AccessDenied, Conflict, NotFound, ReviewError
+from gateway.review import audit
+from gateway.review.deliver import Deliverer, DeliveryError
+from gateway.review.model import READERS, REVIEWERS, AuditRecord, ReleaseOutcome, Role, User
+from gateway.review.notify import Notifier
+from gateway.store import HeldMessage, HeldSummary, Status, Store
+from gateway.verdict import Severity
+
+log = structlog.get_logger("gateway.review")
+
+MAX_REASON = 2000
+SYSTEM = "system"
+
+
+def _reason(text: str) -> str:
+    reason = " ".join(text.split())
+    if not reason:
+        raise ReviewError("give a reason")
+    if len(reason) > MAX_REASON:
+        raise ReviewError(f"the reason is longer than {MAX_REASON} characters")
+    return reason
+
+
+def _need(user: User, roles: frozenset[Role], what: str) -> None:
+    if user.disabled or not user.has(*roles):
+        raise AccessDenied(f"{user.name} may not {what}")
+
+
+def is_sender(user: User, message: HeldMessage) -> bool:
+    """True if ``user`` sent ``message`` (by envelope sender, case-insensitively)."""
+    return bool(user.email) and user.email.lower() == message.mail_from.strip().lower()
+
+
+class Review:
+    """Review actions on the quarantine in ``store``; releases go out through ``deliver``."""
+
+    def __init__(
+        self,
+        store: Store,
+        deliver: Deliverer,
+        notifier: Notifier | None = None,
+        retry_after: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.deliver = deliver
+        self.notifier = notifier
+        self.retry_after = retry_after
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def messages(
+        self,
+        user: User,
+        status: Status | None = "held",
+        *,
+        case: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 500,
+    ) -> list[HeldSummary]:
+        _need(user, READERS, "see the quarantine")
+        return await self.store.list_held(status, limit, case=case, since=since)
+
+    async def open(self, user: User, message_id: str) -> HeldMessage:
+        """The whole message, for a reader; the view is audited."""
+        _need(user, READERS, "see held mail")
+        message = await self._message(message_id)
+        await audit.record(self.store, user.actor, "view", message_id)
+        return message
+
+    async def export(self, user: User, message_id: str) -> bytes:
+        """The original bytes, as an .eml for an auditor; audited."""
+        _need(user, READERS, "export held mail")
+        message = await self._message(message_id)
+        await audit.record(self.store, user.actor, "export", message_id)
+        return message.raw
+
+    async def approvals(self, message_id: str) -> list[str]:
+        rows = await self.store.fetch_all(
+            "SELECT user FROM approvals WHERE message_id = ? ORDER BY at", (message_id,)
+        )
+        return [str(row[0]) for row in rows]
+
+    async def audit_log(
+        self, user: User, target: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        _need(user, frozenset({Role.AUDITOR, Role.ADMIN}), "read the audit log")
+        return await audit.records(self.store, target=target, limit=limit)
+
+    async def _message(self, message_id: str) -> HeldMessage:
+        message = await self.store.get(message_id)
+        if message is None:
+            raise NotFound(f"no message {message_id}")
+        return message
+
+    # -- acting -------------------------------------------------------------------------
+
+    async def release(self, user: User, message_id: str, reason: str) -> ReleaseOutcome:
+        """Release (or, for a critical hold, approve) a held message."""
+        _need(user, REVIEWERS, "release held mail")
+        reason = _reason(reason)
+        message = await self._held(message_id)
+        if is_sender(user, message):
+            raise AccessDenied("the sender of a message cannot release it")
+        if message.severity == Severity.CRITICAL:
+            approvers = await self.approvals(message_id)
+            if user.name in approvers:
+                raise Conflict("you approved this already; a second reviewer must release it")
+            if not approvers:
+                await self._approve(user, message_id, reason)
+                return ReleaseOutcome(message_id, "approved", "waiting for a senior reviewer")
+            if not user.has(Role.SENIOR):
+                raise AccessDenied("a critical hold needs a senior reviewer as second approver")
+            await self._approve(user, message_id, reason)
+        if not await self.store.transition(message_id, "held", "releasing"):
+            raise Conflict(f"{message_id} was released or rejected meanwhile")
+        await audit.record(self.store, user.actor, "release", message_id, reason)
+        return await self._send(message)
+
+    async def _approve(self, user: User, message_id: str, reason: str) -> None:
+        await self.store.execute(
+            "INSERT OR IGNORE INTO approvals VALUES (?, ?, ?)",
+            (message_id, user.name, dt.datetime.now(dt.UTC).isoformat()),
+        )
+        await audit.record(self.store, user.actor, "approve", message_id, reason)
+
+    async def reject(
+        self, user: User, message_id: str, reason: str, notify_sender: bool = False
+    ) -> None:
+        """Stop a held message for good; optionally tell its sender why."""
+        _need(user, REVIEWERS, "reject held mail")
+        reason = _reason(reason)
+        message = await self._held(message_id)
+        if not await self.store.transition(message_id, "held", "rejected"):
+            raise Conflict(f"{message_id} was released or rejected meanwhile")
+        await audit.record(self.store, user.actor, "reject", message_id, reason)
+        if notify_sender and self.notifier is not None:
+            await self.notifier.rejected(message, reason)
+
+    async def mark_false_positive(self, user: User, message_id: str, reason: str) -> None:
+        """Record that the hold was a false positive (for the policy admins); no delivery."""
+        _need(user, REVIEWERS, "mark held mail")
+        reason = _reason(reason)
+        if await self.store.summary(message_id) is None:
+            raise NotFound(f"no message {message_id}")
+        await self.store.execute(
+            "UPDATE messages SET false_positive = 1 WHERE id = ?", (message_id,)
+        )
+        await audit.record(self.store, user.actor, "false-positive", message_id, reason)
+
+    async def _held(self, message_id: str) -> HeldMessage:
+        message = await self._message(message_id)
+        if message.status != "held":
+            raise Conflict(f"{message_id} is {message.status}, not held")
+        return message
+
+    # -- delivery, retries, retention ---------------------------------------------------
+
+    async def _send(self, message: HeldMessage) -> ReleaseOutcome:
+        stamp = format_datetime(dt.datetime.now(dt.UTC))
+        header = f"X-Safe-Address-Released: {message.id}; released after review; {stamp}\r\n"
+        try:
+            await self.deliver(message.mail_from, message.rcpt_tos, header.encode() + message.raw)
+        except DeliveryError as exc:
+            await self.store.execute(
+                "UPDATE messages SET attempts = attempts + 1 WHERE id = ?", (message.id,)
+            )
+            log.warning("release pending", message_id=message.id, error=str(exc))
+            return ReleaseOutcome(message.id, "pending", str(exc))
+        await self.store.transition(message.id, "releasing", "released")
+        await audit.record(self.store, SYSTEM, "delivered", message.id)
+        log.info("released", message_id=message.id)
+        return ReleaseOutcome(message.id, "released")
+
+    async def retry_pending(self) -> list[ReleaseOutcome]:
+        """Try again every release the upstream has not taken, that no one else is
+        trying now (a release claims the message by moving its ``status_at``)."""
+        cutoff = dt.datetime.fromtimestamp(time.time() - self.retry_after, dt.UTC).isoformat()
+        rows = await self.store.fetch_all(
+            "SELECT id, status_at FROM messages WHERE status = 'releasing' AND status_at < ?",
+            (cutoff,),
+        )
+        outcomes = []
+        for message_id, status_at in rows:
+            claimed = await self.store.execute(
+                "UPDATE messages SET status_at = ? WHERE id = ? AND status = 'releasing'"
+                " AND status_at = ?",
+                (dt.datetime.now(dt.UTC).isoformat(), message_id, status_at),
+            )
+            if claimed == 1:
+                outcomes.append(await self._send(await self._message(message_id)))
+        return outcomes
+
+    async def purge(self, actor: str, older_than_days: float) -> list[str]:
+        """Delete messages older than the retention period; their audit records stay."""
+        if older_than_days < 0:
+            raise ReviewError("--older-than must be 0 days or more")
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
+        purged = await self.store.purge(before)
+        for message_id in purged:
+            await audit.record(
+                self.store, actor, "purge", message_id, f"older than {older_than_days:g} days"
+            )
+        return purged
+
+
+async def record_event(
+    store: Store, actor: str, action: str, target: str = "", reason: str = ""
+) -> None:
+    """An audit record for something outside the review module (register import,
+    policy change, login)."""
+    await audit.record(store, actor, action, target, reason)
+
+
+def outcome_text(outcome: ReleaseOutcome) -> str:
+    """One line for a person: what happened to the release."""
+    return {
+        "approved": f"{outcome.message_id}: approved; a senior reviewer must release it too",
+        "released": f"{outcome.message_id}: released and accepted by the upstream",
+        "pending": f"{outcome.message_id}: released, but the upstream did not take it yet "
+        f"({outcome.detail}); the gateway tries again",
+    }[outcome.state]
