@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__, logs
-from gateway.cli import check, scan, serve, store
+from gateway.cli import check, review, scan, serve, store
 from gateway.errors import GatewayError
 
 USAGE_ERROR = 2
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(commands)
     check.add_parsers(commands)
     store.add_parsers(commands)
+    review.add_parsers(commands)
     return parser
 
 

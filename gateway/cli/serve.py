@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
-import sys
 from pathlib import Path
 from typing import Any
 
 from gateway import service
+from gateway.cli.store import read_secret
 from gateway.errors import ConfigError
 from gateway.settings import load_settings
 from gateway.smtp.auth import hash_password
@@ -56,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def passwd(args: argparse.Namespace) -> int:
     """Write ``user:hash`` into the users file, replacing an earlier line for that user."""
-    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
-    password = password.rstrip("\r\n")
+    password = read_secret()
     if len(password) < 12:
         raise ConfigError("a password needs at least 12 characters")
     path: Path = args.users_file

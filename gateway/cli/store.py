@@ -1,5 +1,5 @@
-"""Commands on the store: ``keygen``, ``rekey``, ``register import|list|show|remove``,
-``quarantine list|show``.
+"""Commands on the store: ``keygen``, ``rekey``, ``register import|list|show|remove``
+(``quarantine``, ``user`` and ``audit`` are in ``gateway/cli/review.py``).
 
 None of them prints a protected value: register commands show case ids, field names
 and counts; quarantine commands show verdicts and finding kinds, and show addresses
@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import getpass
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,8 +21,9 @@ from typing import Any, TypeVar
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError, RegisterError
 from gateway.register import Case, Register
+from gateway.review import record_event
 from gateway.settings import Settings, load_settings
-from gateway.store import STATUSES, HeldSummary, Store
+from gateway.store import Store
 
 T = TypeVar("T")
 
@@ -31,6 +34,20 @@ PRODUCTION_ADVICE = (
 )
 NO_REGISTER = "no register imported yet"
 IMPORT_HINT = "run `gateway register import FILE`, or give scan --register FILE"
+
+
+def read_secret(prompt: str = "password: ") -> str:
+    """A password from the terminal (not echoed) or the first line of standard input."""
+    text = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline()
+    return text.rstrip("\r\n")
+
+
+def cli_actor() -> str:
+    """How the audit log names whoever runs a command with no review account."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except OSError:
+        return "cli:unknown"
 
 
 def store_options() -> argparse.ArgumentParser:
@@ -48,7 +65,7 @@ def store_options() -> argparse.ArgumentParser:
 
 
 def add_parsers(commands: Any) -> None:
-    """``keygen``, ``rekey`` and the ``quarantine`` group."""
+    """``keygen`` and ``rekey``."""
     options = store_options()
     keygen = commands.add_parser(
         "keygen", parents=[options], help="write a new master key file (mode 0600)"
@@ -58,23 +75,6 @@ def add_parsers(commands: Any) -> None:
         "rekey", parents=[options], help="rotate the master key; the old one is kept aside"
     )
     rekey.set_defaults(run=_rekey)
-
-    quarantine = commands.add_parser("quarantine", help="look at held messages")
-    group = quarantine.add_subparsers(dest="quarantine_command", required=True)
-    qlist = group.add_parser(
-        "list", parents=[options], help="held messages: verdict, finding kinds, size"
-    )
-    qlist.add_argument("--status", choices=STATUSES, help="only messages in this status")
-    qlist.add_argument("--limit", type=int, default=100)
-    qlist.set_defaults(run=_quarantine_list)
-    qshow = group.add_parser("show", parents=[options], help="one held message and its findings")
-    qshow.add_argument("id")
-    qshow.add_argument(
-        "--show-evidence",
-        action="store_true",
-        help="also the envelope and matched text (for authorised reviewers only)",
-    )
-    qshow.set_defaults(run=_quarantine_show)
 
 
 def add_register_parsers(register_commands: Any) -> None:
@@ -184,7 +184,15 @@ def _register_import(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> tuple[int, Register]:
         await store.import_register(text, str(args.file))
-        return await _versioned_register(store)
+        version, register = await _versioned_register(store)
+        await record_event(
+            store,
+            cli_actor(),
+            "register-import",
+            f"register:{version}",
+            f"{args.file.name}: {len(register.cases)} cases",
+        )
+        return version, register
 
     version, register = with_store(settings_from(args), work, create=True)
     print(f"{args.file}: imported as register version {version}, {_totals(register)}")
@@ -218,7 +226,11 @@ def _register_show(args: argparse.Namespace) -> int:
 def _register_remove(args: argparse.Namespace) -> int:
     async def work(store: Store) -> tuple[int, Register]:
         await store.remove_case(args.case)
-        return await _versioned_register(store)
+        version, register = await _versioned_register(store)
+        await record_event(
+            store, cli_actor(), "register-remove", f"register:{version}", f"case {args.case}"
+        )
+        return version, register
 
     version, register = with_store(settings_from(args), work)
     print(f"removed case {args.case}: register version {version}, {_totals(register)}")
@@ -258,52 +270,3 @@ def _field_counts(person: Any) -> str:
         elif value is not None:
             out.append(name)
     return ", ".join(out)
-
-
-# -- quarantine -----------------------------------------------------------------------
-
-
-def _quarantine_list(args: argparse.Namespace) -> int:
-    summaries = with_store(
-        settings_from(args), lambda store: store.list_held(args.status, args.limit)
-    )
-    if not summaries:
-        print("no messages")
-    for summary in summaries:
-        print(_summary_line(summary))
-    return 0
-
-
-def _quarantine_show(args: argparse.Namespace) -> int:
-    msg = with_store(settings_from(args), lambda store: store.get(args.id))
-    if msg is None:
-        raise ConfigError(f"no message {args.id} in the quarantine")
-    rules = ", ".join(msg.rules) or "-"
-    print(f"{msg.id}: {msg.status}")
-    print(f"  received {_when(msg.received_at)}; {len(msg.raw)} bytes; {len(msg.rcpt_tos)} rcpt")
-    print(f"  action {msg.action}, severity {msg.severity}, rules: {rules}")
-    for f in msg.findings:
-        print(
-            f"  finding {f.get('kind')} case={f.get('case') or '-'} at {f.get('location')} "
-            f"confidence={f.get('confidence')} score={f.get('score')}"
-        )
-    if args.show_evidence:
-        print(f"  mail from: {msg.mail_from}")
-        print(f"  rcpt to: {', '.join(msg.rcpt_tos)}")
-        for e in msg.evidence:
-            where = f"{e.get('location')}[{e.get('start')}:{e.get('end')}]"
-            print(f"  evidence #{e.get('finding')} {where}: {e.get('text')!r}")
-    return 0
-
-
-def _summary_line(summary: HeldSummary) -> str:
-    rules = ",".join(summary.rules) or "-"
-    kinds = ",".join(summary.finding_kinds) or "-"
-    return (
-        f"{summary.id}  {_when(summary.received_at)}  {summary.status}  {summary.severity}  "
-        f"rules={rules}  findings={kinds}  {summary.size} bytes"
-    )
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")

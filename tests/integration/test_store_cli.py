@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import datetime as dt
 import stat
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from gateway.store import HeldMessage, Store, new_message_id
 from .support import MARK, REGISTER, SAFE_ADDRESS, CliRun
 
 Gateway = Callable[..., CliRun]
+PASSWORD = "a long test password"
 
 
 def _protected_values() -> list[str]:
@@ -211,8 +213,10 @@ def _hold(data: Path) -> HeldMessage:
     return msg
 
 
-def test_quarantine_list_and_show_hide_addresses(imported: Path, gateway: Gateway) -> None:
-    """List and show give verdict and findings; evidence and envelope only on request."""
+def test_quarantine_list_and_show_hide_addresses(
+    imported: Path, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """List and show give verdict and findings; evidence and envelope only to a reviewer."""
     msg = _hold(imported)
     listed = gateway("quarantine", "list", "--data-dir", imported)
     shown = gateway("quarantine", "show", msg.id, "--data-dir", imported)
@@ -222,7 +226,15 @@ def test_quarantine_list_and_show_hide_addresses(imported: Path, gateway: Gatewa
     assert "finding protected_address case=DA-2025-0142" in shown.out
     for result in (listed, shown):
         _assert_no_protected_value(result)
-    evidence = gateway("quarantine", "show", msg.id, "--show-evidence", "--data-dir", imported)
+    refused = gateway("quarantine", "show", msg.id, "--show-evidence", "--data-dir", imported)
+    assert (2, "") == (refused.status, refused.out)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n" + PASSWORD + "\n"))
+    added = gateway("user", "add", "rita", "--email", "rita@example.org", "--role", "reviewer",
+                    "--data-dir", imported)
+    assert 0 == added.status, added.err
+    evidence = gateway("quarantine", "show", msg.id, "--show-evidence", "--user", "rita",
+                       "--data-dir", imported)
+    assert 0 == evidence.status, evidence.err
     assert SAFE_ADDRESS in evidence.out
     assert MARK in evidence.out
 
