@@ -50,12 +50,16 @@ def main() -> None:
             "data_dir": args.data_dir,
             "register": args.register,
             "internal_domains": ["council.example.gov.uk"],
+            "console": "127.0.0.1:8025",
+            "console_url": "http://127.0.0.1:8025",
         }
     )
     print(
         f"gateway on 127.0.0.1:10025 -> upstream on 127.0.0.1:{args.sink_port}, "
         f"which writes delivered mail to {delivered}/\n"
         f"held mail: .venv/bin/gateway quarantine list --data-dir {args.data_dir}\n"
+        "review console: http://127.0.0.1:8025/ (first account: .venv/bin/gateway user add "
+        f"admin --email you@example.org --role admin --data-dir {args.data_dir})\n"
         "stop with Ctrl-C",
         flush=True,
     )

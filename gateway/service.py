@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from gateway import workers
+from gateway.console import Console, ConsoleSettings, serve_console
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError
@@ -27,16 +28,19 @@ from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
 from gateway.register import parse_register
 from gateway.relay import UpstreamConfig
+from gateway.review import Notifier, NotifySettings, Review, SmtpDeliverer, record_event
+from gateway.review.upkeep import audit_policy, upkeep
 from gateway.scan import ScanResult, ScanSettings, scan, unscannable
 from gateway.settings import Settings
 from gateway.smtp.auth import Authenticator, load_users
-from gateway.smtp.handler import GatewayHandler
+from gateway.smtp.handler import GatewayHandler, Holder
 from gateway.smtp.server import Gate, GatewaySMTP
-from gateway.store import Store
+from gateway.store import HeldMessage, Store
 
 log = structlog.get_logger("gateway.service")
 WATCH_SECONDS = 2.0
 DRAIN_SECONDS = 60.0
+SERVE_ACTOR = "system:serve"
 
 
 @dataclass
@@ -117,22 +121,52 @@ async def run(settings: Settings) -> None:
         await store.close()
 
 
+def _review(store: Store, settings: Settings, upstream: UpstreamConfig) -> Review:
+    deliver = SmtpDeliverer(upstream)
+    notices = NotifySettings(
+        settings.notify_from,
+        settings.review_team,
+        settings.console_url,
+        settings.notify_sender_on_hold,
+    )
+    return Review(store, deliver, Notifier(notices, deliver), settings.release_retry)
+
+
+def _holder(review: Review, background: set[asyncio.Task[None]]) -> Holder:
+    """Commit to the store; then, off the reply's path, send the notices."""
+
+    async def hold(message: HeldMessage) -> str:
+        message_id = await review.store.hold(message)
+        if review.notifier is not None:
+            task = asyncio.create_task(review.notifier.held(message))
+            background.add(task)
+            task.add_done_callback(background.discard)
+        return message_id
+
+    return hold
+
+
 async def _serve(store: Store, settings: Settings) -> None:
+    upstream = UpstreamConfig(
+        *settings.upstream,
+        timeout=settings.upstream_timeout,
+        tls=settings.upstream_tls,
+        local_hostname=settings.hostname,
+    )
+    review = _review(store, settings, upstream)
     if settings.register is not None:
         await _import_if_changed(store, settings.register)
-    policy = load_policy(settings.policies or default_policy_dir())
+    policy_dir = settings.policies or default_policy_dir()
+    policy = load_policy(policy_dir)
+    await audit_policy(review, policy_dir, SERVE_ACTOR)
     metrics = Metrics()
     core = await load_core(store, settings, policy)
     scanner = Scanner(core, settings.workers, settings.scan_timeout, metrics)
+    background: set[asyncio.Task[None]] = set()
     handler = GatewayHandler(
-        UpstreamConfig(
-            *settings.upstream,
-            timeout=settings.upstream_timeout,
-            tls=settings.upstream_tls,
-            local_hostname=settings.hostname,
-        ),
+        upstream,
         scanner,
-        store.hold,
+        _holder(review, background),
         settings.hostname,
         settings.max_recipients,
         settings.trace_header,
@@ -163,10 +197,29 @@ async def _serve(store: Store, settings: Settings) -> None:
         http = await serve_http(*settings.metrics, metrics, lambda: not gate.draining)
     async with asyncio.TaskGroup() as tasks:
         watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics))
+        chores = tasks.create_task(
+            upkeep(review, review.notifier, settings.retention_days, settings.digest_hour)
+        )
+        if settings.console is not None:
+            console = Console(
+                review,
+                ConsoleSettings(settings.console_idle_timeout, settings.console_session_lifetime),
+            )
+            tasks.create_task(
+                serve_console(
+                    console,
+                    *settings.console,
+                    stop,
+                    settings.console_tls_cert,
+                    settings.console_tls_key,
+                )
+            )
+            log.info("console listening", path=f"{settings.console[0]}:{settings.console[1]}")
         await stop.wait()
         gate.draining = True
         await _drain(handler)
         watcher.cancel()
+        chores.cancel()
     server.close()
     if http is not None:
         http.close()
@@ -201,10 +254,19 @@ async def _import_if_changed(store: Store, path: Path) -> None:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read register ({exc.strerror})") from exc
-    if parse_register(text, str(path)) == await store.load_register():
+    register = parse_register(text, str(path))
+    if register == await store.load_register():
         log.info("register unchanged", version=await store.register_version())
         return
-    log.info("register imported", version=await store.import_register(text, str(path)))
+    version = await store.import_register(text, str(path))
+    await record_event(
+        store,
+        SERVE_ACTOR,
+        "register-import",
+        f"register:{version}",
+        f"{path.name}: {len(register.cases)} cases",
+    )
+    log.info("register imported", version=version)
 
 
 async def _drain(handler: GatewayHandler) -> None:

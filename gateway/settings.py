@@ -54,6 +54,17 @@ class Settings:
     tls_key: Path | None = None
     auth_users: Path | None = None  # users file (gateway passwd): offers AUTH after STARTTLS
     require_auth: bool = False
+    console_tls_cert: Path | None = None  # the console over HTTPS (needed off loopback)
+    console_tls_key: Path | None = None
+    console_idle_timeout: float = 900.0  # seconds without a request before a session ends
+    console_session_lifetime: float = 8 * 3600.0
+    console_url: str = ""  # the console's address as reviewers reach it, for notices
+    notify_from: str = "gateway@localhost"
+    review_team: tuple[str, ...] = ()  # addresses told when a message is held
+    notify_sender_on_hold: bool = False  # tell the sender that the message is held
+    digest_hour: int = -1  # UTC hour for the review team's daily digest; -1: none
+    retention_days: float = 90.0  # messages (any status) are purged after this
+    release_retry: float = 120.0  # seconds between tries of a release the upstream refused
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # scan threads
     scan_processes: int = 0  # > 0: scan in that many processes instead (all cores)
 
@@ -67,8 +78,19 @@ class Settings:
 
 
 _HOSTPORT = {"listen", "upstream", "console", "metrics"}
-_PATHS = {"data_dir", "key_file", "register", "policies", "tls_cert", "tls_key", "auth_users"}
-_LISTS = {"internal_domains", "trusted_networks"}
+_PATHS = {
+    "data_dir",
+    "key_file",
+    "register",
+    "policies",
+    "tls_cert",
+    "tls_key",
+    "auth_users",
+    "console_tls_cert",
+    "console_tls_key",
+}
+_LISTS = {"internal_domains", "trusted_networks", "review_team"}
+_BOOLS = {"trace_header", "require_auth", "notify_sender_on_hold"}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
 
@@ -119,7 +141,7 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return Path(value)
         if name in _LISTS:
             return tuple(str(v).strip() for v in value if str(v).strip())
-        if name in {"trace_header", "require_auth"}:
+        if name in _BOOLS:
             return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
         default = getattr(Settings(), name)
         return type(default)(value) if isinstance(default, int | float) else str(value)

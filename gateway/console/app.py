@@ -1,0 +1,306 @@
+"""review (console): HTTP requests -> ``Review`` calls -> server-rendered pages.
+
+Every page but the login page needs a session (else a redirect to /login); every POST
+needs the session's CSRF token (else 403); every action is checked again by ``Review``
+on the server, whatever the page offered.  Pages work without JavaScript; templates
+escape everything (Jinja2 autoescape), and mail is shown only as extracted text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gateway.console import web
+from gateway.console.view import finding_summary, message_view, severity_rank
+from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
+from gateway.review import Review, Role, accounts, audit, is_sender, record_event
+from gateway.review.accounts import Session
+from gateway.review.model import READERS, REVIEWERS, ROLES
+from gateway.store import STATUSES
+
+HERE = Path(__file__).parent
+Handler = Callable[[Request, Session], Awaitable[Response]]
+_STATUS_CODES = {AccessDenied: 403, NotFound: 404, Conflict: 409, ConfigError: 400}
+NOTICES = {
+    "approved": "Approved. A senior reviewer must approve it too before it is released.",
+    "released": "Released: the upstream accepted the message.",
+    "pending": "Released, but the upstream did not take it yet; the gateway keeps trying.",
+    "rejected": "Rejected: the message will not be delivered.",
+    "false-positive": "Marked as a false positive.",
+    "user-added": "User added.",
+    "user-changed": "User changed.",
+}
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    idle_timeout: float = 900.0  # seconds without a request before a session ends
+    session_lifetime: float = 8 * 3600.0  # however busy, a session ends after this
+
+
+class Console:
+    """The console's routes over one ``Review``."""
+
+    def __init__(self, review: Review, settings: ConsoleSettings) -> None:
+        self.review = review
+        self.store = review.store
+        self.settings = settings
+        self.throttle = web.Throttle()
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        env.globals.update(severity_rank=severity_rank, finding_summary=finding_summary)
+        env.filters["when"] = _when
+        env.filters["age"] = _age
+        self.env = env
+
+    def app(self) -> Starlette:
+        page = self._page
+        routes = [
+            Route("/", page(self.home, READERS | {Role.ADMIN})),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", page(self.logout, frozenset(Role)), methods=["POST"]),
+            Route("/messages", page(self.messages, READERS)),
+            Route("/messages/{id}", page(self.message, READERS)),
+            Route("/messages/{id}/export", page(self.export, READERS)),
+            Route("/messages/{id}/{action}", page(self.act, REVIEWERS), methods=["POST"]),
+            Route("/audit", page(self.audit, frozenset({Role.AUDITOR, Role.ADMIN}))),
+            Route("/users", page(self.users, frozenset({Role.ADMIN}))),
+            Route("/users", page(self.change_user, frozenset({Role.ADMIN})), methods=["POST"]),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+        return Starlette(routes=routes, middleware=[Middleware(web.SecurityHeaders)])
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("session", None)
+        context.setdefault("notice", None)
+        html = self.env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=code)
+
+    def _page(self, handler: Handler, roles: frozenset[Role]) -> Callable[[Request], Any]:
+        """Session, CSRF (on POST), role and error handling around ``handler``."""
+
+        async def endpoint(request: Request) -> Response:
+            token = request.cookies.get(web.SESSION_COOKIE, "")
+            session = await accounts.resume_session(
+                self.store, token, self.settings.idle_timeout, self.settings.session_lifetime
+            )
+            if session is None:
+                response = RedirectResponse("/login", status_code=303)
+                if token:
+                    web.clear_cookie(response, web.SESSION_COOKIE)
+                return response
+            if request.method == "POST":
+                form = await request.form()
+                if not web.same_token(form.get("csrf"), session.csrf):
+                    return self.render(
+                        "error.html",
+                        403,
+                        session=session,
+                        error="The form was out of date. Go back and try again.",
+                    )
+                request.state.form = form
+            if not session.user.has(*roles):
+                return self.render(
+                    "error.html", 403, session=session, error="Your account may not open this page."
+                )
+            try:
+                return await handler(request, session)
+            except ReviewError as exc:
+                status = next((v for k, v in _STATUS_CODES.items() if isinstance(exc, k)), 400)
+                return self.render("error.html", status, session=session, error=str(exc))
+
+        return endpoint
+
+    # -- login ------------------------------------------------------------------------
+
+    async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
+        token = web.new_token()
+        response = self.render("login.html", status, login_csrf=token, error=error)
+        web.set_cookie(response, web.LOGIN_COOKIE, token)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        if not web.same_token(form.get("csrf"), request.cookies.get(web.LOGIN_COOKIE, "")):
+            return await self.login_form(request, "The form was out of date; try again.", 403)
+        address = web.client_ip(request)
+        if self.throttle.blocked(address):
+            return await self.login_form(request, "Too many failed logins; wait a while.", 429)
+        name = str(form.get("name", "")).strip()
+        try:
+            user = await accounts.authenticate(
+                self.store, name, str(form.get("password", "")), str(form.get("code", ""))
+            )
+        except LoginFailed as exc:
+            self.throttle.failed(address)
+            await record_event(self.store, f"ip:{address}", "login-failed", f"user:{name[:64]}")
+            return await self.login_form(request, str(exc), 401)
+        token, _ = await accounts.start_session(self.store, user)
+        await record_event(self.store, user.actor, "login", f"user:{user.name}")
+        response = RedirectResponse("/", status_code=303)
+        web.set_cookie(response, web.SESSION_COOKIE, token)
+        web.clear_cookie(response, web.LOGIN_COOKIE)
+        return response
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        await accounts.end_session(self.store, request.cookies.get(web.SESSION_COOKIE, ""))
+        await record_event(self.store, session.user.actor, "logout", f"user:{session.user.name}")
+        response = RedirectResponse("/login", status_code=303)
+        web.clear_cookie(response, web.SESSION_COOKIE)
+        return response
+
+    # -- quarantine ---------------------------------------------------------------------
+
+    async def home(self, request: Request, session: Session) -> Response:
+        target = "/messages" if session.user.has(*READERS) else "/users"
+        return RedirectResponse(target, status_code=303)
+
+    async def messages(self, request: Request, session: Session) -> Response:
+        status = request.query_params.get("status", "held")
+        case = request.query_params.get("case", "").strip() or None
+        since_text = request.query_params.get("since", "").strip()
+        try:
+            since = (
+                dt.datetime.fromisoformat(since_text).replace(tzinfo=dt.UTC) if since_text else None
+            )
+        except ValueError:
+            raise ConfigError("'since' must be a date (YYYY-MM-DD)") from None
+        wanted = next((s for s in STATUSES if s == status), None)
+        listed = await self.review.messages(session.user, wanted, case=case, since=since)
+        return self.render(
+            "list.html",
+            session=session,
+            messages=sorted(listed, key=lambda m: (-severity_rank(m.severity), m.id)),
+            counts=await self.store.count_by_status(),
+            status=status,
+            statuses=(*STATUSES, "all"),
+            case=case or "",
+            since=since_text,
+        )
+
+    async def message(self, request: Request, session: Session) -> Response:
+        message_id = request.path_params["id"]
+        message = await self.review.open(session.user, message_id)
+        approvers = await self.review.approvals(message_id)
+        user = session.user
+        return self.render(
+            "message.html",
+            session=session,
+            message=message,
+            view=message_view(message),
+            approvers=approvers,
+            can_act=user.has(*REVIEWERS) and message.status == "held",
+            is_sender=is_sender(user, message),
+            notice=NOTICES.get(request.query_params.get("notice", "")),
+            trail=await audit.records(self.store, target=message_id, limit=50),
+        )
+
+    async def export(self, request: Request, session: Session) -> Response:
+        message_id = request.path_params["id"]
+        raw = await self.review.export(session.user, message_id)
+        return Response(
+            raw,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{message_id}.eml"'},
+        )
+
+    async def act(self, request: Request, session: Session) -> Response:
+        message_id, action = request.path_params["id"], request.path_params["action"]
+        form: FormData = request.state.form
+        reason = str(form.get("reason", ""))
+        user = session.user
+        if action == "release":
+            # Re-authentication: the password again, right before a release.
+            await accounts.authenticate(
+                self.store, user.name, str(form.get("password", "")), str(form.get("code", ""))
+            )
+            outcome = await self.review.release(user, message_id, reason)
+            notice = outcome.state
+        elif action == "reject":
+            await self.review.reject(user, message_id, reason, form.get("notify_sender") == "on")
+            notice = "rejected"
+        elif action == "false-positive":
+            await self.review.mark_false_positive(user, message_id, reason)
+            notice = "false-positive"
+        else:
+            raise NotFound(f"no action {action!r}")
+        return RedirectResponse(f"/messages/{message_id}?notice={notice}", status_code=303)
+
+    # -- audit and users ----------------------------------------------------------------
+
+    async def audit(self, request: Request, session: Session) -> Response:
+        target = request.query_params.get("target", "").strip() or None
+        records = await self.review.audit_log(session.user, target=target, limit=500)
+        report = await audit.verify(self.store)
+        return self.render(
+            "audit.html",
+            session=session,
+            records=list(reversed(records)),
+            report=report,
+            target=target or "",
+        )
+
+    async def users(self, request: Request, session: Session) -> Response:
+        return self.render(
+            "users.html",
+            session=session,
+            users=await accounts.list_users(self.store),
+            roles=ROLES,
+            notice=NOTICES.get(request.query_params.get("notice", "")),
+        )
+
+    async def change_user(self, request: Request, session: Session) -> Response:
+        form: FormData = request.state.form
+        change, name = str(form.get("change", "")), str(form.get("name", "")).strip()
+        actor = session.user.actor
+        if change == "add":
+            roles = accounts.parse_roles(",".join(str(r) for r in form.getlist("roles")))
+            await accounts.add_user(
+                self.store, name, str(form.get("email", "")), roles, str(form.get("password", ""))
+            )
+            await record_event(
+                self.store, actor, "user-add", f"user:{name}", f"roles {','.join(sorted(roles))}"
+            )
+            return RedirectResponse("/users?notice=user-added", status_code=303)
+        if change in ("disable", "enable"):
+            if name == session.user.name:
+                raise AccessDenied("you cannot disable your own account")
+            await accounts.set_disabled(self.store, name, change == "disable")
+        elif change == "reset-password":
+            await accounts.reset_password(self.store, name, str(form.get("password", "")))
+        else:
+            raise NotFound(f"no change {change!r}")
+        await record_event(self.store, actor, f"user-{change}", f"user:{name}")
+        return RedirectResponse("/users?notice=user-changed", status_code=303)
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _age(moment: dt.datetime) -> str:
+    seconds = (dt.datetime.now(dt.UTC) - moment).total_seconds()
+    if seconds < 3600:
+        return f"{max(0, int(seconds // 60))} min"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"

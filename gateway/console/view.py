@@ -1,0 +1,133 @@
+"""review (console): a held message -> what the message page shows.
+
+Headers, recipients (restricted ones marked with their case), and the text of every
+part with the evidence spans cut out as separate pieces, so the template marks them
+and escapes everything.  The message's own HTML is never rendered: parts are shown as
+the text the extractors read from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.extract import extract
+from gateway.findings import Kind
+from gateway.parse import parse_message
+from gateway.store import HeldMessage
+
+SHOWN_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID")
+_RECIPIENT_KINDS = {Kind.RESTRICTED_RECIPIENT.value, Kind.PROBABLE_RESTRICTED_RECIPIENT.value}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of part text; ``finding`` is the finding's number when it is evidence."""
+
+    text: str
+    finding: int | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    location: str
+    pieces: tuple[Piece, ...]
+    marked: int
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    case: str | None  # the register case when this recipient is a restricted contact
+    probable: bool = False
+
+
+@dataclass(frozen=True)
+class MessageView:
+    headers: tuple[tuple[str, str], ...]
+    recipients: tuple[Recipient, ...]
+    parts: tuple[Part, ...]
+    unreadable: tuple[tuple[str, str], ...]
+    findings: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+
+def message_view(message: HeldMessage) -> MessageView:
+    parsed = parse_message(message.raw)
+    headers = tuple(
+        (name, str(value)) for name in SHOWN_HEADERS for value in parsed.get_all(name) or ()
+    )
+    extraction = extract(message.raw)
+    by_location: dict[str, list[Mapping[str, Any]]] = {}
+    for item in message.evidence:
+        by_location.setdefault(str(item.get("location")), []).append(item)
+    parts = tuple(
+        _part(segment.location, segment.text, by_location.get(segment.location, ()))
+        for segment in extraction.segments
+    )
+    return MessageView(
+        headers=headers,
+        recipients=_recipients(message),
+        parts=parts,
+        unreadable=tuple((u.location, u.reason) for u in extraction.unreadable),
+        findings=tuple(message.findings),
+    )
+
+
+def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
+    """Each envelope recipient, marked when a recipient finding's evidence names it."""
+    marks: dict[str, tuple[str, bool]] = {}
+    for item in message.evidence:
+        number = int(item.get("finding", -1))
+        if not 0 <= number < len(message.findings):
+            continue
+        finding = message.findings[number]
+        if finding.get("kind") in _RECIPIENT_KINDS:
+            probable = finding.get("kind") == Kind.PROBABLE_RESTRICTED_RECIPIENT.value
+            marks[str(item.get("text", "")).lower()] = (str(finding.get("case")), probable)
+    out = []
+    for address in message.rcpt_tos:
+        hit = next((v for text, v in marks.items() if address.lower() in text), None)
+        out.append(Recipient(address, hit[0] if hit else None, hit[1] if hit else False))
+    return tuple(out)
+
+
+def _part(location: str, text: str, evidence: Iterable[Mapping[str, Any]]) -> Part:
+    spans = sorted(_spans(text, evidence))
+    pieces: list[Piece] = []
+    at = 0
+    for start, end, number in spans:
+        if start < at:  # overlapping evidence: the first span shown wins
+            continue
+        if start > at:
+            pieces.append(Piece(text[at:start]))
+        pieces.append(Piece(text[start:end], number))
+        at = end
+    if at < len(text):
+        pieces.append(Piece(text[at:]))
+    return Part(location, tuple(pieces), sum(1 for p in pieces if p.finding is not None))
+
+
+def _spans(text: str, evidence: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, int]]:
+    """Evidence offsets into ``text``; where they do not fit, the evidence text is found."""
+    out = []
+    for item in evidence:
+        start, end, wanted = int(item.get("start", 0)), int(item.get("end", 0)), item.get("text")
+        number = int(item.get("finding", 0))
+        if isinstance(wanted, str) and wanted and text[start:end] != wanted:
+            found = text.find(wanted)
+            if found < 0:
+                continue
+            start, end = found, found + len(wanted)
+        if 0 <= start < end <= len(text):
+            out.append((start, end, number))
+    return out
+
+
+def severity_rank(severity: str) -> int:
+    return {"critical": 4, "high": 3, "medium": 2, "low": 1}.get(severity, 0)
+
+
+def finding_summary(findings: Sequence[Mapping[str, Any]]) -> str:
+    kinds = dict.fromkeys(str(f.get("kind")) for f in findings)
+    return ", ".join(kinds) or "-"
