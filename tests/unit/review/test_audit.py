@@ -1,0 +1,92 @@
+"""The audit chain: append-only, and ``verify`` finds any altered, removed or moved record."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.review import audit
+from gateway.store import Store
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _five(store: Store) -> None:
+    for number in range(1, 6):
+        await audit.record(store, "user:rita", "view", f"Q{number}", f"reason {number}")
+
+
+def _tamper(path: Path, *statements: str) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER audit_no_update")
+        db.execute("DROP TRIGGER audit_no_delete")
+        for statement in statements:
+            db.execute(statement)
+
+
+async def test_an_untouched_chain_verifies(store: Store) -> None:
+    """Five records, in order, each linked to the one before."""
+    await _five(store)
+    report = await audit.verify(store)
+    assert (True, 5) == (report.ok, report.records)
+    assert [1, 2, 3, 4, 5] == [r.seq for r in await audit.records(store)]
+
+
+async def test_the_table_refuses_update_and_delete(store: Store) -> None:
+    """The triggers keep the log append-only for anyone using SQL."""
+    await _five(store)
+    with sqlite3.connect(store.path) as db:
+        for statement in ("UPDATE audit SET reason = 'x'", "DELETE FROM audit WHERE seq = 2"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(statement)
+
+
+SWAP = (
+    "UPDATE audit SET seq = 100 WHERE seq = 2",
+    "UPDATE audit SET seq = 2 WHERE seq = 3",
+    "UPDATE audit SET seq = 3 WHERE seq = 100",
+)
+
+
+@pytest.mark.parametrize(
+    ("statements", "problem"),
+    [
+        (("UPDATE audit SET reason = 'nothing to see' WHERE seq = 3",), "record 3 was altered"),
+        (("UPDATE audit SET actor = 'user:rob' WHERE seq = 1",), "record 1 was altered"),
+        (("DELETE FROM audit WHERE seq = 2",), "record 2 is missing"),
+        (("DELETE FROM audit WHERE seq = 5",), "missing from the end"),
+        (SWAP, "record 2 does not follow record 1"),
+    ],
+    ids=["altered-reason", "altered-actor", "removed-middle", "removed-last", "reordered"],
+)
+async def test_verify_finds_tampering(
+    store: Store, statements: tuple[str, ...], problem: str
+) -> None:
+    """Each kind of change made around the triggers breaks the chain where it was made."""
+    await _five(store)
+    _tamper(store.path, *statements)
+    report = await audit.verify(store)
+    assert not report.ok
+    assert problem in report.problem
+
+
+async def test_a_forged_record_without_the_key_is_found(store: Store) -> None:
+    """Appending a record with a made-up MAC (no key file) breaks the chain."""
+    await _five(store)
+    head = await store.fetch_one("SELECT mac FROM audit WHERE seq = 5")
+    assert head is not None
+    forged = (
+        6,
+        "2026-01-01T00:00:00+00:00",
+        "user:x",
+        "release",
+        "Q9",
+        "forged",
+        head[0],
+        "0" * 64,
+    )
+    with sqlite3.connect(store.path) as db:
+        db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)", forged)
+    assert "record 6 was altered" == (await audit.verify(store)).problem

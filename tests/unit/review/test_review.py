@@ -1,0 +1,169 @@
+"""The review rules, as the CLI and the console both get them from ``Review``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.errors import AccessDenied, Conflict, NotFound, ReviewError
+from gateway.review import Review, User, audit
+from gateway.store import Store
+
+from .conftest import CANARY, RCPT, SENDER, FakeUpstream, held
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _status(store: Store, message_id: str) -> str:
+    summary = await store.summary(message_id)
+    assert summary is not None
+    return summary.status
+
+
+async def test_a_reviewer_releases_a_high_hold_once(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """One reviewer releases a non-critical hold: delivered with the release header."""
+    message_id = await store.hold(held("high"))
+    outcome = await review.release(people["rita"], message_id, "checked with the caseworker")
+    assert "released" == outcome.state
+    assert "released" == await _status(store, message_id)
+    ((mail_from, rcpts, raw),) = upstream.sent
+    assert (SENDER, (RCPT,)) == (mail_from, rcpts)
+    assert raw.startswith(f"X-Safe-Address-Released: {message_id};".encode())
+    assert raw.endswith(f"She lives at {CANARY}.\r\n".encode())
+    with pytest.raises(Conflict):
+        await review.release(people["rob"], message_id, "again")
+    assert 1 == len(upstream.sent)
+
+
+async def test_a_critical_hold_needs_two_people_the_second_senior(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """First approval waits; the same person or a plain reviewer cannot complete it."""
+    message_id = await store.hold(held("critical"))
+    assert "approved" == (await review.release(people["rita"], message_id, "ok")).state
+    assert ([], "held") == (upstream.sent, await _status(store, message_id))
+    with pytest.raises(Conflict):
+        await review.release(people["rita"], message_id, "ok again")
+    with pytest.raises(AccessDenied):
+        await review.release(people["rob"], message_id, "second, not senior")
+    assert "released" == (await review.release(people["sue"], message_id, "agreed")).state
+    assert 1 == len(upstream.sent)
+    assert ["rita", "sue"] == await review.approvals(message_id)
+
+
+async def test_the_sender_can_never_release(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """A senior reviewer who sent the message can neither approve nor release it."""
+    critical = await store.hold(held("critical"))
+    high = await store.hold(held("high"))
+    for message_id in (critical, high):
+        with pytest.raises(AccessDenied, match="sender"):
+            await review.release(people["officer"], message_id, "mine")
+    await review.release(people["rita"], critical, "first")
+    with pytest.raises(AccessDenied):
+        await review.release(people["officer"], critical, "second")
+    assert [] == upstream.sent
+
+
+async def test_roles_are_checked_for_every_action(
+    review: Review, store: Store, people: dict[str, User]
+) -> None:
+    """Auditors read but do not act; admins neither read mail nor act."""
+    message_id = await store.hold(held("high"))
+    assert message_id == (await review.open(people["aud"], message_id)).id
+    for action in (review.release, review.reject, review.mark_false_positive):
+        with pytest.raises(AccessDenied):
+            await action(people["aud"], message_id, "no")
+    with pytest.raises(AccessDenied):
+        await review.open(people["ada"], message_id)
+    with pytest.raises(AccessDenied):
+        await review.audit_log(people["rita"])
+
+
+async def test_every_action_needs_a_reason(
+    review: Review, store: Store, people: dict[str, User]
+) -> None:
+    """Blank reasons are refused before anything changes."""
+    message_id = await store.hold(held("high"))
+    for action in (review.release, review.reject, review.mark_false_positive):
+        with pytest.raises(ReviewError, match="reason"):
+            await action(people["rita"], message_id, "  \n ")
+    assert "held" == await _status(store, message_id)
+
+
+async def test_two_simultaneous_releases_deliver_once(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """Two reviewers pressing at the same moment: one release, one Conflict."""
+    message_id = await store.hold(held("high"))
+    results = await asyncio.gather(
+        review.release(people["rita"], message_id, "a"),
+        review.release(people["rob"], message_id, "b"),
+        return_exceptions=True,
+    )
+    assert 1 == sum(isinstance(r, Conflict) for r in results)
+    assert 1 == len(upstream.sent)
+
+
+async def test_a_refused_release_stays_pending_and_is_retried(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """Upstream down: the message stays 'releasing'; the retry delivers it once."""
+    message_id = await store.hold(held("high"))
+    upstream.down = True
+    assert "pending" == (await review.release(people["rita"], message_id, "ok")).state
+    assert "releasing" == await _status(store, message_id)
+    assert ["pending"] == [o.state for o in await review.retry_pending()]
+    upstream.down = False
+    assert ["released"] == [o.state for o in await review.retry_pending()]
+    assert [] == await review.retry_pending()
+    assert (1, "released") == (len(upstream.sent), await _status(store, message_id))
+
+
+async def test_reject_and_false_positive_are_recorded(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """Reject stops the message; the mark is kept; both are in the audit chain."""
+    message_id = await store.hold(held("high"))
+    await review.mark_false_positive(people["rita"], message_id, "a street of the same name")
+    await review.reject(people["rob"], message_id, "wrong recipient")
+    summary = await store.summary(message_id)
+    assert summary is not None
+    assert ("rejected", True) == (summary.status, summary.false_positive)
+    with pytest.raises(Conflict):
+        await review.release(people["sue"], message_id, "too late")
+    actions = [(r.actor, r.action) for r in await audit.records(store, target=message_id)]
+    assert [("user:rita", "false-positive"), ("user:rob", "reject")] == actions
+    assert [] == upstream.sent
+
+
+async def test_views_and_exports_are_audited(
+    review: Review, store: Store, people: dict[str, User]
+) -> None:
+    """Opening and exporting held mail leave audit records; unknown ids are NotFound."""
+    message_id = await store.hold(held("high"))
+    await review.open(people["aud"], message_id)
+    raw = await review.export(people["aud"], message_id)
+    assert CANARY.encode() in raw
+    actions = [r.action for r in await review.audit_log(people["aud"], target=message_id)]
+    assert ["view", "export"] == actions
+    with pytest.raises(NotFound):
+        await review.open(people["aud"], "Q0000")
+
+
+async def test_purge_deletes_old_messages_and_keeps_their_audit(
+    review: Review, store: Store, people: dict[str, User]
+) -> None:
+    """Retention: old messages go, new ones stay, each purge is an audit record."""
+    old = await store.hold(held("high", days_old=40))
+    new = await store.hold(held("high"))
+    await review.open(people["rita"], old)
+    assert [old] == await review.purge("system:retention", 30)
+    assert (None, "held") == (await store.summary(old), await _status(store, new))
+    actions = [r.action for r in await audit.records(store, target=old)]
+    assert ["view", "purge"] == actions
+    assert (await audit.verify(store)).ok
