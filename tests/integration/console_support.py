@@ -121,8 +121,9 @@ def console_gateway(tmp_path: Path, *extra: str) -> Iterator[ConsoleGateway]:
                 gateway, f"http://127.0.0.1:{console_port}", data_dir, upstream, upstream_port
             )
             for name, (roles, email) in ACCOUNTS.items():
-                added = running.cli("user", "add", name, "--email", email, "--role", roles,
-                                    stdin=PASSWORD + "\n")
+                added = running.cli(
+                    "user", "add", name, "--email", email, "--role", roles, stdin=PASSWORD + "\n"
+                )
                 assert 0 == added.returncode, added.stderr
             yield running
         finally:

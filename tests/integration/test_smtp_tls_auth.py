@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from gateway.cli import main
 from tests.integration.smtp_support import Gateway, SinkHandler, sink, start_gateway
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account
+PASSWORD = "correct horse battery staple"
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import datetime as dt
+import io
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -229,11 +229,21 @@ def test_quarantine_list_and_show_hide_addresses(
     refused = gateway("quarantine", "show", msg.id, "--show-evidence", "--data-dir", imported)
     assert (2, "") == (refused.status, refused.out)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n" + PASSWORD + "\n"))
-    added = gateway("user", "add", "rita", "--email", "rita@example.org", "--role", "reviewer",
-                    "--data-dir", imported)
+    added = gateway(
+        "user",
+        "add",
+        "rita",
+        "--email",
+        "rita@example.org",
+        "--role",
+        "reviewer",
+        "--data-dir",
+        imported,
+    )
     assert 0 == added.status, added.err
-    evidence = gateway("quarantine", "show", msg.id, "--show-evidence", "--user", "rita",
-                       "--data-dir", imported)
+    evidence = gateway(
+        "quarantine", "show", msg.id, "--show-evidence", "--user", "rita", "--data-dir", imported
+    )
     assert 0 == evidence.status, evidence.err
     assert SAFE_ADDRESS in evidence.out
     assert MARK in evidence.out

@@ -13,7 +13,7 @@ from gateway.crypto import KeyRing
 from gateway.review import DeliveryError, Review, Role, User, accounts
 from gateway.store import HeldMessage, Store, new_message_id
 
-PASSWORD = "a long enough password"  # noqa: S105 (a test account)
+PASSWORD = "a long enough password"
 SENDER = "officer@council.example.gov.uk"
 RCPT = "mark.whitmore@example.com"
 CANARY = "27 Kingfisher Road"
