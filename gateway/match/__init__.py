@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.findings import Match
+from gateway.findings import Evidence, Match
 from gateway.match import content
 from gateway.match.index import Index, build_index
 from gateway.match.recipients import Addressee, classify
@@ -34,4 +34,12 @@ def match(
     postings = index.lookup([p.key for p in probes], WEAK_LIMIT, WEAK, focus)
     collected = Verifier(index, segments, texts, focus).run(probes, postings)
     findings, evidence = collected.findings(segments, first_index=len(recipient_findings))
-    return Match(tuple(recipient_findings + findings), tuple(recipients), tuple(evidence))
+    # A recipient finding's evidence is the address itself, so reviewers see which one.
+    addressed = [
+        Evidence(number, f.location, 0, len(f.recipient), f.recipient)
+        for number, f in enumerate(recipient_findings)
+        if f.recipient
+    ]
+    return Match(
+        tuple(recipient_findings + findings), tuple(recipients), tuple(addressed + evidence)
+    )

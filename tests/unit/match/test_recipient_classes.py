@@ -100,3 +100,10 @@ def test_one_recipient_listed_twice_is_classified_once(scan: Scanner) -> None:
     """The same canonical address in the envelope and in To is one recipient."""
     result = scan("hi", ["mark.whitmore@example.com", ("Mark", "MARK.WHITMORE@example.com")])
     assert 1 == len(result.recipients)
+
+
+def test_a_recipient_finding_has_the_address_as_its_evidence(scan: Scanner) -> None:
+    """Reviewers see which recipient is restricted: the evidence is that address."""
+    result = scan("hi", ["team@council.example.gov.uk", "mark.whitmore@example.com"])
+    (evidence,) = [e for e in result.evidence if e.location == "envelope"]
+    assert (0, "mark.whitmore@example.com") == (evidence.finding_index, evidence.text)
