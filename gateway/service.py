@@ -204,6 +204,8 @@ async def _serve(store: Store, settings: Settings) -> None:
             console = Console(
                 review,
                 ConsoleSettings(settings.console_idle_timeout, settings.console_session_lifetime),
+                policy,
+                policy_dir,
             )
             tasks.create_task(
                 serve_console(

@@ -24,11 +24,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.console import web
+from gateway.console.admin import AdminPages
 from gateway.console.view import finding_summary, message_view, severity_rank
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
+from gateway.policy import Policy
 from gateway.review import Review, Role, accounts, audit, is_sender, record_event
 from gateway.review.accounts import Session
-from gateway.review.model import READERS, REVIEWERS, ROLES
+from gateway.review.model import READERS, REVIEWERS
 from gateway.store import STATUSES
 
 HERE = Path(__file__).parent
@@ -42,7 +44,10 @@ NOTICES = {
     "false-positive": "Marked as a false positive.",
     "user-added": "User added.",
     "user-changed": "User changed.",
+    "register-imported": "Register imported; the gateway uses it within seconds.",
 }
+POLICY_READERS = frozenset({Role.POLICY_ADMIN, Role.AUDITOR, Role.ADMIN})
+REGISTER_READERS = frozenset({Role.REGISTER_ADMIN, Role.AUDITOR})
 
 
 @dataclass(frozen=True)
@@ -51,13 +56,22 @@ class ConsoleSettings:
     session_lifetime: float = 8 * 3600.0  # however busy, a session ends after this
 
 
-class Console:
+class Console(AdminPages):
     """The console's routes over one ``Review``."""
 
-    def __init__(self, review: Review, settings: ConsoleSettings) -> None:
+    def __init__(
+        self,
+        review: Review,
+        settings: ConsoleSettings,
+        policy: Policy | None = None,
+        policy_dir: Path | None = None,
+    ) -> None:
         self.review = review
         self.store = review.store
         self.settings = settings
+        self.policy = policy
+        self.policy_dir = policy_dir
+        self.notices = NOTICES
         self.throttle = web.Throttle()
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -72,7 +86,7 @@ class Console:
     def app(self) -> Starlette:
         page = self._page
         routes = [
-            Route("/", page(self.home, READERS | {Role.ADMIN})),
+            Route("/", page(self.home, frozenset(Role))),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", page(self.logout, frozenset(Role)), methods=["POST"]),
@@ -83,6 +97,13 @@ class Console:
             Route("/audit", page(self.audit, frozenset({Role.AUDITOR, Role.ADMIN}))),
             Route("/users", page(self.users, frozenset({Role.ADMIN}))),
             Route("/users", page(self.change_user, frozenset({Role.ADMIN})), methods=["POST"]),
+            Route("/register", page(self.register, REGISTER_READERS)),
+            Route(
+                "/register",
+                page(self.import_register, frozenset({Role.REGISTER_ADMIN})),
+                methods=["POST"],
+            ),
+            Route("/policies", page(self.policies, POLICY_READERS)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
         return Starlette(routes=routes, middleware=[Middleware(web.SecurityHeaders)])
@@ -124,7 +145,7 @@ class Console:
                 )
             try:
                 return await handler(request, session)
-            except ReviewError as exc:
+            except (ReviewError, ConfigError) as exc:
                 status = next((v for k, v in _STATUS_CODES.items() if isinstance(exc, k)), 400)
                 return self.render("error.html", status, session=session, error=str(exc))
 
@@ -171,7 +192,17 @@ class Console:
     # -- quarantine ---------------------------------------------------------------------
 
     async def home(self, request: Request, session: Session) -> Response:
-        target = "/messages" if session.user.has(*READERS) else "/users"
+        user = session.user
+        target = next(
+            path
+            for path, roles in (
+                ("/messages", READERS),
+                ("/users", {Role.ADMIN}),
+                ("/register", REGISTER_READERS),
+                ("/policies", POLICY_READERS),
+            )
+            if user.has(*roles)
+        )
         return RedirectResponse(target, status_code=303)
 
     async def messages(self, request: Request, session: Session) -> Response:
@@ -244,53 +275,6 @@ class Console:
         else:
             raise NotFound(f"no action {action!r}")
         return RedirectResponse(f"/messages/{message_id}?notice={notice}", status_code=303)
-
-    # -- audit and users ----------------------------------------------------------------
-
-    async def audit(self, request: Request, session: Session) -> Response:
-        target = request.query_params.get("target", "").strip() or None
-        records = await self.review.audit_log(session.user, target=target, limit=500)
-        report = await audit.verify(self.store)
-        return self.render(
-            "audit.html",
-            session=session,
-            records=list(reversed(records)),
-            report=report,
-            target=target or "",
-        )
-
-    async def users(self, request: Request, session: Session) -> Response:
-        return self.render(
-            "users.html",
-            session=session,
-            users=await accounts.list_users(self.store),
-            roles=ROLES,
-            notice=NOTICES.get(request.query_params.get("notice", "")),
-        )
-
-    async def change_user(self, request: Request, session: Session) -> Response:
-        form: FormData = request.state.form
-        change, name = str(form.get("change", "")), str(form.get("name", "")).strip()
-        actor = session.user.actor
-        if change == "add":
-            roles = accounts.parse_roles(",".join(str(r) for r in form.getlist("roles")))
-            await accounts.add_user(
-                self.store, name, str(form.get("email", "")), roles, str(form.get("password", ""))
-            )
-            await record_event(
-                self.store, actor, "user-add", f"user:{name}", f"roles {','.join(sorted(roles))}"
-            )
-            return RedirectResponse("/users?notice=user-added", status_code=303)
-        if change in ("disable", "enable"):
-            if name == session.user.name:
-                raise AccessDenied("you cannot disable your own account")
-            await accounts.set_disabled(self.store, name, change == "disable")
-        elif change == "reset-password":
-            await accounts.reset_password(self.store, name, str(form.get("password", "")))
-        else:
-            raise NotFound(f"no change {change!r}")
-        await record_event(self.store, actor, f"user-{change}", f"user:{name}")
-        return RedirectResponse("/users?notice=user-changed", status_code=303)
 
 
 def _when(moment: dt.datetime) -> str:

@@ -1,0 +1,141 @@
+"""review (console): the pages for auditors and admins: audit log, users, register, policies.
+
+A mixin of ``Console``: each handler gets the request and the checked session; the
+role checks are in ``Console.app``'s routes and again in what the handlers call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from gateway.errors import AccessDenied, ConfigError, NotFound, RegisterError
+from gateway.policy import Policy
+from gateway.review import Review, accounts, audit, record_event
+from gateway.review.accounts import Session
+from gateway.review.model import ROLES
+from gateway.review.upkeep import policy_digest
+from gateway.store import Store
+
+MAX_REGISTER_BYTES = 50 * 1024 * 1024
+
+class AdminPages:
+    """Audit log (auditor, admin), users (admin), register (register admin), policies."""
+
+    review: Review
+    store: Store
+    policy: Policy | None
+    policy_dir: Path | None
+    notices: dict[str, str]
+
+    def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
+        raise NotImplementedError
+
+    async def audit(self, request: Request, session: Session) -> Response:
+        target = request.query_params.get("target", "").strip() or None
+        records = await self.review.audit_log(session.user, target=target, limit=500)
+        report = await audit.verify(self.store)
+        return self.render(
+            "audit.html",
+            session=session,
+            records=list(reversed(records)),
+            report=report,
+            target=target or "",
+        )
+
+    async def users(self, request: Request, session: Session) -> Response:
+        return self.render(
+            "users.html",
+            session=session,
+            users=await accounts.list_users(self.store),
+            roles=ROLES,
+            notice=self.notices.get(request.query_params.get("notice", "")),
+        )
+
+    async def change_user(self, request: Request, session: Session) -> Response:
+        form: FormData = request.state.form
+        change, name = str(form.get("change", "")), str(form.get("name", "")).strip()
+        actor = session.user.actor
+        if change == "add":
+            roles = accounts.parse_roles(",".join(str(r) for r in form.getlist("roles")))
+            await accounts.add_user(
+                self.store, name, str(form.get("email", "")), roles, str(form.get("password", ""))
+            )
+            await record_event(
+                self.store, actor, "user-add", f"user:{name}", f"roles {','.join(sorted(roles))}"
+            )
+            return RedirectResponse("/users?notice=user-added", status_code=303)
+        if change in ("disable", "enable"):
+            if name == session.user.name:
+                raise AccessDenied("you cannot disable your own account")
+            await accounts.set_disabled(self.store, name, change == "disable")
+        elif change == "reset-password":
+            await accounts.reset_password(self.store, name, str(form.get("password", "")))
+        else:
+            raise NotFound(f"no change {change!r}")
+        await record_event(self.store, actor, f"user-{change}", f"user:{name}")
+        return RedirectResponse("/users?notice=user-changed", status_code=303)
+
+    async def register(self, request: Request, session: Session) -> Response:
+        versions = await self.store.fetch_all(
+            "SELECT version, imported_at, source, cases FROM register_versions"
+            " ORDER BY version DESC LIMIT 50"
+        )
+        current = await self.store.load_register()
+        cases = [
+            (case.id, len(case.protected), len(case.restricted), len(case.allowed_recipients))
+            for case in (current.cases if current else [])
+        ]
+        return self.render(
+            "register.html",
+            session=session,
+            versions=[(v, dt.datetime.fromisoformat(at), src, n) for v, at, src, n in versions],
+            cases=cases,
+            error=request.query_params.get("error", ""),
+            notice=self.notices.get(request.query_params.get("notice", "")),
+        )
+
+    async def import_register(self, request: Request, session: Session) -> Response:
+        form: FormData = request.state.form
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ConfigError("choose a register file (YAML or JSON)")
+        data = await upload.read(MAX_REGISTER_BYTES + 1)
+        name = Path(upload.filename).name
+        if len(data) > MAX_REGISTER_BYTES:
+            raise ConfigError(f"{name}: larger than {MAX_REGISTER_BYTES // 2**20} MiB")
+        try:
+            version = await self.store.import_register(data.decode("utf-8"), name)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{name}: not UTF-8 text") from exc
+        except RegisterError as exc:  # names the file, line, case and field; no values
+            raise ConfigError(str(exc)) from exc
+        await record_event(
+            self.store, session.user.actor, "register-import", f"register:{version}", name
+        )
+        return RedirectResponse("/register?notice=register-imported", status_code=303)
+
+    async def policies(self, request: Request, session: Session) -> Response:
+        if self.policy is None or self.policy_dir is None:
+            raise NotFound("this console runs without a policy")
+        summaries = await self.store.list_held(None, 100_000)
+        fired = Counter(rule for s in summaries for rule in s.rules)
+        false_positive = Counter(rule for s in summaries if s.false_positive for rule in s.rules)
+        return self.render(
+            "policies.html",
+            session=session,
+            rules=self.policy.rules,
+            sources=self.policy.sources,
+            digest=policy_digest(self.policy_dir)[:16],
+            fired=fired,
+            false_positive=false_positive,
+            trail=[
+                r for r in await audit.records(self.store, limit=500) if r.action == "policy-change"
+            ],
+        )
