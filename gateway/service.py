@@ -35,7 +35,7 @@ from gateway.settings import Settings
 from gateway.smtp.auth import Authenticator, load_users
 from gateway.smtp.handler import GatewayHandler, Holder
 from gateway.smtp.server import Gate, GatewaySMTP
-from gateway.store import HeldMessage, Store
+from gateway.store import HeldMessage, Store, StoreError
 
 log = structlog.get_logger("gateway.service")
 WATCH_SECONDS = 2.0
@@ -138,12 +138,20 @@ def _holder(review: Review, background: set[asyncio.Task[None]]) -> Holder:
     async def hold(message: HeldMessage) -> str:
         message_id = await review.store.hold(message)
         if review.notifier is not None:
-            task = asyncio.create_task(review.notifier.held(message))
+            task = asyncio.create_task(_notify_held(review.notifier, review.store, message))
             background.add(task)
             task.add_done_callback(background.discard)
         return message_id
 
     return hold
+
+
+async def _notify_held(notifier: Notifier, store: Store, message: HeldMessage) -> None:
+    try:
+        waiting = await store.count_held()
+    except StoreError:
+        waiting = 1
+    await notifier.held(message, waiting)
 
 
 async def _serve(store: Store, settings: Settings) -> None:

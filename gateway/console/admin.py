@@ -25,6 +25,7 @@ from gateway.store import Store
 
 MAX_REGISTER_BYTES = 50 * 1024 * 1024
 
+
 class AdminPages:
     """Audit log (auditor, admin), users (admin), register (register admin), policies."""
 

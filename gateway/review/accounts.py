@@ -13,6 +13,7 @@ token, the start time (absolute timeout) and the last use (idle timeout).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
@@ -57,6 +58,14 @@ def parse_roles(text: str) -> frozenset[Role]:
     return frozenset(Role(name) for name in names)
 
 
+def _verify(stored_hash: str, password: str) -> bool:
+    """argon2id takes tens of milliseconds on purpose: run it off the event loop."""
+    try:
+        return bool(_hasher.verify(stored_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def _user(row: tuple[object, ...]) -> User:
     roles = frozenset(Role(r) for r in str(row[2]).split(",") if r)
     return User(str(row[0]), str(row[1]), roles, bool(row[3]), bool(row[4]))
@@ -70,13 +79,14 @@ async def add_user(
         raise ConfigError(f"user name {name!r}: use letters, digits, '.', '-' or '_'")
     if await find_user(store, name) is not None:
         raise ConfigError(f"user {name!r} already exists")
+    password_hash = await asyncio.to_thread(hash_password, password)
     await store.execute(
         "INSERT INTO users (name, email, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
         (
             name,
             email.strip().lower(),
             ",".join(sorted(roles)),
-            hash_password(password),
+            password_hash,
             dt.datetime.now(dt.UTC).isoformat(),
         ),
     )
@@ -113,9 +123,10 @@ async def set_disabled(store: Store, name: str, disabled: bool) -> None:
 
 async def reset_password(store: Store, name: str, password: str) -> None:
     """A new password; unlocks the account and ends its sessions."""
+    password_hash = await asyncio.to_thread(hash_password, password)
     changed = await store.execute(
         "UPDATE users SET password_hash = ?, failures = 0, locked_until = 0 WHERE name = ?",
-        (hash_password(password), name),
+        (password_hash, name),
     )
     if changed != 1:
         raise NotFound(f"no user {name!r}")
@@ -141,10 +152,7 @@ async def authenticate(store: Store, name: str, password: str, code: str = "") -
         (name,),
     )
     stored_hash = str(row[0]) if row else _DUMMY_HASH
-    try:
-        good: bool = _hasher.verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
-        good = False
+    good = await asyncio.to_thread(_verify, stored_hash, password)
     if row is None:
         raise LoginFailed("wrong name, password or code")
     if row[4] > time.time() or row[2]:
@@ -165,9 +173,8 @@ async def authenticate(store: Store, name: str, password: str, code: str = "") -
         )
         raise LoginFailed("wrong name, password or code")
     if _hasher.check_needs_rehash(stored_hash):
-        await store.execute(
-            "UPDATE users SET password_hash = ? WHERE name = ?", (_hasher.hash(password), name)
-        )
+        rehashed = await asyncio.to_thread(_hasher.hash, password)
+        await store.execute("UPDATE users SET password_hash = ? WHERE name = ?", (rehashed, name))
     await store.execute("UPDATE users SET failures = 0, locked_until = 0 WHERE name = ?", (name,))
     return await get_user(store, name)
 

@@ -3,8 +3,9 @@
 Each record carries the MAC of the one before it, and its own MAC over its fields and
 that link: HMAC-SHA256 under an audit key that is kept sealed by the master key, so
 someone who can write the database but has not the key file cannot forge a record.
-The newest sequence number and MAC are kept apart in ``meta``, so a record removed from
-the end is noticed too.  Triggers refuse UPDATE and DELETE on the table; ``verify``
+The newest sequence number and MAC are kept apart in ``meta`` with a MAC of their own
+(the head), so a record removed from the end is noticed too: the head of the record
+before cannot be made without the key.  Triggers refuse UPDATE and DELETE on the table; ``verify``
 finds what was done around them.  What the chain cannot show is the whole database put
 back to an earlier copy: keep the audit exported (``gateway audit list``) off the host
 for that.
@@ -43,6 +44,11 @@ def _mac(
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def _head(key: bytes, seq: int, mac: str) -> str:
+    tag = hmac.new(key, f"audit-head:{seq}:{mac}".encode(), hashlib.sha256).hexdigest()
+    return f"{seq}:{mac}:{tag}"
+
+
 async def record(store: Store, actor: str, action: str, target: str = "", reason: str = "") -> int:
     """Append one record; its sequence number.  Durable when this returns."""
     key = await audit_key(store)
@@ -58,7 +64,7 @@ async def record(store: Store, actor: str, action: str, target: str = "", reason
         await write(
             "INSERT INTO meta VALUES ('audit_head', ?)"
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (f"{seq}:{mac}",),
+            (_head(key, seq, mac),),
         )
     return seq
 
@@ -100,7 +106,7 @@ async def verify(store: Store) -> ChainReport:
             return ChainReport(len(rows), seq, f"record {seq} was altered")
         prev, expected_seq = mac, seq + 1
     head = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_head'")
-    last = f"{expected_seq - 1}:{prev}" if rows else None
-    if (head[0] if head else None) != last:
+    last = _head(key, expected_seq - 1, prev) if rows else None
+    if not hmac.compare_digest(head[0] if head else "", last or ""):
         return ChainReport(len(rows), expected_seq, "records are missing from the end")
     return ChainReport(len(rows))

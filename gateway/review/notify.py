@@ -39,15 +39,17 @@ class Notifier:
         self.settings = settings
         self.deliver = deliver
 
-    async def held(self, message: HeldMessage) -> None:
-        """A message was held: tell the review team, and the sender if configured."""
+    async def held(self, message: HeldMessage, waiting: int = 1) -> None:
+        """A message was held (``waiting`` now wait for review): tell the review team,
+        and the sender if configured."""
         link = self._link(message.id)
         await self._send(
             self.settings.review_team,
-            f"[gateway] 1 message held, severity {message.severity}",
+            f"[gateway] message held, severity {message.severity} ({waiting} waiting)",
             f"A message was held for review.\n\nId: {message.id}\n"
             f"Severity: {message.severity}\nRules: {', '.join(message.rules) or '-'}\n"
-            f"Received: {_when(message.received_at)}\n{link}",
+            f"Received: {_when(message.received_at)}\n"
+            f"Messages waiting for review: {waiting}\n{link}",
         )
         if self.settings.sender_on_hold and message.mail_from:
             await self._send(

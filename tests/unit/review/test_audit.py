@@ -20,8 +20,8 @@ async def _five(store: Store) -> None:
 
 def _tamper(path: Path, *statements: str) -> None:
     with sqlite3.connect(path) as db:
-        db.execute("DROP TRIGGER audit_no_update")
-        db.execute("DROP TRIGGER audit_no_delete")
+        db.execute("DROP TRIGGER IF EXISTS audit_no_update")
+        db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
         for statement in statements:
             db.execute(statement)
 
@@ -90,3 +90,17 @@ async def test_a_forged_record_without_the_key_is_found(store: Store) -> None:
     with sqlite3.connect(store.path) as db:
         db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)", forged)
     assert "record 6 was altered" == (await audit.verify(store)).problem
+
+
+async def test_removing_the_last_record_and_moving_the_head_is_found(store: Store) -> None:
+    """The head carries its own MAC: pointing it at the record before needs the key."""
+    await _five(store)
+    row = await store.fetch_one("SELECT mac FROM audit WHERE seq = 4")
+    assert row is not None
+    for head in (f"4:{row[0]}", f"4:{row[0]}:{'0' * 64}"):
+        _tamper(
+            store.path,
+            "DELETE FROM audit WHERE seq = 5",
+            f"UPDATE meta SET value = '{head}' WHERE name = 'audit_head'",  # noqa: S608
+        )
+        assert "missing from the end" in (await audit.verify(store)).problem

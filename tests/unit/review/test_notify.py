@@ -32,7 +32,7 @@ async def test_a_hold_tells_the_team_and_the_sender_never_the_recipient(
     await _notifier(upstream).held(message)
     assert [TEAM, (SENDER,)] == [rcpts for _, rcpts, _ in upstream.sent]
     team, _sender = (email.message_from_bytes(raw) for _, _, raw in upstream.sent)
-    assert "severity critical" in str(team["Subject"])
+    assert "severity critical (1 waiting)" in str(team["Subject"])
     assert f"https://gw.example:8443/messages/{message.id}" in team.get_payload()
     for _, rcpts, raw in upstream.sent:
         assert RCPT not in rcpts
