@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from gateway.errors import GatewayError
+from gateway.settings import Settings
 from gateway.smtp import replies
 
 DSN_MAIL = ("RET=", "ENVID=")
@@ -38,6 +39,16 @@ class UpstreamConfig:
     timeout: float = 60.0
     tls: str = "none"  # none | starttls | starttls-noverify
     local_hostname: str = "gateway.localdomain"
+
+
+def upstream_config(settings: Settings) -> UpstreamConfig:
+    """The upstream as ``settings`` describe it."""
+    return UpstreamConfig(
+        *settings.upstream,
+        timeout=settings.upstream_timeout,
+        tls=settings.upstream_tls,
+        local_hostname=settings.hostname,
+    )
 
 
 class UpstreamSession:

@@ -27,8 +27,8 @@ from gateway.match import Index, build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
 from gateway.register import parse_register
-from gateway.relay import UpstreamConfig
-from gateway.review import Notifier, NotifySettings, Review, SmtpDeliverer, record_event
+from gateway.relay import upstream_config
+from gateway.review import Notifier, Review, record_event
 from gateway.review.upkeep import audit_policy, upkeep
 from gateway.scan import ScanResult, ScanSettings, scan, unscannable
 from gateway.settings import Settings
@@ -121,17 +121,6 @@ async def run(settings: Settings) -> None:
         await store.close()
 
 
-def _review(store: Store, settings: Settings, upstream: UpstreamConfig) -> Review:
-    deliver = SmtpDeliverer(upstream)
-    notices = NotifySettings(
-        settings.notify_from,
-        settings.review_team,
-        settings.console_url,
-        settings.notify_sender_on_hold,
-    )
-    return Review(store, deliver, Notifier(notices, deliver), settings.release_retry)
-
-
 def _holder(review: Review, background: set[asyncio.Task[None]]) -> Holder:
     """Commit to the store; then, off the reply's path, send the notices."""
 
@@ -155,13 +144,8 @@ async def _notify_held(notifier: Notifier, store: Store, message: HeldMessage) -
 
 
 async def _serve(store: Store, settings: Settings) -> None:
-    upstream = UpstreamConfig(
-        *settings.upstream,
-        timeout=settings.upstream_timeout,
-        tls=settings.upstream_tls,
-        local_hostname=settings.hostname,
-    )
-    review = _review(store, settings, upstream)
+    upstream = upstream_config(settings)
+    review = Review.from_settings(store, settings)
     if settings.register is not None:
         await _import_if_changed(store, settings.register)
     policy_dir = settings.policies or default_policy_dir()

@@ -19,10 +19,8 @@ from typing import Any
 from gateway.cli.store import cli_actor, read_secret, store_options, with_store
 from gateway.errors import ConfigError, NotFound
 from gateway.extract import extract
-from gateway.relay import UpstreamConfig
 from gateway.review import (
     Review,
-    SmtpDeliverer,
     User,
     accounts,
     audit,
@@ -46,16 +44,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _review(store: Store, args: argparse.Namespace) -> Review:
-    settings = _settings(args)
-    host, port = settings.upstream
-    return Review(
-        store,
-        SmtpDeliverer(
-            UpstreamConfig(
-                host, port, settings.upstream_timeout, settings.upstream_tls, settings.hostname
-            )
-        ),
-    )
+    return Review.from_settings(store, _settings(args))
 
 
 def _run(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:

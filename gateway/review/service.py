@@ -20,10 +20,12 @@ from email.utils import format_datetime
 import structlog
 
 from gateway.errors import AccessDenied, Conflict, NotFound, ReviewError
+from gateway.relay import upstream_config
 from gateway.review import audit
-from gateway.review.deliver import Deliverer, DeliveryError
+from gateway.review.deliver import Deliverer, DeliveryError, SmtpDeliverer
 from gateway.review.model import READERS, REVIEWERS, AuditRecord, ReleaseOutcome, Role, User
-from gateway.review.notify import Notifier
+from gateway.review.notify import Notifier, NotifySettings
+from gateway.settings import Settings
 from gateway.store import HeldMessage, HeldSummary, Status, Store
 from gateway.verdict import Severity
 
@@ -54,6 +56,18 @@ def is_sender(user: User, message: HeldMessage) -> bool:
 
 class Review:
     """Review actions on the quarantine in ``store``; releases go out through ``deliver``."""
+
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings) -> Review:
+        """Releases and notices through the configured upstream, notices as configured."""
+        deliver = SmtpDeliverer(upstream_config(settings))
+        notices = NotifySettings(
+            settings.notify_from,
+            settings.review_team,
+            settings.console_url,
+            settings.notify_sender_on_hold,
+        )
+        return cls(store, deliver, Notifier(notices, deliver), settings.release_retry)
 
     def __init__(
         self,
