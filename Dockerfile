@@ -19,7 +19,9 @@ COPY deploy/gateway.example.toml /etc/safe-address-gateway/gateway.example.toml
 RUN pip install --no-cache-dir -e . && python -m gateway --version
 
 USER gateway
-EXPOSE 10025
+# SMTP; the review console and metrics when `console` and `metrics` are set (serve the
+# console over HTTPS with console_tls_cert/console_tls_key, or behind a TLS proxy).
+EXPOSE 10025 8025 9125
 VOLUME /var/lib/safe-address-gateway
 # SIGTERM: stop accepting, finish in-flight mail (up to 60 s); use `docker stop -t 90`.
 STOPSIGNAL SIGTERM
