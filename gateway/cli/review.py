@@ -28,11 +28,11 @@ from gateway.review import (
     record_event,
 )
 from gateway.review.model import ROLES
-from gateway.settings import load_settings
+from gateway.settings import Settings, load_settings
 from gateway.store import STATUSES, HeldMessage, HeldSummary, Store
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(
         getattr(args, "config", None),
         flags={
