@@ -122,12 +122,19 @@ class AdminPages:
         )
         return RedirectResponse("/register?notice=register-imported", status_code=303)
 
+    async def _rule_counts(self, false_positive_only: bool = False) -> Counter[str]:
+        """Messages in the quarantine (any status) per rule that decided them."""
+        rows = await self.store.fetch_all(
+            "SELECT rule.value, count(*) FROM messages, json_each(messages.rules) AS rule"
+            " WHERE messages.false_positive >= ? GROUP BY rule.value",
+            (int(false_positive_only),),
+        )
+        return Counter({str(rule): int(count) for rule, count in rows})
+
     async def policies(self, request: Request, session: Session) -> Response:
         if self.policy is None or self.policy_dir is None:
             raise NotFound("this console runs without a policy")
-        summaries = await self.store.list_held(None, 100_000)
-        fired = Counter(rule for s in summaries for rule in s.rules)
-        false_positive = Counter(rule for s in summaries if s.false_positive for rule in s.rules)
+        fired, false_positive = await self._rule_counts(), await self._rule_counts(True)
         return self.render(
             "policies.html",
             session=session,

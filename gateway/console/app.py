@@ -8,6 +8,7 @@ escape everything (Jinja2 autoescape), and mail is shown only as extracted text.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -237,7 +238,7 @@ class Console(AdminPages):
             "message.html",
             session=session,
             message=message,
-            view=message_view(message),
+            view=await asyncio.to_thread(message_view, message),  # extraction: CPU work
             approvers=approvers,
             can_act=user.has(*REVIEWERS) and message.status == "held",
             is_sender=is_sender(user, message),

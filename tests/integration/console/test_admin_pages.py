@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway
+from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway, high_hold
 from tests.integration.support import REGISTER, SAFE_ADDRESS
 
 
@@ -109,3 +109,22 @@ def test_only_register_admins_import_and_reviewers_see_neither_page(login: Login
     assert 403 == refused.status_code
     rita, _ = login("rita")
     assert [403, 403] == [rita.get(path).status_code for path in ("/register", "/policies")]
+
+
+def test_the_policies_page_counts_holds_and_false_positives_per_rule(
+    running: ConsoleGateway, login: Login
+) -> None:
+    """A hold counts for its rule; a false-positive mark counts in the next column."""
+    message_id = running.hold(high_hold("Counted"))
+    rita, csrf = login("rita")
+    marked = rita.post(
+        f"/messages/{message_id}/false-positive",
+        data={"csrf": csrf, "reason": "same street, another town"},
+    )
+    assert 303 == marked.status_code
+    polly, _ = login("polly")
+    page = polly.get("/policies").text
+    row = page.split("<strong>external-recipient-protected-address</strong>")[1].split("</tr>")[0]
+    held, false_positive = re.findall(r"<td>(\d+)</td>", row)[-2:]
+    assert int(held) >= 1
+    assert 1 == int(false_positive)
