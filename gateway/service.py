@@ -27,7 +27,7 @@ from gateway.match import Index, build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
 from gateway.register import parse_register
-from gateway.relay import upstream_config
+from gateway.relay import UpstreamPool, upstream_config
 from gateway.review import Notifier, Review, record_event
 from gateway.review.upkeep import audit_policy, upkeep
 from gateway.scan import ScanResult, ScanSettings, scan, unscannable
@@ -155,8 +155,9 @@ async def _serve(store: Store, settings: Settings) -> None:
     core = await load_core(store, settings, policy)
     scanner = Scanner(core, settings.workers, settings.scan_timeout, metrics)
     background: set[asyncio.Task[None]] = set()
+    pool = UpstreamPool(upstream, settings.upstream_pool, settings.upstream_idle)
     handler = GatewayHandler(
-        upstream,
+        pool,
         scanner,
         _holder(review, background),
         settings.hostname,
@@ -188,7 +189,7 @@ async def _serve(store: Store, settings: Settings) -> None:
     if settings.metrics is not None:
         http = await serve_http(*settings.metrics, metrics, lambda: not gate.draining)
     async with asyncio.TaskGroup() as tasks:
-        watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics))
+        watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics, pool))
         chores = tasks.create_task(
             upkeep(review, review.notifier, settings.retention_days, settings.digest_hour)
         )
@@ -215,6 +216,7 @@ async def _serve(store: Store, settings: Settings) -> None:
         watcher.cancel()
         chores.cancel()
     server.close()
+    await pool.close()
     if http is not None:
         http.close()
     scanner.pool.shutdown(wait=False, cancel_futures=True)
@@ -272,10 +274,17 @@ async def _drain(handler: GatewayHandler) -> None:
 
 
 async def _watch(
-    store: Store, settings: Settings, policy: Policy, scanner: Scanner, metrics: Metrics
+    store: Store,
+    settings: Settings,
+    policy: Policy,
+    scanner: Scanner,
+    metrics: Metrics,
+    pool: UpstreamPool,
 ) -> None:
-    """Pick up a register import without a restart; keep the quarantine gauge fresh."""
+    """Pick up a register import without a restart; keep the quarantine gauge fresh;
+    let go of upstream connections idle for too long."""
     while True:
+        pool.prune()
         metrics.register_version.set(scanner.core.version)
         metrics.held.set(await store.count_held())
         await asyncio.sleep(WATCH_SECONDS)

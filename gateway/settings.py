@@ -49,6 +49,8 @@ class Settings:
     upstream_timeout: float = 60.0
     scan_timeout: float = 30.0
     upstream_tls: str = "none"  # none | starttls | starttls-noverify
+    upstream_pool: int = 16  # idle upstream connections kept for the next client session
+    upstream_idle: float = 30.0  # seconds an idle pooled upstream connection is kept
     trace_header: bool = True
     tls_cert: Path | None = None  # PEM certificate chain: offers STARTTLS to clients
     tls_key: Path | None = None

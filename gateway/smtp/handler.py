@@ -21,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.envelope import Envelope
-from gateway.relay import UpstreamConfig, UpstreamError, UpstreamSession
+from gateway.relay import UpstreamError, UpstreamPool, UpstreamSession
 from gateway.scan import ScanResult
 from gateway.smtp import replies
 from gateway.store import HeldMessage, StoreError, new_message_id
@@ -50,7 +50,7 @@ class GatewayHandler:
 
     def __init__(
         self,
-        upstream: UpstreamConfig,
+        upstream: UpstreamPool,
         scanner: Scanner,
         holder: Holder,
         hostname: str,
@@ -70,9 +70,16 @@ class GatewayHandler:
     def _session(self, session: Session) -> UpstreamSession:
         relay = getattr(session, "upstream", None)
         if relay is None:
-            relay = UpstreamSession(self.upstream)
+            relay = self.upstream.take()
             session.upstream = relay  # type: ignore[attr-defined]
         return relay
+
+    async def release(self, session: Session | None) -> None:
+        """The client session is over: its upstream connection goes back to the pool."""
+        relay = getattr(session, "upstream", None)
+        if relay is not None:
+            session.upstream = None  # type: ignore[union-attr]
+            await self.upstream.give(relay)
 
     async def handle_EHLO(
         self,
@@ -130,7 +137,7 @@ class GatewayHandler:
         return "250 2.0.0 OK"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        await self._session(session).close()
+        await self.release(session)
         return "221 2.0.0 Bye"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:

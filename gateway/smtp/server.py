@@ -68,6 +68,7 @@ class GatewaySMTP(SMTP):
 
     def __init__(self, handler: GatewayHandler, gate: Gate, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
+        self.gateway_handler = handler
         self.gate = gate
         self._counted = False
 
@@ -106,9 +107,9 @@ class GatewaySMTP(SMTP):
         if self._counted:
             self.gate.active -= 1
             self._counted = False
-        relay = getattr(self.session, "upstream", None)
-        if relay is not None:
-            asyncio.ensure_future(relay.close())  # noqa: RUF006 - best effort, own timeout
+        if getattr(self.session, "upstream", None) is not None:
+            # best effort, with its own timeouts; a cut-off transaction is not pooled
+            asyncio.ensure_future(self.gateway_handler.release(self.session))  # noqa: RUF006
         super().connection_lost(error)
 
     def _getparams(self, params: Any) -> Any:

@@ -50,6 +50,19 @@ class SinkHandler:
     counter: int = 0
     delay: float = 2.0  # how long "slow" waits before accepting
     entered: int = 0  # DATA transactions begun, finished or not
+    greetings: int = 0  # EHLO/HELO commands: one per connection from the gateway
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self,
