@@ -9,6 +9,10 @@ before cannot be made without the key.  Triggers refuse UPDATE and DELETE on the
 finds what was done around them.  What the chain cannot show is the whole database put
 back to an earlier copy: keep the audit exported (``gateway audit list``) off the host
 for that.
+
+Reasons are free text a reviewer typed, and may quote what the message held: they are
+sealed like message bodies (AES-GCM under the master key, the record's sequence number
+bound), and the MAC covers the reason as written, so a rekey leaves the chain intact.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import hmac
 import json
 import secrets
 import sqlite3
+from typing import Any
 
+from gateway.crypto import KeyRing, SealError
 from gateway.review.model import AuditRecord, ChainReport
 from gateway.store import Store
 
@@ -59,9 +65,10 @@ async def record(store: Store, actor: str, action: str, target: str = "", reason
         head = await store.fetch_one("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
         seq, prev = (1, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
         mac = _mac(key, seq, at, actor, action, target, reason, prev)
+        sealed = store.keys.seal(reason_id(seq), reason.encode()).hex() if reason else ""
         await write(
             "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, at, actor, action, target, reason, prev, mac),
+            (seq, at, actor, action, target, sealed, prev, mac),
         )
         await write(
             "INSERT INTO meta VALUES ('audit_head', ?)"
@@ -87,9 +94,22 @@ async def records(
         (target, after, limit),
     )
     return [
-        AuditRecord(int(r[0]), dt.datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5])
+        AuditRecord(
+            int(r[0]), dt.datetime.fromisoformat(r[1]), r[2], r[3], r[4], _reason(store.keys, r)
+        )
         for r in reversed(rows)
     ]
+
+
+def reason_id(seq: int) -> str:
+    """The record id a reason is sealed under."""
+    return f"audit:{seq}"
+
+
+def _reason(keys: KeyRing, row: sqlite3.Row | tuple[Any, ...]) -> str:
+    """The reason of an audit row (seq first, sealed reason sixth), unsealed."""
+    sealed = str(row[5])
+    return keys.open(reason_id(int(row[0])), bytes.fromhex(sealed)).decode() if sealed else ""
 
 
 async def verify(store: Store) -> ChainReport:
@@ -100,16 +120,21 @@ async def verify(store: Store) -> ChainReport:
     )
     head = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_head'")
     # A long chain is many MACs: computed off the event loop.
-    return await asyncio.to_thread(_walk, key, rows, head[0] if head else "")
+    return await asyncio.to_thread(_walk, key, store.keys, rows, head[0] if head else "")
 
 
-def _walk(key: bytes, rows: list[sqlite3.Row], head: str) -> ChainReport:
+def _walk(key: bytes, keys: KeyRing, rows: list[sqlite3.Row], head: str) -> ChainReport:
     prev, expected_seq = GENESIS, 1
-    for seq, at, actor, action, target, reason, link, mac in rows:
+    for row in rows:
+        seq, at, actor, action, target, _, link, mac = row
         if seq != expected_seq:
             return ChainReport(len(rows), expected_seq, f"record {expected_seq} is missing")
         if link != prev:
             return ChainReport(len(rows), seq, f"record {seq} does not follow record {seq - 1}")
+        try:
+            reason = _reason(keys, row)
+        except (SealError, ValueError):  # not hex, or a blob that does not open here
+            return ChainReport(len(rows), seq, f"record {seq} was altered")
         if not hmac.compare_digest(mac, _mac(key, seq, at, actor, action, target, reason, link)):
             return ChainReport(len(rows), seq, f"record {seq} was altered")
         prev, expected_seq = mac, seq + 1

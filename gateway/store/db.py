@@ -32,7 +32,7 @@ from gateway.store.model import (
     Status,
     StoreError,
 )
-from gateway.store.schema import migrate
+from gateway.store.schema import AUDIT_TRIGGERS, migrate, statements
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _INSERT_MESSAGE = """
@@ -442,6 +442,16 @@ class Store:
         for name, totp in await self._all("SELECT name, totp FROM users WHERE totp IS NOT NULL"):
             rewrapped = self._keys.rewrap(f"totp:{name}", totp, new)
             await self._db.execute("UPDATE users SET totp = ? WHERE name = ?", (rewrapped, name))
+        reasons = await self._all("SELECT seq, reason FROM audit WHERE reason != ''")
+        # Sealed reasons are re-wrapped in place: the append-only triggers are set aside
+        # for that, inside this transaction (the chain's MACs cover the plain reasons).
+        await self._db.execute("DROP TRIGGER audit_no_update")
+        await self._db.execute("DROP TRIGGER audit_no_delete")
+        for seq, sealed in reasons:
+            blob = self._keys.rewrap(f"audit:{seq}", bytes.fromhex(sealed), new)
+            await self._db.execute("UPDATE audit SET reason = ? WHERE seq = ?", (blob.hex(), seq))
+        for statement in statements(AUDIT_TRIGGERS):
+            await self._db.execute(statement)
 
     async def _rewrap_register(self, new: KeyRing) -> int:
         rows = await self._all("SELECT version, body FROM register_versions")

@@ -113,6 +113,16 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# The audit table's guards as migration 2 made them; a rekey drops and remakes them
+# around its rewrap of the sealed reasons, inside its one transaction.
+AUDIT_TRIGGERS = """
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
 async def schema_version(db: aiosqlite.Connection) -> int:
     """The newest migration applied to ``db``; 0 for a new database."""
     await db.execute(

@@ -58,6 +58,11 @@ def held(severity: str = "high", sender: str = SENDER, days_old: float = 0) -> H
     )
 
 
+def stored_bytes(store: Store) -> bytes:
+    """Everything on disk for ``store``: the database file, its WAL and shared memory."""
+    return b"".join(p.read_bytes() for p in sorted(store.path.parent.glob(store.path.name + "*")))
+
+
 @pytest_asyncio.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(tmp_path / "gateway.sqlite3", KeyRing.generate(tmp_path / "key"))

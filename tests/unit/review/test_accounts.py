@@ -11,7 +11,7 @@ from gateway.errors import ConfigError, LoginFailed
 from gateway.review import Role, User, accounts
 from gateway.store import Store
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, stored_bytes
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,7 +21,7 @@ async def test_passwords_are_stored_as_argon2id(store: Store, people: dict[str, 
     rows = await store.fetch_all("SELECT password_hash FROM users")
     assert 6 == len(rows)
     assert all(str(row[0]).startswith("$argon2id$") for row in rows)
-    assert PASSWORD.encode() not in store.path.read_bytes()
+    assert PASSWORD.encode() not in stored_bytes(store)
 
 
 async def test_short_passwords_and_unknown_roles_are_refused(store: Store) -> None:
@@ -78,7 +78,7 @@ async def test_sessions_end_after_idle_and_absolute_timeouts(
     resumed = await accounts.resume_session(store, token, idle=60, lifetime=3600)
     assert resumed is not None
     assert (session.csrf, "rita") == (resumed.csrf, resumed.user.name)
-    assert token.encode() not in store.path.read_bytes()
+    assert token.encode() not in stored_bytes(store)
     await store.execute("UPDATE sessions SET seen = ?", (time.time() - 120,))
     assert await accounts.resume_session(store, token, idle=60, lifetime=3600) is None
     token, _ = await accounts.start_session(store, people["rita"])

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.crypto import KeyRing
 from gateway.review import audit
 from gateway.store import Store
+
+from .conftest import stored_bytes
 
 pytestmark = pytest.mark.asyncio
 
@@ -104,3 +107,17 @@ async def test_removing_the_last_record_and_moving_the_head_is_found(store: Stor
             f"UPDATE meta SET value = '{head}' WHERE name = 'audit_head'",  # noqa: S608
         )
         assert "missing from the end" in (await audit.verify(store)).problem
+
+
+async def test_reasons_are_sealed_and_survive_a_rekey(store: Store, tmp_path: Path) -> None:
+    """A reason quoting a protected detail is not in the database file; after a rekey
+    the chain still verifies, the reason still reads, and the guards are back."""
+    await audit.record(store, "user:rita", "reject", "Q1", "she lives at 27 Kingfisher Road")
+    await audit.record(store, "user:rita", "view", "Q1")
+    assert b"27 Kingfisher" not in stored_bytes(store)
+    await store.rekey(KeyRing.generate(tmp_path / "new.key"))
+    assert (await audit.verify(store)).ok
+    reasons = [r.reason for r in await audit.records(store)]
+    assert ["she lives at 27 Kingfisher Road", ""] == reasons
+    with sqlite3.connect(store.path) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE audit SET reason = ''")
