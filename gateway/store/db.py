@@ -1,10 +1,10 @@
 """The SQLite store: held messages and register versions, sealed at rest.
 
-One aiosqlite connection in autocommit mode (WAL, ``synchronous=FULL``): a single
-statement is durable when it returns; several statements that must land together run
-in an explicit ``BEGIN IMMEDIATE`` transaction.  What may identify a person (message
-bytes, envelope, evidence, register text) is sealed by the ``KeyRing``; verdicts,
-finding kinds and sizes stay in clear so that listings need no key work.
+``Store`` opens the database, keeps the quarantine and rotates the key; the connection
+is in ``base.py``, register versions in ``registers.py``.  What may identify a person
+(message bytes, envelope, evidence, register text, audit reasons) is sealed by the
+``KeyRing``; verdicts, finding kinds and sizes stay in clear so that listings need no
+key work.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,16 @@ import aiosqlite
 
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
-from gateway.register import Register, parse_register
+from gateway.store.base import guard, now
 from gateway.store.model import (
     STATUSES,
     HeldMessage,
     HeldSummary,
-    RegisterVersion,
     RekeyCounts,
     Status,
     StoreError,
 )
+from gateway.store.registers import RegisterVersions
 from gateway.store.schema import AUDIT_TRIGGERS, migrate, statements
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -56,19 +55,6 @@ _LIST = """
 """
 
 
-@contextmanager
-def _guard(what: str) -> Iterator[None]:
-    """Map the database's own errors (disk full, read-only, corrupt) to ``StoreError``."""
-    try:
-        yield
-    except (sqlite3.Error, OSError) as exc:
-        raise StoreError(f"store: cannot {what} ({exc.__class__.__name__}: {exc})") from exc
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
-
-
 def _raw_id(message_id: str) -> str:
     return f"{message_id}/raw"
 
@@ -77,20 +63,8 @@ def _details_id(message_id: str) -> str:
     return f"{message_id}/details"
 
 
-def _register_id(version: int) -> str:
-    return f"register:{version}"
-
-
-class Store:
+class Store(RegisterVersions):
     """Held messages and the register, in one SQLite file; open with ``Store.open``."""
-
-    def __init__(self, db: aiosqlite.Connection, keys: KeyRing, path: Path) -> None:
-        self._db = db
-        self._keys = keys
-        self.path = path
-        # One connection serves every coroutine: a write must never land inside another
-        # coroutine's open transaction (its rollback would take the write with it).
-        self._writing = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r}, key={self._keys.id.hex()})"
@@ -98,13 +72,13 @@ class Store:
     @classmethod
     async def open(cls, path: Path, keys: KeyRing) -> Store:
         """Open (or create) the database at ``path`` and bring its schema up to date."""
-        with _guard("open the database"):
+        with guard("open the database"):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             new = not path.exists()
             db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         store = cls(db, keys, path)
         try:
-            with _guard("open the database"):
+            with guard("open the database"):
                 if new:
                     path.chmod(0o600)
                 await store._setup()
@@ -147,64 +121,12 @@ class Store:
                 f"(key id {self._keys.id.hex()}, the database was sealed with {row[0]})"
             )
 
-    @property
-    def keys(self) -> KeyRing:
-        return self._keys
-
-    async def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        """One row of a read, for the review tables; ``StoreError`` on failure."""
-        with _guard("read"):
-            return await self._one(sql, params)
-
-    async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Every row of a read, for the review tables; ``StoreError`` on failure."""
-        with _guard("read"):
-            return await self._all(sql, params)
-
-    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        """One durable write; how many rows it changed.  ``StoreError`` on failure."""
-        with _guard("write"):
-            async with self._writing:
-                return await self._changed(sql, params)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Callable[..., Awaitable[int]]]:
-        """Several writes that land together: yields ``write(sql, params) -> rowcount``."""
-        with _guard("write"):
-            async with self._writing, self._transaction():
-                yield self._changed
-
-    async def _changed(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        cursor = await self._db.execute(sql, params)
-        changed = cursor.rowcount
-        await cursor.close()
-        return changed
-
-    async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        async with self._db.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-        return row
-
-    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[None]:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            await self._db.rollback()
-            raise
-        await self._db.commit()
-
     # -- quarantine -----------------------------------------------------------------
 
     async def hold(self, msg: HeldMessage) -> str:
         """Store ``msg`` durably (committed and fsynced) before returning its id."""
         row = await asyncio.to_thread(self._message_row, msg)
-        with _guard(f"hold message {msg.id}"):
+        with guard(f"hold message {msg.id}"):
             async with self._writing:
                 await self._db.execute(_INSERT_MESSAGE, row)
         return msg.id
@@ -223,7 +145,7 @@ class Store:
             msg.id,
             msg.received_at.astimezone(dt.UTC).isoformat(),
             msg.status,
-            _now(),
+            now(),
             msg.action,
             msg.severity,
             json.dumps(list(msg.rules)),
@@ -236,7 +158,7 @@ class Store:
 
     async def get(self, message_id: str) -> HeldMessage | None:
         """The whole held message, unsealed; ``None`` if there is no such id."""
-        with _guard(f"read message {message_id}"):
+        with guard(f"read message {message_id}"):
             row = await self._one(_SELECT_MESSAGE, (message_id,))
         return None if row is None else await asyncio.to_thread(self._unseal_message, row)
 
@@ -269,13 +191,13 @@ class Store:
         """Summaries, oldest first, of messages in ``status`` (every status if None),
         received at or after ``since``, with a finding for register case ``case``."""
         after = None if since is None else since.astimezone(dt.UTC).isoformat()
-        with _guard("list messages"):
+        with guard("list messages"):
             rows = await self._all(_LIST, (status, after, case, case, limit))
         return [_summary(row) for row in rows]
 
     async def summary(self, message_id: str) -> HeldSummary | None:
         """One message's summary (nothing sealed is opened); ``None`` if there is none."""
-        with _guard(f"read message {message_id}"):
+        with guard(f"read message {message_id}"):
             row = await self._one(
                 "SELECT id, received_at, status, action, severity, rules, findings, size,"
                 " rcpt_count, false_positive FROM messages WHERE id = ?",
@@ -285,13 +207,13 @@ class Store:
 
     async def count_by_status(self) -> dict[str, int]:
         """How many messages are in each status."""
-        with _guard("count messages"):
+        with guard("count messages"):
             rows = await self._all("SELECT status, count(*) FROM messages GROUP BY status")
         return dict.fromkeys(STATUSES, 0) | {row[0]: int(row[1]) for row in rows}
 
     async def count_held(self) -> int:
         """How many messages are waiting for a reviewer."""
-        with _guard("count messages"):
+        with guard("count messages"):
             row = await self._one("SELECT count(*) FROM messages WHERE status = 'held'")
         return int(row[0]) if row else 0
 
@@ -299,11 +221,11 @@ class Store:
         """Mark a message held, released or rejected; ``StoreError`` if there is none."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        with _guard(f"update message {message_id}"):
+        with guard(f"update message {message_id}"):
             async with self._writing:
                 changed = await self._changed(
                     "UPDATE messages SET status = ?, status_at = ? WHERE id = ?",
-                    (status, _now(), message_id),
+                    (status, now(), message_id),
                 )
         if changed != 1:
             raise StoreError(f"store: no message {message_id}")
@@ -311,11 +233,11 @@ class Store:
     async def transition(self, message_id: str, before: Status, after: Status) -> bool:
         """Move a message from ``before`` to ``after``; False if it was not in ``before``
         (so of two reviewers pressing at once, exactly one wins)."""
-        with _guard(f"update message {message_id}"):
+        with guard(f"update message {message_id}"):
             async with self._writing:
                 changed = await self._changed(
                     "UPDATE messages SET status = ?, status_at = ? WHERE id = ? AND status = ?",
-                    (after, _now(), message_id, before),
+                    (after, now(), message_id, before),
                 )
         return changed == 1
 
@@ -323,7 +245,7 @@ class Store:
         """Delete every message received before ``before`` that is not mid-release;
         the ids deleted."""
         cutoff = before.astimezone(dt.UTC).isoformat()
-        with _guard("purge messages"):
+        with guard("purge messages"):
             async with self._writing, self._transaction():
                 rows = await self._all(
                     "SELECT id FROM messages WHERE received_at < ? AND status != 'releasing'",
@@ -337,78 +259,11 @@ class Store:
                     )
         return ids
 
-    # -- register -------------------------------------------------------------------
-
-    async def import_register(self, text: str, source: str) -> int:
-        """Validate ``text`` as a register file and store it as the next version."""
-        register = parse_register(text, source)  # a RegisterError goes to the caller as is
-        fmt = "json" if source.endswith(".json") else "yaml"
-        return await self._add_register(text, source, fmt, len(register.cases))
-
-    async def _add_register(
-        self, text: str, source: str, fmt: str, cases: int, after: int | None = None
-    ) -> int:
-        with _guard("store the register"):
-            async with self._writing, self._transaction():
-                version = await self.register_version() + 1
-                if after is not None and version != after + 1:
-                    raise StoreError("store: the register changed meanwhile; try again")
-                body = self._keys.seal(_register_id(version), text.encode("utf-8"))
-                await self._db.execute(
-                    "INSERT INTO register_versions VALUES (?, ?, ?, ?, ?, ?)",
-                    (version, _now(), source, fmt, cases, body),
-                )
-        return version
-
-    async def register_version(self) -> int:
-        """The newest register version; 0 when none was imported.  Cheap enough to poll."""
-        with _guard("read the register version"):
-            row = await self._one("SELECT coalesce(max(version), 0) FROM register_versions")
-        return int(row[0]) if row else 0
-
-    async def register_info(self) -> RegisterVersion | None:
-        """When and from where the newest register version came; ``None`` if none."""
-        with _guard("read the register"):
-            row = await self._one(
-                "SELECT version, imported_at, source, cases FROM register_versions"
-                " ORDER BY version DESC LIMIT 1"
-            )
-        if row is None:
-            return None
-        return RegisterVersion(row[0], dt.datetime.fromisoformat(row[1]), row[2], row[3])
-
-    async def load_register(self) -> Register | None:
-        """The newest register version, unsealed and validated; ``None`` if none."""
-        with _guard("read the register"):
-            row = await self._one(
-                "SELECT version, format, body FROM register_versions ORDER BY version DESC LIMIT 1"
-            )
-        if row is None:
-            return None
-        version, fmt, body = row
-        text = self._keys.open(_register_id(version), body).decode("utf-8")
-        return parse_register(text, f"{_register_id(version)}.{fmt}")
-
-    async def remove_case(self, case_id: str) -> int:
-        """Store a new register version without case ``case_id``; the new version."""
-        version = await self.register_version()
-        current = await self.load_register()
-        if current is None:
-            raise ConfigError("no register imported yet")
-        kept = [case for case in current.cases if case.id != case_id]
-        if len(kept) == len(current.cases):
-            raise ConfigError(f"no case {case_id!r} in register version {version}")
-        data = current.model_copy(update={"cases": kept}).model_dump(mode="json")
-        text = json.dumps(data, ensure_ascii=False, indent=1)
-        parse_register(text, "removal.json")  # what is stored must load again
-        source = f"version {version} without case {case_id}"
-        return await self._add_register(text, source, "json", len(kept), after=version)
-
     # -- keys -----------------------------------------------------------------------
 
     async def rekey(self, new: KeyRing) -> RekeyCounts:
         """Rewrap every sealed record for ``new``, all in one transaction."""
-        with _guard("rekey"):
+        with guard("rekey"):
             async with self._writing, self._transaction():
                 messages = await self._rewrap_messages(new)
                 versions = await self._rewrap_register(new)
@@ -452,15 +307,6 @@ class Store:
             await self._db.execute("UPDATE audit SET reason = ? WHERE seq = ?", (blob.hex(), seq))
         for statement in statements(AUDIT_TRIGGERS):
             await self._db.execute(statement)
-
-    async def _rewrap_register(self, new: KeyRing) -> int:
-        rows = await self._all("SELECT version, body FROM register_versions")
-        for version, body in rows:
-            rewrapped = self._keys.rewrap(_register_id(version), body, new)
-            await self._db.execute(
-                "UPDATE register_versions SET body = ? WHERE version = ?", (rewrapped, version)
-            )
-        return len(rows)
 
 
 def _to_json(value: Mapping[str, Any]) -> bytes:
