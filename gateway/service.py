@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from gateway import workers
-from gateway.console import Console, ConsoleSettings, serve_console
+from gateway.console import Console, ConsoleSettings, bind_console, serve_console
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError
@@ -169,6 +169,7 @@ async def _serve(store: Store, settings: Settings) -> None:
     metrics.connections.set_function(lambda: gate.active)
     loop = asyncio.get_running_loop()
     options = _client_security(settings)
+    console_socket = None if settings.console is None else bind_console(*settings.console)
     server = await loop.create_server(
         lambda: GatewaySMTP(
             handler,
@@ -193,7 +194,7 @@ async def _serve(store: Store, settings: Settings) -> None:
         chores = tasks.create_task(
             upkeep(review, review.notifier, settings.retention_days, settings.digest_hour)
         )
-        if settings.console is not None:
+        if console_socket is not None:
             console = Console(
                 review,
                 ConsoleSettings(settings.console_idle_timeout, settings.console_session_lifetime),
@@ -203,13 +204,14 @@ async def _serve(store: Store, settings: Settings) -> None:
             tasks.create_task(
                 serve_console(
                     console,
-                    *settings.console,
+                    console_socket,
                     stop,
                     settings.console_tls_cert,
                     settings.console_tls_key,
                 )
             )
-            log.info("console listening", path=f"{settings.console[0]}:{settings.console[1]}")
+            host, port = console_socket.getsockname()[:2]
+            log.info("console listening", path=f"{host}:{port}")
         await stop.wait()
         gate.draining = True
         await _drain(handler)
