@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.console import web
 from gateway.console.admin import AdminPages
-from gateway.console.view import finding_summary, message_view, severity_rank
+from gateway.console.view import finding_summary, message_view
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.policy import Policy
 from gateway.review import Review, Role, accounts, audit, is_sender, record_event
@@ -47,6 +47,7 @@ NOTICES = {
     "user-changed": "User changed.",
     "register-imported": "Register imported; the gateway uses it within seconds.",
 }
+LIST_LIMIT = 500  # messages on one list page, most severe and oldest first
 POLICY_READERS = frozenset({Role.POLICY_ADMIN, Role.AUDITOR, Role.ADMIN})
 REGISTER_READERS = frozenset({Role.REGISTER_ADMIN, Role.AUDITOR})
 
@@ -79,7 +80,7 @@ class Console(AdminPages):
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        env.globals.update(severity_rank=severity_rank, finding_summary=finding_summary)
+        env.globals.update(finding_summary=finding_summary)
         env.filters["when"] = _when
         env.filters["age"] = _age
         self.env = env
@@ -217,11 +218,14 @@ class Console(AdminPages):
         except ValueError:
             raise ConfigError("'since' must be a date (YYYY-MM-DD)") from None
         wanted = next((s for s in STATUSES if s == status), None)
-        listed = await self.review.messages(session.user, wanted, case=case, since=since)
+        listed = await self.review.messages(
+            session.user, wanted, case=case, since=since, limit=LIST_LIMIT
+        )
         return self.render(
             "list.html",
             session=session,
-            messages=sorted(listed, key=lambda m: (-severity_rank(m.severity), m.id)),
+            messages=listed,
+            limit=LIST_LIMIT,
             counts=await self.store.count_by_status(),
             status=status,
             statuses=(*STATUSES, "all"),

@@ -124,10 +124,6 @@ def _spans(text: str, evidence: Iterable[Mapping[str, Any]]) -> list[tuple[int, 
     return out
 
 
-def severity_rank(severity: str) -> int:
-    return {"critical": 4, "high": 3, "medium": 2, "low": 1}.get(severity, 0)
-
-
 def finding_summary(findings: Sequence[Mapping[str, Any]]) -> str:
     kinds = dict.fromkeys(str(f.get("kind")) for f in findings)
     return ", ".join(kinds) or "-"

@@ -92,8 +92,9 @@ class Review:
         since: dt.datetime | None = None,
         limit: int = 500,
     ) -> list[HeldSummary]:
+        """Most severe first, then oldest: what a reviewer should look at next."""
         _need(user, READERS, "see the quarantine")
-        return await self.store.list_held(status, limit, case=case, since=since)
+        return await self.store.list_held(status, limit, case=case, since=since, by_severity=True)
 
     async def open(self, user: User, message_id: str) -> HeldMessage:
         """The whole message, for a reader; the view is audited."""

@@ -51,7 +51,10 @@ _LIST = """
     WHERE status = coalesce(?, status) AND received_at >= coalesce(?, received_at)
       AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(messages.findings)
                                 WHERE json_extract(value, '$.case') = ?))
-    ORDER BY id LIMIT ?
+    ORDER BY CASE WHEN ? THEN CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                                            WHEN 'medium' THEN 2 WHEN 'low' THEN 3
+                                            ELSE 4 END ELSE 0 END, id
+    LIMIT ?
 """
 
 
@@ -187,12 +190,14 @@ class Store(RegisterVersions):
         *,
         case: str | None = None,
         since: dt.datetime | None = None,
+        by_severity: bool = False,
     ) -> list[HeldSummary]:
-        """Summaries, oldest first, of messages in ``status`` (every status if None),
-        received at or after ``since``, with a finding for register case ``case``."""
+        """Summaries, oldest first (most severe first, then oldest, with ``by_severity``),
+        of messages in ``status`` (every status if None), received at or after
+        ``since``, with a finding for register case ``case``."""
         after = None if since is None else since.astimezone(dt.UTC).isoformat()
         with guard("list messages"):
-            rows = await self._all(_LIST, (status, after, case, case, limit))
+            rows = await self._all(_LIST, (status, after, case, case, by_severity, limit))
         return [_summary(row) for row in rows]
 
     async def summary(self, message_id: str) -> HeldSummary | None:

@@ -167,3 +167,15 @@ async def test_purge_deletes_old_messages_and_keeps_their_audit(
     actions = [r.action for r in await audit.records(store, target=old)]
     assert ["view", "purge"] == actions
     assert (await audit.verify(store)).ok
+
+
+async def test_the_list_puts_the_most_severe_first_then_the_oldest(
+    review: Review, store: Store, people: dict[str, User]
+) -> None:
+    """Critical before high, oldest first within each; the limit keeps the most severe."""
+    old_high = await store.hold(held("high", days_old=2))
+    old_critical = await store.hold(held("critical", days_old=1))
+    new_critical = await store.hold(held("critical"))
+    listed = [m.id for m in await review.messages(people["rita"])]
+    assert [old_critical, new_critical, old_high] == listed
+    assert [old_critical] == [m.id for m in await review.messages(people["rita"], limit=1)]
