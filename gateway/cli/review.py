@@ -130,7 +130,7 @@ def _user_parsers(commands: Any, options: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--role", required=True, help=f"comma-separated: {', '.join(ROLES)}")
     p.set_defaults(run=_user_add)
-    for name in ("disable", "enable", "reset-password", "totp"):
+    for name in ("disable", "enable", "reset-password", "totp", "totp-off"):
         p = u.add_parser(name, parents=[options])
         p.add_argument("name")
         p.set_defaults(run=_user_change, change=name)
@@ -314,6 +314,8 @@ def _user_change(args: argparse.Namespace) -> int:
             await accounts.set_disabled(store, args.name, args.change == "disable")
         elif args.change == "reset-password":
             await accounts.reset_password(store, args.name, password)
+        elif args.change == "totp-off":  # a lost phone: the user sets a new one up
+            await accounts.set_totp(store, args.name, None)
         else:
             uri = await accounts.enrol_totp(store, args.name)
             result = f"user {args.name}: add this to the authenticator app, once:\n{uri}"

@@ -83,6 +83,53 @@ class AdminPages:
         await record_event(self.store, actor, f"user-{change}", f"user:{name}")
         return RedirectResponse("/users?notice=user-changed", status_code=303)
 
+    async def account(self, request: Request, session: Session) -> Response:
+        return self.render(
+            "account.html",
+            session=session,
+            enrol=None,
+            error="",
+            notice=self.notices.get(request.query_params.get("notice", "")),
+        )
+
+    async def change_account(self, request: Request, session: Session) -> Response:
+        """The user's own password and second factor; every change asks who they are."""
+        form: FormData = request.state.form
+        change, user = str(form.get("change", "")), session.user
+        code = str(form.get("code", ""))
+        if change == "password":
+            await accounts.change_password(
+                self.store,
+                user.name,
+                str(form.get("current", "")),
+                code,
+                str(form.get("password", "")),
+                str(form.get("again", "")),
+            )
+            await record_event(self.store, user.actor, "password-change", f"user:{user.name}")
+            # Changing the password ends every session, this one too: log in again.
+            return RedirectResponse("/login", status_code=303)
+        if change == "totp-start":
+            await accounts.authenticate(self.store, user.name, str(form.get("current", "")), code)
+            secret, uri = accounts.new_totp(user.name)
+            return self.render(
+                "account.html", session=session, error="", enrol={"secret": secret, "uri": uri}
+            )
+        if change == "totp-confirm":
+            secret = str(form.get("secret", ""))
+            if not accounts.totp_code_matches(secret, code):
+                return self.render(
+                    "account.html",
+                    400,
+                    session=session,
+                    enrol={"secret": secret, "uri": ""},
+                    error="That code did not match; try the next one.",
+                )
+            await accounts.set_totp(self.store, user.name, secret)
+            await record_event(self.store, user.actor, "totp-on", f"user:{user.name}")
+            return RedirectResponse("/account?notice=totp-on", status_code=303)
+        raise NotFound(f"no change {change!r}")
+
     async def register(self, request: Request, session: Session) -> Response:
         versions = await self.store.fetch_all(
             "SELECT version, imported_at, source, cases FROM register_versions"

@@ -46,6 +46,7 @@ NOTICES = {
     "user-added": "User added.",
     "user-changed": "User changed.",
     "register-imported": "Register imported; the gateway uses it within seconds.",
+    "totp-on": "Your authenticator app is now needed at every login and release.",
 }
 LIST_LIMIT = 500  # messages on one list page, most severe and oldest first
 POLICY_READERS = frozenset({Role.POLICY_ADMIN, Role.AUDITOR, Role.ADMIN})
@@ -99,6 +100,8 @@ class Console(AdminPages):
             Route("/audit", page(self.audit, frozenset({Role.AUDITOR, Role.ADMIN}))),
             Route("/users", page(self.users, frozenset({Role.ADMIN}))),
             Route("/users", page(self.change_user, frozenset({Role.ADMIN})), methods=["POST"]),
+            Route("/account", page(self.account, frozenset(Role))),
+            Route("/account", page(self.change_account, frozenset(Role)), methods=["POST"]),
             Route("/register", page(self.register, REGISTER_READERS)),
             Route(
                 "/register",

@@ -133,15 +133,44 @@ async def reset_password(store: Store, name: str, password: str) -> None:
     await store.execute("DELETE FROM sessions WHERE user = ?", (name,))
 
 
+def new_totp(name: str) -> tuple[str, str]:
+    """A fresh TOTP secret and its ``otpauth://`` URI, to show the user once."""
+    secret = pyotp.random_base32()
+    return secret, pyotp.TOTP(secret).provisioning_uri(
+        name=name, issuer_name="Safe-Address Gateway"
+    )
+
+
+def totp_code_matches(secret: str, code: str) -> bool:
+    """The code the user's app shows now (or one step either side) for ``secret``."""
+    try:
+        return bool(pyotp.TOTP(secret).verify(code.strip(), valid_window=1))
+    except (ValueError, TypeError):  # not a base32 secret
+        return False
+
+
+async def set_totp(store: Store, name: str, secret: str | None) -> None:
+    """Turn the second factor on with ``secret`` (sealed), or off with None."""
+    sealed = None if secret is None else store.keys.seal(f"totp:{name}", secret.encode("ascii"))
+    if await store.execute("UPDATE users SET totp = ? WHERE name = ?", (sealed, name)) != 1:
+        raise NotFound(f"no user {name!r}")
+
+
 async def enrol_totp(store: Store, name: str) -> str:
     """Give the account a new TOTP secret; the ``otpauth://`` URI to show the user once."""
-    await get_user(store, name)
-    secret = pyotp.random_base32()
-    await store.execute(
-        "UPDATE users SET totp = ? WHERE name = ?",
-        (store.keys.seal(f"totp:{name}", secret.encode("ascii")), name),
-    )
-    return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="Safe-Address Gateway")
+    secret, uri = new_totp(name)
+    await set_totp(store, name, secret)
+    return uri
+
+
+async def change_password(
+    store: Store, name: str, current: str, code: str, new: str, again: str
+) -> None:
+    """The user's own change: the current password (and code) first, the new one twice."""
+    await authenticate(store, name, current, code)
+    if new != again:
+        raise ConfigError("the two new passwords differ")
+    await reset_password(store, name, new)
 
 
 async def authenticate(store: Store, name: str, password: str, code: str = "") -> User:
@@ -159,7 +188,7 @@ async def authenticate(store: Store, name: str, password: str, code: str = "") -
         raise LoginFailed("this account is locked or disabled; try later or ask an admin")
     if good and row[1] is not None:
         secret = store.keys.open(f"totp:{name}", row[1]).decode("ascii")
-        good = pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+        good = totp_code_matches(secret, code)
     if not good:
         failures = int(row[3]) + 1
         lock = 0.0

@@ -8,6 +8,7 @@ in front of the ``sink()`` of ``smtp_support``, creates one account per role wit
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import socket
 import subprocess
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+
+import httpx
 
 from tests.integration.smtp_support import (
     GATEWAY,
@@ -137,3 +140,25 @@ def _wait_for_port(port: int) -> None:
             return
         time.sleep(0.05)
     raise RuntimeError(f"the console did not listen on port {port}")
+
+
+def http_login(
+    client: httpx.Client, name: str, password: str = PASSWORD, code: str = ""
+) -> httpx.Response:
+    """Log ``client`` in through the login form; the response to the form.  Cookies are
+    set by hand: httpx does not send Secure cookies it got over plain HTTP."""
+    token = client.get("/login").cookies["__Host-login"]
+    client.cookies.set("__Host-login", token)
+    done = client.post(
+        "/login", data={"name": name, "password": password, "code": code, "csrf": token}
+    )
+    if done.status_code == 303:
+        client.cookies.set("__Host-session", done.cookies["__Host-session"])
+    return done
+
+
+def csrf_token(client: httpx.Client, path: str) -> str:
+    """The CSRF token in the forms of the page at ``path``."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found is not None, f"no form on {path}"
+    return found.group(1)

@@ -8,7 +8,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway, high_hold
+from tests.integration.console_support import (
+    PASSWORD,
+    ConsoleGateway,
+    console_gateway,
+    csrf_token,
+    high_hold,
+    http_login,
+)
 from tests.integration.support import REGISTER, SAFE_ADDRESS
 
 
@@ -49,19 +56,9 @@ def login(running: ConsoleGateway) -> Iterator[Login]:
 
 
 def _login(client: httpx.Client, name: str) -> tuple[httpx.Client, str]:
-    """Log ``client`` in (cookies passed by hand: they are Secure); its CSRF token."""
-    form = client.get("/login")
-    token = form.cookies["__Host-login"]
-    client.cookies.set("__Host-login", token)
-    done = client.post(
-        "/login", data={"name": name, "password": PASSWORD, "code": "", "csrf": token}
-    )
-    assert 303 == done.status_code, done.text
-    client.cookies.set("__Host-session", done.cookies["__Host-session"])
-    page = client.get("/")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(page.headers["location"]).text)
-    assert csrf is not None
-    return client, csrf.group(1)
+    """Log ``client`` in; the client and its CSRF token."""
+    assert 303 == http_login(client, name).status_code
+    return client, csrf_token(client, client.get("/").headers["location"])
 
 
 def test_a_register_admin_imports_a_new_version(running: ConsoleGateway, login: Login) -> None:
