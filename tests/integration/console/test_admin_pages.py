@@ -125,3 +125,14 @@ def test_the_policies_page_counts_holds_and_false_positives_per_rule(
     held, false_positive = re.findall(r"<td>(\d+)</td>", row)[-2:]
     assert int(held) >= 1
     assert 1 == int(false_positive)
+
+
+def test_a_register_upload_needs_the_csrf_token(running: ConsoleGateway, login: Login) -> None:
+    """Without the form's token nothing is imported."""
+    client, _ = login("reggie")
+    versions = client.get("/register").text.count("<tr><td>")
+    upload = {"file": ("sneaky.yaml", REGISTER.read_bytes(), "application/yaml")}
+    for data in ({}, {"csrf": "forged"}):
+        assert 403 == client.post("/register", data=data, files=upload).status_code
+    assert versions == client.get("/register").text.count("<tr><td>")
+    assert "sneaky.yaml" not in client.get("/register").text
