@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import ssl
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -168,21 +169,8 @@ async def _serve(store: Store, settings: Settings) -> None:
     gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
     metrics.connections.set_function(lambda: gate.active)
     loop = asyncio.get_running_loop()
-    options = _client_security(settings)
     console_socket = None if settings.console is None else bind_console(*settings.console)
-    server = await loop.create_server(
-        lambda: GatewaySMTP(
-            handler,
-            gate,
-            hostname=settings.hostname,
-            data_size_limit=settings.max_message_bytes,
-            enable_SMTPUTF8=True,
-            timeout=settings.idle_timeout,
-            **options,
-        ),
-        *settings.listen,
-    )
-    log.info("listening", path=f"{settings.listen[0]}:{settings.listen[1]}")
+    server = await _smtp_server(settings, handler, gate)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -195,28 +183,18 @@ async def _serve(store: Store, settings: Settings) -> None:
             upkeep(review, review.notifier, settings.retention_days, settings.digest_hour)
         )
         if console_socket is not None:
-            console = Console(
-                review,
-                ConsoleSettings(settings.console_idle_timeout, settings.console_session_lifetime),
-                policy,
-                policy_dir,
-            )
-            tasks.create_task(
-                serve_console(
-                    console,
-                    console_socket,
-                    stop,
-                    settings.console_tls_cert,
-                    settings.console_tls_key,
-                )
-            )
-            host, port = console_socket.getsockname()[:2]
-            log.info("console listening", path=f"{host}:{port}")
+            console = Console(review, _console_settings(settings), policy, policy_dir)
+            tasks.create_task(_console(console, console_socket, stop, settings))
         await stop.wait()
         gate.draining = True
         await _drain(handler)
         watcher.cancel()
         chores.cancel()
+    await _close(server, pool, http, scanner)
+
+
+async def _close(server: asyncio.Server, pool: UpstreamPool, http: Any, scanner: Scanner) -> None:
+    """After the drain: stop listening, let go of the upstream, stop the scan workers."""
     server.close()
     await pool.close()
     if http is not None:
@@ -225,6 +203,36 @@ async def _serve(store: Store, settings: Settings) -> None:
     if scanner.core.pool is not None:
         scanner.core.pool.shutdown(wait=True, cancel_futures=True)
     log.info("stopped")
+
+
+async def _smtp_server(settings: Settings, handler: GatewayHandler, gate: Gate) -> asyncio.Server:
+    options = _client_security(settings)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: GatewaySMTP(
+            handler,
+            gate,
+            hostname=settings.hostname,
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            timeout=settings.idle_timeout,
+            **options,
+        ),
+        *settings.listen,
+    )
+    log.info("listening", path=f"{settings.listen[0]}:{settings.listen[1]}")
+    return server
+
+
+def _console_settings(settings: Settings) -> ConsoleSettings:
+    return ConsoleSettings(settings.console_idle_timeout, settings.console_session_lifetime)
+
+
+async def _console(
+    console: Console, sock: socket.socket, stop: asyncio.Event, settings: Settings
+) -> None:
+    host, port = sock.getsockname()[:2]
+    log.info("console listening", path=f"{host}:{port}")
+    await serve_console(console, sock, stop, settings.console_tls_cert, settings.console_tls_key)
 
 
 def _client_security(settings: Settings) -> dict[str, Any]:
