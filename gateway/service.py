@@ -236,7 +236,8 @@ async def _console(
 
 
 def _client_security(settings: Settings) -> dict[str, Any]:
-    """STARTTLS when a certificate is configured; AUTH (after STARTTLS) with a users file."""
+    """STARTTLS when a certificate is configured; AUTH (after STARTTLS) with a users file;
+    with ``tls_client_ca``, TLS before MAIL and a client certificate from that CA."""
     options: dict[str, Any] = {}
     if settings.tls_cert is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -245,7 +246,16 @@ def _client_security(settings: Settings) -> dict[str, Any]:
             context.load_cert_chain(settings.tls_cert, settings.tls_key)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"{settings.tls_cert}: cannot load certificate and key") from exc
+        if settings.tls_client_ca is not None:
+            try:
+                context.load_verify_locations(cafile=settings.tls_client_ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"{settings.tls_client_ca}: cannot load the CA") from exc
+            context.verify_mode = ssl.CERT_REQUIRED
+            options["require_starttls"] = True
         options["tls_context"] = context
+    elif settings.tls_client_ca is not None:
+        raise ConfigError("tls_client_ca needs tls_cert: client certificates come with TLS")
     if settings.auth_users is not None:
         if settings.tls_cert is None:
             raise ConfigError("auth_users needs tls_cert: AUTH is offered only over TLS")

@@ -54,6 +54,7 @@ class Settings:
     trace_header: bool = True
     tls_cert: Path | None = None  # PEM certificate chain: offers STARTTLS to clients
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # clients need TLS and a certificate from this CA
     auth_users: Path | None = None  # users file (gateway passwd): offers AUTH after STARTTLS
     require_auth: bool = False
     console_tls_cert: Path | None = None  # the console over HTTPS (needed off loopback)
@@ -88,6 +89,7 @@ _PATHS = {
     "tls_cert",
     "tls_key",
     "auth_users",
+    "tls_client_ca",
     "console_tls_cert",
     "console_tls_key",
 }
