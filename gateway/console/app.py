@@ -41,6 +41,8 @@ NOTICES = {
     "approved": "Approved. A senior reviewer must approve it too before it is released.",
     "released": "Released: the upstream accepted the message.",
     "pending": "Released, but the upstream did not take it yet; the gateway keeps trying.",
+    "refused": "The upstream refused this message for good, so it is held again. "
+    "See the history below for what it refused.",
     "rejected": "Rejected: the message will not be delivered.",
     "false-positive": "Marked as a false positive.",
     "user-added": "User added.",

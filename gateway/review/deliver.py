@@ -1,8 +1,9 @@
 """review -> upstream: released messages and notifications, sent with the relay's session.
 
 All or nothing: if the upstream refuses the sender, any recipient or the message, the
-transaction is reset and ``DeliveryError`` raised, so a release stays pending and is
-tried again as a whole.
+transaction is reset and ``DeliveryError`` raised: a temporary refusal (4xx, or no
+answer) leaves a release pending, to be tried again as a whole; a permanent one (5xx)
+is marked so, since trying again would not help.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from gateway.relay import UpstreamConfig, UpstreamError, UpstreamSession
 
 
 class DeliveryError(GatewayError):
-    """The upstream did not take the message; nothing was delivered."""
+    """The upstream did not take the message; nothing was delivered.  ``permanent``:
+    it said no for good (5xx)."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 class Deliverer(Protocol):
@@ -46,4 +52,4 @@ class SmtpDeliverer:
 
 def _accepted(reply: str, what: str) -> None:
     if not reply.startswith("2"):
-        raise DeliveryError(f"the upstream refused the {what} ({reply[:3]})")
+        raise DeliveryError(f"the upstream refused the {what} ({reply[:3]})", reply[:1] == "5")

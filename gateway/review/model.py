@@ -71,7 +71,8 @@ class ChainReport:
 @dataclass(frozen=True)
 class ReleaseOutcome:
     """What a release request did: ``approved`` (waiting for a second reviewer),
-    ``released`` (accepted upstream), or ``pending`` (upstream refused; retried)."""
+    ``released`` (accepted upstream), ``pending`` (not taken yet; retried), or
+    ``refused`` (the upstream said no for good; held again)."""
 
     message_id: str
     state: str

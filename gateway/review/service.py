@@ -200,12 +200,27 @@ class Review:
             await self.store.execute(
                 "UPDATE messages SET attempts = attempts + 1 WHERE id = ?", (message.id,)
             )
+            if exc.permanent:
+                return await self._refused(message, str(exc))
             log.warning("release pending", message_id=message.id, error=str(exc))
             return ReleaseOutcome(message.id, "pending", str(exc))
         await self.store.transition(message.id, "releasing", "released")
         await audit.record(self.store, SYSTEM, "delivered", message.id)
         log.info("released", message_id=message.id)
         return ReleaseOutcome(message.id, "released")
+
+    async def _refused(self, message: HeldMessage, why: str) -> ReleaseOutcome:
+        """The upstream refused the release for good: held again, for a new decision
+        (reject, or release after fixing what it refused); approvals start over."""
+        async with self.store.transaction() as write:
+            await write(
+                "UPDATE messages SET status = 'held' WHERE id = ? AND status = 'releasing'",
+                (message.id,),
+            )
+            await write("DELETE FROM approvals WHERE message_id = ?", (message.id,))
+        await audit.record(self.store, SYSTEM, "release-refused", message.id, why)
+        log.warning("release refused", message_id=message.id, error=why)
+        return ReleaseOutcome(message.id, "refused", why)
 
     async def retry_pending(self) -> list[ReleaseOutcome]:
         """Try again every release the upstream has not taken, that no one else is
@@ -254,4 +269,6 @@ def outcome_text(outcome: ReleaseOutcome) -> str:
         "released": f"{outcome.message_id}: released and accepted by the upstream",
         "pending": f"{outcome.message_id}: released, but the upstream did not take it yet "
         f"({outcome.detail}); the gateway tries again",
+        "refused": f"{outcome.message_id}: the upstream refused it for good "
+        f"({outcome.detail}); it is held again",
     }[outcome.state]

@@ -68,3 +68,20 @@ def test_release_reject_export_purge_and_audit_from_the_cli(tmp_path: Path) -> N
         actions = [line.split()[4] for line in trail.splitlines()]
         assert ["approve", "approve", "release", "delivered", "view", "purge"] == actions
         assert 0 == g.cli("audit", "verify").returncode
+
+
+def test_a_release_the_upstream_refuses_for_good_is_held_again(tmp_path: Path) -> None:
+    """The real upstream answers 550 to the recipient at release: held again, not lost."""
+    with console_gateway(tmp_path) as g:
+        message_id = g.hold(high_hold())
+        g.upstream.refuse.add("lettings@landlord.example")
+        status, out = _act(g, "rita", "release", message_id, "--reason", "fine")
+        assert (0, True) == (
+            status,
+            "refused it for good (the upstream refused the recipient "
+            "(550)); it is held again" in out,
+        )
+        assert message_id in g.cli("quarantine", "list", "--status", "held").stdout
+        g.upstream.refuse.clear()
+        assert 0 == _act(g, "rita", "release", message_id, "--reason", "address fixed")[0]
+        _released(g, 1)

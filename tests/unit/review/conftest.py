@@ -21,12 +21,16 @@ CANARY = "27 Kingfisher Road"
 
 @dataclass
 class FakeUpstream:
-    """A ``Deliverer`` that records what it is given, or refuses while ``down``."""
+    """A ``Deliverer`` that records what it is given, or refuses while ``down`` (for
+    good while ``refusing``)."""
 
     down: bool = False
+    refusing: bool = False
     sent: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
 
     async def __call__(self, mail_from: str, rcpt_tos: Sequence[str], message: bytes) -> None:
+        if self.refusing:
+            raise DeliveryError("the upstream refused the recipient (550)", permanent=True)
         if self.down:
             raise DeliveryError("the upstream refused the message (451)")
         self.sent.append((mail_from, tuple(rcpt_tos), message))

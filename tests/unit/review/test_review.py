@@ -179,3 +179,25 @@ async def test_the_list_puts_the_most_severe_first_then_the_oldest(
     listed = [m.id for m in await review.messages(people["rita"])]
     assert [old_critical, new_critical, old_high] == listed
     assert [old_critical] == [m.id for m in await review.messages(people["rita"], limit=1)]
+
+
+async def test_a_release_refused_for_good_is_held_again(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """A 5xx from the upstream: not retried, held again with the why in the audit, and
+    the two approvals of a critical hold start over."""
+    message_id = await store.hold(held("critical"))
+    await review.release(people["rita"], message_id, "first")
+    upstream.refusing = True
+    outcome = await review.release(people["sue"], message_id, "second")
+    assert ("refused", "held") == (outcome.state, await _status(store, message_id))
+    assert ([], []) == (await review.approvals(message_id), await review.retry_pending())
+    (last,) = (await audit.records(store, target=message_id))[-1:]
+    assert ("release-refused", "the upstream refused the recipient (550)") == (
+        last.action,
+        last.reason,
+    )
+    upstream.refusing = False
+    assert "approved" == (await review.release(people["rita"], message_id, "again")).state
+    assert "released" == (await review.release(people["sue"], message_id, "again")).state
+    assert 1 == len(upstream.sent)
