@@ -71,6 +71,10 @@ class Scanner:
         self.metrics.messages.labels(result.verdict.action.value).inc()
         return result
 
+    async def rescan(self, envelope: Envelope) -> ScanResult:
+        """A scan for a release (``release: rescan``): not counted as mail."""
+        return await self._scan(envelope)
+
     async def _scan(self, envelope: Envelope) -> ScanResult:
         core = self.core
         loop = asyncio.get_running_loop()
@@ -86,6 +90,21 @@ class Scanner:
         except TimeoutError:
             log.warning("scan over time budget", reason="over time budget")
             return unscannable(core.policy, "over time budget", self.timeout * 1000)
+
+
+class _ReleaseScan:
+    """The running scanner, with the register and policy in force, as the review's
+    ``Rescanner``."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+
+    @property
+    def policy(self) -> Policy:
+        return self.scanner.core.policy
+
+    async def __call__(self, envelope: Envelope) -> ScanResult:
+        return await self.scanner.rescan(envelope)
 
 
 async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
@@ -155,6 +174,7 @@ async def _serve(store: Store, settings: Settings) -> None:
     metrics = Metrics()
     core = await load_core(store, settings, policy)
     scanner = Scanner(core, settings.workers, settings.scan_timeout, metrics)
+    review.rescan = _ReleaseScan(scanner)
     background: set[asyncio.Task[None]] = set()
     pool = UpstreamPool(upstream, settings.upstream_pool, settings.upstream_idle)
     handler = GatewayHandler(

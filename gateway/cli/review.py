@@ -28,6 +28,7 @@ from gateway.review import (
     record_event,
 )
 from gateway.review.model import ROLES
+from gateway.review.rescan import StoredRescan
 from gateway.settings import Settings, load_settings
 from gateway.store import STATUSES, HeldMessage, HeldSummary, Store
 
@@ -39,12 +40,14 @@ def _settings(args: argparse.Namespace) -> Settings:
             "data_dir": args.data_dir,
             "key_file": args.key_file,
             "upstream": getattr(args, "upstream", None),
+            "policies": getattr(args, "policies", None),
         },
     )
 
 
 def _review(store: Store, args: argparse.Namespace) -> Review:
-    return Review.from_settings(store, _settings(args))
+    settings = _settings(args)
+    return Review.from_settings(store, settings, StoredRescan(store, settings))
 
 
 def _run(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
@@ -66,6 +69,7 @@ def add_parsers(commands: Any) -> None:
     upstream = argparse.ArgumentParser(add_help=False)
     upstream.add_argument("--config", type=Path, help="TOML settings (upstream, TLS)")
     upstream.add_argument("--upstream", metavar="HOST:PORT", help="where releases go")
+    upstream.add_argument("--policies", type=Path, help="policy folder, for release: rescan")
 
     _quarantine_parsers(commands, options, as_user, upstream)
     _user_parsers(commands, options)

@@ -17,7 +17,15 @@ A rules file is a mapping with one key, ``rules``, a list of rules::
           findings: [address, postcode]
           severity: critical
         mode: enforce                      # enforce | monitor
+        release: direct                    # direct | rescan (see below)
         enabled: true
+
+When a held message is released
+-------------------------------
+``release: direct`` (the default) re-injects the message as it is, after the reviewer's
+decision.  ``release: rescan`` scans it again first, with the register and policy in
+force then: if that rescan fires a rule that did not hold the message (the register
+has changed since, say), the release stops and the message stays held.
 
 When a rule fires
 -----------------
@@ -112,6 +120,13 @@ class Mode(StrEnum):
     MONITOR = "monitor"
 
 
+class ReleaseMode(StrEnum):
+    """What a release does with a message this rule held."""
+
+    DIRECT = "direct"  # re-inject as it is
+    RESCAN = "rescan"  # scan again first; stop if something new fires
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -188,6 +203,7 @@ class Rule(_Strict):
     severity: Severity
     escalate: Escalate | None = None
     mode: Mode = Mode.ENFORCE
+    release: ReleaseMode = ReleaseMode.DIRECT
     enabled: bool = True
 
     @model_validator(mode="after")

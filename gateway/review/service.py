@@ -8,7 +8,9 @@ the same checks apply everywhere:
 * a critical hold is released by two different people, the second a senior reviewer;
 * a message leaves ``held`` once (a compare-and-set in the store), so two reviewers
   pressing at the same moment release it once;
-* a release the upstream does not take stays ``releasing`` and is retried.
+* a release the upstream does not take stays ``releasing`` and is retried;
+* where a rule that held the message says ``release: rescan``, the message is scanned
+  again first (``Rescanner``), and a rule that fires anew stops the release.
 """
 
 from __future__ import annotations
@@ -16,20 +18,35 @@ from __future__ import annotations
 import datetime as dt
 import time
 from email.utils import format_datetime
+from typing import Protocol
 
 import structlog
 
+from gateway.envelope import Envelope
 from gateway.errors import AccessDenied, Conflict, NotFound, ReviewError
+from gateway.policy import Policy
+from gateway.policy.model import ReleaseMode
 from gateway.relay import upstream_config
 from gateway.review import audit
 from gateway.review.deliver import Deliverer, DeliveryError, SmtpDeliverer
 from gateway.review.model import READERS, REVIEWERS, AuditRecord, ReleaseOutcome, Role, User
 from gateway.review.notify import Notifier, NotifySettings
+from gateway.scan import ScanResult
 from gateway.settings import Settings
 from gateway.store import HeldMessage, HeldSummary, Status, Store
 from gateway.verdict import Severity
 
 log = structlog.get_logger("gateway.review")
+
+
+class Rescanner(Protocol):
+    """The scan in force now: its policy, and a scan of one envelope with it."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+    async def __call__(self, envelope: Envelope) -> ScanResult: ...
+
 
 MAX_REASON = 2000
 SYSTEM = "system"
@@ -58,7 +75,9 @@ class Review:
     """Review actions on the quarantine in ``store``; releases go out through ``deliver``."""
 
     @classmethod
-    def from_settings(cls, store: Store, settings: Settings) -> Review:
+    def from_settings(
+        cls, store: Store, settings: Settings, rescan: Rescanner | None = None
+    ) -> Review:
         """Releases and notices through the configured upstream, notices as configured."""
         deliver = SmtpDeliverer(upstream_config(settings))
         notices = NotifySettings(
@@ -67,7 +86,7 @@ class Review:
             settings.console_url,
             settings.notify_sender_on_hold,
         )
-        return cls(store, deliver, Notifier(notices, deliver), settings.release_retry)
+        return cls(store, deliver, Notifier(notices, deliver), settings.release_retry, rescan)
 
     def __init__(
         self,
@@ -75,11 +94,13 @@ class Review:
         deliver: Deliverer,
         notifier: Notifier | None = None,
         retry_after: float = 120.0,
+        rescan: Rescanner | None = None,  # None: every release is direct
     ) -> None:
         self.store = store
         self.deliver = deliver
         self.notifier = notifier
         self.retry_after = retry_after
+        self.rescan = rescan
 
     # -- reading ------------------------------------------------------------------------
 
@@ -147,10 +168,29 @@ class Review:
             if not user.has(Role.SENIOR):
                 raise AccessDenied("a critical hold needs a senior reviewer as second approver")
             await self._approve(user, message_id, reason)
+        await self._rescan_first(user, message)
         if not await self.store.transition(message_id, "held", "releasing"):
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "release", message_id, reason)
         return await self._send(message)
+
+    async def _rescan_first(self, user: User, message: HeldMessage) -> None:
+        """Where a rule that held ``message`` asks for it, scan again; a rule that fires
+        now and did not hold it stops the release (``Conflict``), audited."""
+        if self.rescan is None:
+            return
+        policy = self.rescan.policy
+        if not any(
+            (rule := policy.rule(rule_id)) is not None and rule.release is ReleaseMode.RESCAN
+            for rule_id in message.rules
+        ):
+            return
+        result = await self.rescan(Envelope(message.mail_from, message.rcpt_tos, message.raw))
+        new = sorted(set(result.verdict.rules) - set(message.rules))
+        if new:
+            why = f"a rescan fires {', '.join(new)}, which did not hold it"
+            await audit.record(self.store, user.actor, "release-stopped", message.id, why)
+            raise Conflict(f"{message.id} stays held: {why}; look at it again")
 
     async def _approve(self, user: User, message_id: str, reason: str) -> None:
         await self.store.execute(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+import yaml
+
 from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway, high_hold
-from tests.integration.support import SAFE_ADDRESS
+from tests.integration.smtp_support import REPO
+from tests.integration.support import REGISTER, SAFE_ADDRESS
 
 
 def _released(g: ConsoleGateway, count: int) -> None:
@@ -85,3 +89,33 @@ def test_a_release_the_upstream_refuses_for_good_is_held_again(tmp_path: Path) -
         g.upstream.refuse.clear()
         assert 0 == _act(g, "rita", "release", message_id, "--reason", "address fixed")[0]
         _released(g, 1)
+
+
+def test_a_rule_asking_for_a_rescan_stops_a_release_the_new_register_catches(
+    tmp_path: Path,
+) -> None:
+    """release: rescan; the landlord becomes a restricted contact after the hold: the
+    release is stopped; a message the rescan finds nothing new in is released."""
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    (policies / "local.d" / "50-rescan.yaml").write_text(
+        "rules:\n  - id: external-recipient-protected-address\n    release: rescan\n"
+    )
+    with console_gateway(tmp_path, "--policies", str(policies)) as g:
+        caught, clean = g.hold(high_hold()), g.hold(high_hold("Other"), to=("x@agency.example",))
+        register = yaml.safe_load(REGISTER.read_text())
+        register["cases"][0]["restricted"][0]["emails"].append("lettings@landlord.example")
+        changed = tmp_path / "register.yaml"
+        changed.write_text(yaml.safe_dump(register))
+        assert 0 == g.cli("register", "import", str(changed)).returncode
+        status, out = _act(
+            g, "rita", "release", caught, "--reason", "ok", "--policies", str(policies)
+        )
+        assert 2 == status
+        assert "stays held: a rescan fires restricted-recipient-protected-data" in out
+        assert caught in g.cli("quarantine", "list", "--status", "held").stdout
+        status, out = _act(
+            g, "rita", "release", clean, "--reason", "ok", "--policies", str(policies)
+        )
+        assert (0, True) == (status, "accepted by the upstream" in out)
+        assert "release-stopped" in g.cli("audit", "list", "--target", caught).stdout

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import pytest
 
+from gateway.envelope import Envelope
 from gateway.errors import AccessDenied, Conflict, NotFound, ReviewError
+from gateway.findings import Match
+from gateway.policy import Policy
+from gateway.policy.model import Rule
 from gateway.review import Review, User, audit
+from gateway.scan import ScanResult
 from gateway.store import Store
+from gateway.verdict import Action, RuleHit, Severity, Verdict
 
 from .conftest import CANARY, RCPT, SENDER, FakeUpstream, held
 
@@ -201,3 +208,61 @@ async def test_a_release_refused_for_good_is_held_again(
     assert "approved" == (await review.release(people["rita"], message_id, "again")).state
     assert "released" == (await review.release(people["sue"], message_id, "again")).state
     assert 1 == len(upstream.sent)
+
+
+@dataclass
+class FakeRescan:
+    """A ``Rescanner`` whose scan fires ``fires`` (rule ids), counting its calls."""
+
+    policy: Policy
+    fires: tuple[str, ...] = ()
+    calls: int = 0
+
+    async def __call__(self, envelope: Envelope) -> ScanResult:
+        self.calls += 1
+        hits = tuple(RuleHit(r, Action.QUARANTINE, Severity.HIGH, False, "") for r in self.fires)
+        action = Action.QUARANTINE if hits else Action.DELIVER
+        return ScanResult(Verdict(action, Severity.HIGH, hits), Match(()), 1.0)
+
+
+def _policy(release: str) -> Policy:
+    rule = {
+        "id": "restricted-recipient-protected-data",
+        "action": "quarantine",
+        "severity": "high",
+        "release": release,
+        "when": {"recipient": ["restricted"], "findings": ["address"]},
+    }
+    return Policy((Rule.model_validate(rule),))
+
+
+@pytest.mark.parametrize(
+    ("release", "fires", "outcome", "calls"),
+    [
+        ("direct", ("external-recipient-protected-address",), "released", 0),
+        ("rescan", ("restricted-recipient-protected-data",), "released", 1),
+        ("rescan", (), "released", 1),
+        ("rescan", ("external-recipient-protected-address",), "stopped", 1),
+    ],
+    ids=["direct-never-rescans", "same-rules", "nothing-now", "new-rule-stops"],
+)
+async def test_rules_asking_for_a_rescan_stop_releases_that_catch_something_new(
+    review: Review,
+    store: Store,
+    upstream: FakeUpstream,
+    people: dict[str, User],
+    release: str,
+    fires: tuple[str, ...],
+    outcome: str,
+    calls: int,
+) -> None:
+    """Only ``release: rescan`` rescans; only a rule that did not hold it stops it."""
+    review.rescan = rescan = FakeRescan(_policy(release), fires)
+    message_id = await store.hold(held("high"))
+    if outcome == "stopped":
+        with pytest.raises(Conflict, match="external-recipient-protected-address"):
+            await review.release(people["rita"], message_id, "ok")
+        assert ("held", []) == (await _status(store, message_id), upstream.sent)
+    else:
+        assert outcome == (await review.release(people["rita"], message_id, "ok")).state
+    assert calls == rescan.calls
