@@ -41,7 +41,7 @@ _INSERT_MESSAGE = """
 """
 _SELECT_MESSAGE = """
     SELECT id, received_at, status, status_at, action, severity, rules, findings,
-           size, rcpt_count, details, raw, false_positive
+           size, rcpt_count, details, raw, false_positive, attempts
     FROM messages WHERE id = ?
 """
 _LIST = """
@@ -181,6 +181,7 @@ class Store(RegisterVersions):
             evidence=details["evidence"],
             status=row[2],
             false_positive=bool(row[12]),
+            attempts=int(row[13]),
         )
 
     async def list_held(

@@ -70,6 +70,7 @@ class HeldMessage:
     evidence: Sequence[Mapping[str, Any]] = ()
     status: Status = "held"
     false_positive: bool = False
+    attempts: int = 0  # deliveries of a release tried so far
 
 
 @dataclass(frozen=True)

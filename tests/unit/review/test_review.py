@@ -125,6 +125,9 @@ async def test_a_refused_release_stays_pending_and_is_retried(
     assert "pending" == (await review.release(people["rita"], message_id, "ok")).state
     assert "releasing" == await _status(store, message_id)
     assert ["pending"] == [o.state for o in await review.retry_pending()]
+    pending = await store.get(message_id)
+    assert pending is not None
+    assert 2 == pending.attempts
     upstream.down = False
     assert ["released"] == [o.state for o in await review.retry_pending()]
     assert [] == await review.retry_pending()
