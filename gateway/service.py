@@ -164,19 +164,14 @@ async def _notify_held(notifier: Notifier, store: Store, message: HeldMessage) -
 
 
 async def _serve(store: Store, settings: Settings) -> None:
-    upstream = upstream_config(settings)
     review = Review.from_settings(store, settings)
-    if settings.register is not None:
-        await _import_if_changed(store, settings.register)
-    policy_dir = settings.policies or default_policy_dir()
-    policy = load_policy(policy_dir)
-    await audit_policy(review, policy_dir, SERVE_ACTOR)
+    policy_dir, policy = await _start_with(store, settings, review)
     metrics = Metrics()
     core = await load_core(store, settings, policy)
     scanner = Scanner(core, settings.workers, settings.scan_timeout, metrics)
     review.rescan = _ReleaseScan(scanner)
     background: set[asyncio.Task[None]] = set()
-    pool = UpstreamPool(upstream, settings.upstream_pool, settings.upstream_idle)
+    pool = UpstreamPool(upstream_config(settings), settings.upstream_pool, settings.upstream_idle)
     handler = GatewayHandler(
         pool,
         scanner,
@@ -188,12 +183,9 @@ async def _serve(store: Store, settings: Settings) -> None:
     )
     gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
     metrics.connections.set_function(lambda: gate.active)
-    loop = asyncio.get_running_loop()
     console_socket = None if settings.console is None else bind_console(*settings.console)
     server = await _smtp_server(settings, handler, gate)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     http = None
     if settings.metrics is not None:
         http = await serve_http(*settings.metrics, metrics, lambda: not gate.draining)
@@ -213,7 +205,28 @@ async def _serve(store: Store, settings: Settings) -> None:
     await _close(server, pool, http, scanner)
 
 
-async def _close(server: asyncio.Server, pool: UpstreamPool, http: Any, scanner: Scanner) -> None:
+async def _start_with(store: Store, settings: Settings, review: Review) -> tuple[Path, Policy]:
+    """Import the register given at start, load the policy, audit a policy change."""
+    if settings.register is not None:
+        await _import_if_changed(store, settings.register)
+    policy_dir = settings.policies or default_policy_dir()
+    policy = load_policy(policy_dir)
+    await audit_policy(review, policy_dir, SERVE_ACTOR)
+    return policy_dir, policy
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _close(
+    server: asyncio.Server, pool: UpstreamPool, http: asyncio.Server | None, scanner: Scanner
+) -> None:
     """After the drain: stop listening, let go of the upstream, stop the scan workers."""
     server.close()
     await pool.close()
