@@ -7,7 +7,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.console_support import console_gateway, csrf_token, high_hold, http_login
+from tests.integration.console_support import (
+    PASSWORD,
+    console_gateway,
+    csrf_token,
+    high_hold,
+    http_login,
+)
 
 CANARIES = [b"Kingfisher", b"LS6 3QT", b"mark.whitmore@example.com"]
 
@@ -33,7 +39,7 @@ def test_a_review_session_leaves_no_readable_trace(
                     data={
                         "csrf": csrf,
                         "reason": quoted,
-                        "password": "correct horse battery staple",
+                        "password": PASSWORD,
                     },
                 )
                 assert 303 == done.status_code, done.text
