@@ -218,9 +218,10 @@ class UpstreamPool:
         self.prune()
         while self._idle:
             _, session = self._idle.pop()
-            if session.connected:
+            if session.poolable:
                 session.reused = True
                 return session
+            session.abort()
         return UpstreamSession(self.config)
 
     async def give(self, session: UpstreamSession) -> None:

@@ -75,7 +75,8 @@ class GatewayHandler:
         return relay
 
     async def release(self, session: Session | None) -> None:
-        """The client session is over: its upstream connection goes back to the pool."""
+        """The client said QUIT, so no upstream command is in flight: its upstream
+        connection goes back to the pool (a dropped client's is closed instead)."""
         relay = getattr(session, "upstream", None)
         if relay is not None:
             session.upstream = None  # type: ignore[union-attr]

@@ -107,9 +107,13 @@ class GatewaySMTP(SMTP):
         if self._counted:
             self.gate.active -= 1
             self._counted = False
-        if getattr(self.session, "upstream", None) is not None:
-            # best effort, with its own timeouts; a cut-off transaction is not pooled
-            asyncio.ensure_future(self.gateway_handler.release(self.session))  # noqa: RUF006
+        relay = getattr(self.session, "upstream", None)
+        if relay is not None:
+            # The client went away, perhaps while an upstream command was in flight (the
+            # handler is cancelled only after this): never pooled, only closed.
+            self.session.upstream = None  # type: ignore[union-attr]
+            relay.tainted = True
+            relay.abort()
         super().connection_lost(error)
 
     def _getparams(self, params: Any) -> Any:

@@ -89,3 +89,25 @@ def test_no_pool_means_a_connection_per_client_session(tmp_path: Path) -> None:
     finally:
         gateway.stop()
         controller.stop()
+
+
+def test_a_dropped_client_s_upstream_connection_is_not_pooled(tmp_path: Path) -> None:
+    """A client gone mid-transaction: its upstream link is closed, never handed on, so
+    the next client gets a fresh one and its own message arrives as sent."""
+    handler, port = SinkHandler(), free_port()
+    controller = _start(handler, port)
+    gateway = start_gateway(tmp_path / "data", port)
+    try:
+        dropped = smtplib.SMTP("127.0.0.1", gateway.port, timeout=20)
+        dropped.ehlo("client.test")
+        dropped.mail("a@council.example.gov.uk")
+        dropped.rcpt("someone@partner.example")
+        dropped.sock.close()  # no QUIT: gone mid-transaction
+        time.sleep(0.5)
+        assert [0] == _session(gateway.port)
+        _wait(handler, 1)
+        (received,) = handler.messages
+        assert (["b@partner.example"], 2) == (received.rcpt_tos, handler.greetings)
+    finally:
+        gateway.stop()
+        controller.stop()
