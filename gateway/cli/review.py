@@ -112,7 +112,11 @@ def _quarantine_parsers(
                 "--notify-sender", action="store_true", help="tell the sender, with the reason"
             )
         p.set_defaults(run=_act, action=name)
-    p = q.add_parser("retry", parents=[options, upstream], help="retry pending releases now")
+    p = q.add_parser(
+        "retry",
+        parents=[options, upstream],
+        help="retry the pending releases no one has tried for release_retry seconds",
+    )
     p.set_defaults(run=_retry)
     p = q.add_parser("purge", parents=[options], help="delete messages older than N days")
     p.add_argument("--older-than", type=float, required=True, metavar="DAYS")
@@ -243,7 +247,6 @@ def _act(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     async def work(store: Store) -> list[str]:
         review = _review(store, args)
-        review.retry_after = 0.0
         return [outcome_text(o) for o in await review.retry_pending()]
 
     lines = _run(args, work)

@@ -86,7 +86,9 @@ class Review:
             settings.console_url,
             settings.notify_sender_on_hold,
         )
-        return cls(store, deliver, Notifier(notices, deliver), settings.release_retry, rescan)
+        # A try may take several upstream waits; no retry may start while one is going.
+        retry_after = max(settings.release_retry, 5 * settings.upstream_timeout)
+        return cls(store, deliver, Notifier(notices, deliver), retry_after, rescan)
 
     def __init__(
         self,
@@ -100,6 +102,7 @@ class Review:
         self.deliver = deliver
         self.notifier = notifier
         self.retry_after = retry_after
+        self._sending: set[str] = set()  # deliveries under way in this process
         self.rescan = rescan
 
     # -- reading ------------------------------------------------------------------------
@@ -234,6 +237,7 @@ class Review:
     async def _send(self, message: HeldMessage) -> ReleaseOutcome:
         stamp = format_datetime(dt.datetime.now(dt.UTC))
         header = f"X-Safe-Address-Released: {message.id}; released after review; {stamp}\r\n"
+        self._sending.add(message.id)
         try:
             await self.deliver(message.mail_from, message.rcpt_tos, header.encode() + message.raw)
         except DeliveryError as exc:
@@ -244,6 +248,8 @@ class Review:
                 return await self._refused(message, str(exc))
             log.warning("release pending", message_id=message.id, error=str(exc))
             return ReleaseOutcome(message.id, "pending", str(exc))
+        finally:
+            self._sending.discard(message.id)
         await self.store.transition(message.id, "releasing", "released")
         await audit.record(self.store, SYSTEM, "delivered", message.id)
         log.info("released", message_id=message.id)
@@ -272,6 +278,8 @@ class Review:
         )
         outcomes = []
         for message_id, status_at in rows:
+            if message_id in self._sending:
+                continue
             claimed = await self.store.execute(
                 "UPDATE messages SET status_at = ? WHERE id = ? AND status = 'releasing'"
                 " AND status_at = ?",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -269,3 +270,25 @@ async def test_rules_asking_for_a_rescan_stop_releases_that_catch_something_new(
     else:
         assert outcome == (await review.release(people["rita"], message_id, "ok")).state
     assert calls == rescan.calls
+
+
+async def test_a_retry_never_overlaps_a_delivery_under_way(
+    review: Review, store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """While a release is being delivered, the retry loop leaves the message alone."""
+    message_id = await store.hold(held("high"))
+    gate = asyncio.Event()
+    slow_calls: list[str] = []
+
+    async def slow(mail_from: str, rcpt_tos: Sequence[str], message: bytes) -> None:
+        slow_calls.append(mail_from)
+        await gate.wait()
+        await upstream(mail_from, rcpt_tos, message)
+
+    review.deliver = slow
+    releasing = asyncio.create_task(review.release(people["rita"], message_id, "ok"))
+    await asyncio.sleep(0.05)
+    assert [] == await asyncio.wait_for(review.retry_pending(), 2)
+    gate.set()
+    assert "released" == (await releasing).state
+    assert (1, 1) == (len(slow_calls), len(upstream.sent))
