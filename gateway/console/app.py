@@ -174,14 +174,19 @@ class Console(AdminPages):
         if self.throttle.blocked(address):
             return await self.login_form(request, "Too many failed logins; wait a while.", 429)
         name = str(form.get("name", "")).strip()
+        self.throttle.failed(address)  # counted before the check: parallel tries count too
         try:
             user = await accounts.authenticate(
                 self.store, name, str(form.get("password", "")), str(form.get("code", ""))
             )
         except LoginFailed as exc:
-            self.throttle.failed(address)
-            await record_event(self.store, f"ip:{address}", "login-failed", f"user:{name[:64]}")
+            # A typed name that is no account may be a password typed in the wrong box:
+            # it is not written down.
+            known = await accounts.find_user(self.store, name) is not None
+            target = f"user:{name}" if known else "user:(unknown name)"
+            await record_event(self.store, f"ip:{address}", "login-failed", target)
             return await self.login_form(request, str(exc), 401)
+        self.throttle.succeeded(address)
         token, _ = await accounts.start_session(self.store, user)
         await record_event(self.store, user.actor, "login", f"user:{user.name}")
         response = RedirectResponse("/", status_code=303)

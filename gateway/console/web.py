@@ -103,6 +103,12 @@ class Throttle:
             failures.popleft()
         return len(failures) >= self.limit
 
+    def succeeded(self, address: str) -> None:
+        """The attempt counted for ``address`` was a good login: it does not count."""
+        failures = self._failures.get(address)
+        if failures:
+            failures.pop()
+
     def failed(self, address: str) -> None:
         self._failures.setdefault(address, deque()).append(time.monotonic())
         if len(self._failures) > 10_000:  # bounded: forget the oldest addresses

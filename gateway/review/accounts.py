@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 
 import pyotp
@@ -33,6 +34,8 @@ LOCK_AFTER = 5
 LOCK_BASE_SECONDS = 30.0
 LOCK_MAX_SECONDS = 900.0
 
+LOGIN_FAILED = "wrong name, password or code, or the account is locked or disabled for now"
+_attempts: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 _SELECT_USERS = "SELECT name, email, roles, disabled, totp IS NOT NULL FROM users"
@@ -79,6 +82,8 @@ async def add_user(
         raise ConfigError(f"user name {name!r}: use letters, digits, '.', '-' or '_'")
     if await find_user(store, name) is not None:
         raise ConfigError(f"user {name!r} already exists")
+    if "@" not in email.strip()[1:-1]:  # the sender rule compares it with envelope senders
+        raise ConfigError(f"user {name!r}: give the mail address they send from")
     password_hash = await asyncio.to_thread(hash_password, password)
     await store.execute(
         "INSERT INTO users (name, email, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -175,17 +180,26 @@ async def change_password(
 
 async def authenticate(store: Store, name: str, password: str, code: str = "") -> User:
     """The user, if the password (and TOTP code, when enrolled) are right and the
-    account is enabled and not locked; otherwise ``LoginFailed`` with one fixed text."""
+    account is enabled and not locked; otherwise ``LoginFailed`` with one fixed text
+    (which does not tell whether the name exists).  Attempts on one account are checked
+    one at a time, so parallel guesses each count towards the lock."""
+    lock = _attempts.setdefault(name, asyncio.Lock()) if await find_user(store, name) else None
+    if lock is None:
+        await asyncio.to_thread(_verify, _DUMMY_HASH, password)  # the same cost
+        raise LoginFailed(LOGIN_FAILED)
+    async with lock:
+        return await _authenticate(store, name, password, code)
+
+
+async def _authenticate(store: Store, name: str, password: str, code: str) -> User:
     row = await store.fetch_one(
         "SELECT password_hash, totp, disabled, failures, locked_until FROM users WHERE name = ?",
         (name,),
     )
     stored_hash = str(row[0]) if row else _DUMMY_HASH
     good = await asyncio.to_thread(_verify, stored_hash, password)
-    if row is None:
-        raise LoginFailed("wrong name, password or code")
-    if row[4] > time.time() or row[2]:
-        raise LoginFailed("this account is locked or disabled; try later or ask an admin")
+    if row is None or row[4] > time.time() or row[2]:
+        raise LoginFailed(LOGIN_FAILED)
     if good and row[1] is not None:
         secret = store.keys.open(f"totp:{name}", row[1]).decode("ascii")
         good = totp_code_matches(secret, code)
@@ -200,7 +214,7 @@ async def authenticate(store: Store, name: str, password: str, code: str = "") -
             "UPDATE users SET failures = ?, locked_until = ? WHERE name = ?",
             (failures, lock, name),
         )
-        raise LoginFailed("wrong name, password or code")
+        raise LoginFailed(LOGIN_FAILED)
     if _hasher.check_needs_rehash(stored_hash):
         rehashed = await asyncio.to_thread(_hasher.hash, password)
         await store.execute("UPDATE users SET password_hash = ? WHERE name = ?", (rehashed, name))

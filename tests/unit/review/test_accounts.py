@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pyotp
@@ -87,3 +88,19 @@ async def test_sessions_end_after_idle_and_absolute_timeouts(
     token, _ = await accounts.start_session(store, people["rita"])
     await accounts.end_session(store, token)
     assert await accounts.resume_session(store, token, idle=60, lifetime=3600) is None
+
+
+async def test_parallel_guesses_each_count_towards_the_lock(
+    store: Store, people: dict[str, User]
+) -> None:
+    """Twenty wrong passwords at once: at most the first five are checked, the account
+    ends locked, and the right password is refused too."""
+    guesses = [accounts.authenticate(store, "rita", f"guess {n}") for n in range(20)]
+    results = await asyncio.gather(*guesses, return_exceptions=True)
+    assert all(isinstance(r, LoginFailed) for r in results)
+    row = await store.fetch_one("SELECT failures, locked_until FROM users WHERE name = 'rita'")
+    assert row is not None
+    assert accounts.LOCK_AFTER == row[0]
+    assert row[1] > time.time()
+    with pytest.raises(LoginFailed):
+        await accounts.authenticate(store, "rita", PASSWORD)
