@@ -183,8 +183,9 @@ class Review:
         if self.rescan is None:
             return
         policy = self.rescan.policy
+        # A rule no longer in the policy (renamed, removed) cannot say "direct": rescan.
         if not any(
-            (rule := policy.rule(rule_id)) is not None and rule.release is ReleaseMode.RESCAN
+            (rule := policy.rule(rule_id)) is None or rule.release is ReleaseMode.RESCAN
             for rule_id in message.rules
         ):
             return

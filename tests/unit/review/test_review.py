@@ -230,6 +230,8 @@ class FakeRescan:
 
 
 def _policy(release: str) -> Policy:
+    if release == "unknown":  # the rule that held the message is gone from the policy
+        return Policy(())
     rule = {
         "id": "restricted-recipient-protected-data",
         "action": "quarantine",
@@ -247,8 +249,9 @@ def _policy(release: str) -> Policy:
         ("rescan", ("restricted-recipient-protected-data",), "released", 1),
         ("rescan", (), "released", 1),
         ("rescan", ("external-recipient-protected-address",), "stopped", 1),
+        ("unknown", ("external-recipient-protected-address",), "stopped", 1),
     ],
-    ids=["direct-never-rescans", "same-rules", "nothing-now", "new-rule-stops"],
+    ids=["direct-never-rescans", "same-rules", "nothing-now", "new-rule-stops", "unknown-rule"],
 )
 async def test_rules_asking_for_a_rescan_stop_releases_that_catch_something_new(
     review: Review,
