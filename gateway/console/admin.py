@@ -7,6 +7,9 @@ role checks are in ``Console.app``'s routes and again in what the handlers call.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from gateway.review.upkeep import policy_digest
 from gateway.store import Store
 
 MAX_REGISTER_BYTES = 50 * 1024 * 1024
+ENROL_SECONDS = 600
 
 
 class AdminPages:
@@ -34,6 +38,7 @@ class AdminPages:
     policy: Policy | None
     policy_dir: Path | None
     notices: dict[str, str]
+    enrol_key: bytes  # MACs the authenticator set-up between its two steps
 
     def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
         raise NotImplementedError
@@ -113,22 +118,41 @@ class AdminPages:
             await accounts.authenticate(self.store, user.name, str(form.get("current", "")), code)
             secret, uri = accounts.new_totp(user.name)
             return self.render(
-                "account.html", session=session, error="", enrol={"secret": secret, "uri": uri}
+                "account.html",
+                session=session,
+                error="",
+                enrol=self._enrolment(session, secret, uri),
             )
         if change == "totp-confirm":
             secret = str(form.get("secret", ""))
+            issued = str(form.get("issued", ""))
+            # Only a secret this console handed out, in this session, after the password,
+            # in the last ten minutes: a borrowed session cannot plant its own.
+            expected = self._enrolment(session, secret, "", issued)["proof"]
+            fresh = issued.isdigit() and time.time() - int(issued) < ENROL_SECONDS
+            if not (fresh and hmac.compare_digest(str(form.get("proof", "")), expected)):
+                raise AccessDenied("start the authenticator set-up again")
             if not accounts.totp_code_matches(secret, code):
                 return self.render(
                     "account.html",
                     400,
                     session=session,
-                    enrol={"secret": secret, "uri": ""},
+                    enrol=self._enrolment(session, secret, "", issued),
                     error="That code did not match; try the next one.",
                 )
             await accounts.set_totp(self.store, user.name, secret)
             await record_event(self.store, user.actor, "totp-on", f"user:{user.name}")
             return RedirectResponse("/account?notice=totp-on", status_code=303)
         raise NotFound(f"no change {change!r}")
+
+    def _enrolment(
+        self, session: Session, secret: str, uri: str, issued: str = ""
+    ) -> dict[str, str]:
+        """The hidden fields of the confirm step, with a MAC binding them to the session."""
+        issued = issued or str(int(time.time()))
+        message = f"{session.csrf}:{secret}:{issued}".encode()
+        proof = hmac.new(self.enrol_key, message, hashlib.sha256).hexdigest()
+        return {"secret": secret, "uri": uri, "issued": issued, "proof": proof}
 
     async def register(self, request: Request, session: Session) -> Response:
         versions = await self.store.fetch_all(

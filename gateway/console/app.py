@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class Console(AdminPages):
         self.policy = policy
         self.policy_dir = policy_dir
         self.notices = NOTICES
+        self.enrol_key = secrets.token_bytes(32)
         self.throttle = web.Throttle()
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),

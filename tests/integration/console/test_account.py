@@ -62,15 +62,19 @@ def test_an_authenticator_app_is_confirmed_then_needed_at_login(running: Console
         started = client.post(
             "/account", data={"csrf": csrf, "change": "totp-start", "current": PASSWORD}
         )
-        secret = re.search(r'name="secret" value="([A-Z2-7]+)"', started.text)
+        hidden = dict(re.findall(r'name="(secret|issued|proof)" value="([^"]*)"', started.text))
+        secret = re.fullmatch(r"[A-Z2-7]+", hidden["secret"])
         assert secret is not None
-        confirm = {"csrf": csrf, "change": "totp-confirm", "secret": secret.group(1)}
+        confirm = {"csrf": csrf, "change": "totp-confirm", **hidden}
         assert 400 == client.post("/account", data={**confirm, "code": "000000"}).status_code
-        code = pyotp.TOTP(secret.group(1)).now()
+        planted = pyotp.random_base32()  # a secret of someone holding the session only
+        forged = {**confirm, "secret": planted, "code": pyotp.TOTP(planted).now()}
+        assert 403 == client.post("/account", data=forged).status_code
+        code = pyotp.TOTP(secret.group()).now()
         assert 303 == client.post("/account", data={**confirm, "code": code}).status_code
     with _client(running) as client:
         assert 401 == http_login(client, "rob").status_code
-        code = pyotp.TOTP(secret.group(1)).now()
+        code = pyotp.TOTP(secret.group()).now()
         assert 303 == http_login(client, "rob", code=code).status_code
     assert 0 == running.cli("user", "totp-off", "rob").returncode
     with _client(running) as client:
