@@ -108,8 +108,11 @@ def _quarantine_parsers(
         p.add_argument("id")
         p.add_argument("--reason", required=True, help="why (kept in the audit log)")
         if name == "reject":
+            p.add_argument("--notify-sender", action="store_true", help="tell the sender")
             p.add_argument(
-                "--notify-sender", action="store_true", help="tell the sender, with the reason"
+                "--sender-note",
+                default="",
+                help="a note for the sender, emailed as written (the reason is not sent)",
             )
         p.set_defaults(run=_act, action=name)
     p = q.add_parser(
@@ -235,7 +238,7 @@ def _act(args: argparse.Namespace) -> int:
         if args.action == "release":
             return outcome_text(await review.release(user, args.id, args.reason))
         if args.action == "reject":
-            await review.reject(user, args.id, args.reason, args.notify_sender)
+            await review.reject(user, args.id, args.reason, args.notify_sender, args.sender_note)
             return f"{args.id}: rejected"
         await review.mark_false_positive(user, args.id, args.reason)
         return f"{args.id}: marked as a false positive"

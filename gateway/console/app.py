@@ -284,7 +284,13 @@ class Console(AdminPages):
             outcome = await self.review.release(user, message_id, reason)
             notice = outcome.state
         elif action == "reject":
-            await self.review.reject(user, message_id, reason, form.get("notify_sender") == "on")
+            await self.review.reject(
+                user,
+                message_id,
+                reason,
+                form.get("notify_sender") == "on",
+                str(form.get("sender_note", "")),
+            )
             notice = "rejected"
         elif action == "false-positive":
             await self.review.mark_false_positive(user, message_id, reason)

@@ -62,15 +62,17 @@ class Notifier:
                 f"Recipients: {len(message.rcpt_tos)}\n",
             )
 
-    async def rejected(self, message: HeldMessage, reason: str) -> None:
-        """Tell the sender their message will not be delivered, with the reviewer's reason."""
+    async def rejected(self, message: HeldMessage, note: str = "") -> None:
+        """Tell the sender their message will not be delivered, with the note the
+        reviewer wrote for them (not the audit reason, which may quote the message)."""
         if message.mail_from:
+            said = f"Note from the reviewer: {note}\n" if note else ""
             await self._send(
                 (message.mail_from,),
                 "Your message was not delivered",
                 "A message you sent was stopped after a safety check and will not be "
                 f"delivered.\n\nReference: {message.id}\nSent: {_when(message.received_at)}\n"
-                f"Reviewer's reason: {reason}\n",
+                + said,
             )
 
     async def digest(self, counts: Mapping[str, int], oldest: dt.datetime | None) -> None:

@@ -204,7 +204,12 @@ class Review:
         await audit.record(self.store, user.actor, "approve", message_id, reason)
 
     async def reject(
-        self, user: User, message_id: str, reason: str, notify_sender: bool = False
+        self,
+        user: User,
+        message_id: str,
+        reason: str,
+        notify_sender: bool = False,
+        sender_note: str = "",
     ) -> None:
         """Stop a held message for good; optionally tell its sender why."""
         _need(user, REVIEWERS, "reject held mail")
@@ -214,7 +219,7 @@ class Review:
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "reject", message_id, reason)
         if notify_sender and self.notifier is not None:
-            await self.notifier.rejected(message, reason)
+            await self.notifier.rejected(message, " ".join(sender_note.split())[:MAX_REASON])
 
     async def mark_false_positive(self, user: User, message_id: str, reason: str) -> None:
         """Record that the hold was a false positive (for the policy admins); no delivery."""

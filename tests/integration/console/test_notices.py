@@ -26,7 +26,8 @@ def test_a_hold_and_a_rejection_send_notices_without_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Held: the team (count, severity, link) and the sender are told; rejected: the
-    sender gets the reason; the recipient gets nothing, and no notice carries content."""
+    sender gets the note written for them, not the audit reason; the recipient gets
+    nothing, and no notice carries content."""
     monkeypatch.setenv("GATEWAY_REVIEW_TEAM", TEAM)
     monkeypatch.setenv("GATEWAY_NOTIFY_SENDER_ON_HOLD", "true")
     monkeypatch.setenv("GATEWAY_CONSOLE_URL", "https://gateway.example:8443")
@@ -43,8 +44,10 @@ def test_a_hold_and_a_rejection_send_notices_without_content(
             "reject",
             message_id,
             "--reason",
-            "Use the portal.",
+            f"she is at {SAFE_ADDRESS}",  # for the audit log only: never emailed
             "--notify-sender",
+            "--sender-note",
+            "Use the portal.",
             "--user",
             "rita",
             "--upstream",

@@ -49,8 +49,8 @@ async def test_sender_notice_is_optional_and_team_may_be_empty(upstream: FakeUps
     assert [TEAM] == [rcpts for _, rcpts, _ in upstream.sent]
 
 
-async def test_a_rejection_notice_carries_the_reason(upstream: FakeUpstream) -> None:
-    """The sender learns the reviewer's reason; the recipient learns nothing."""
+async def test_a_rejection_notice_carries_the_note_for_the_sender(upstream: FakeUpstream) -> None:
+    """The sender gets the reviewer's note for them; the recipient learns nothing."""
     await _notifier(upstream).rejected(held(), "Use the secure portal for this.")
     ((_, rcpts, raw),) = upstream.sent
     assert (SENDER,) == rcpts

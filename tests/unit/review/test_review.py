@@ -13,7 +13,7 @@ from gateway.errors import AccessDenied, Conflict, NotFound, ReviewError
 from gateway.findings import Match
 from gateway.policy import Policy
 from gateway.policy.model import Rule
-from gateway.review import Review, User, audit
+from gateway.review import Notifier, NotifySettings, Review, User, audit
 from gateway.scan import ScanResult
 from gateway.store import Store
 from gateway.verdict import Action, RuleHit, Severity, Verdict
@@ -295,3 +295,18 @@ async def test_a_retry_never_overlaps_a_delivery_under_way(
     gate.set()
     assert "released" == (await releasing).state
     assert (1, 1) == (len(slow_calls), len(upstream.sent))
+
+
+async def test_a_rejection_notice_never_carries_the_audit_reason(
+    store: Store, upstream: FakeUpstream, people: dict[str, User]
+) -> None:
+    """The reason (which may quote the message) stays in the sealed audit log; the
+    sender gets only the note written for them, or a fixed text."""
+    review = Review(store, upstream, Notifier(NotifySettings(), upstream))
+    for note in ("Please use the secure portal.", ""):
+        message_id = await store.hold(held("high"))
+        await review.reject(people["rita"], message_id, f"quotes {CANARY}", True, note)
+    first, second = (raw for _, _, raw in upstream.sent)
+    assert b"Please use the secure portal." in first
+    assert b"Note from the reviewer" not in second
+    assert all(CANARY.encode() not in raw for _, _, raw in upstream.sent)
