@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.store import cli_actor, read_secret, store_options, with_store
+from gateway.cli.store import cli_actor, read_secret, settings_from, store_options, with_store
 from gateway.errors import ConfigError, NotFound
 from gateway.extract import extract
 from gateway.review import (
@@ -29,29 +29,16 @@ from gateway.review import (
 )
 from gateway.review.model import ROLES
 from gateway.review.rescan import StoredRescan
-from gateway.settings import Settings, load_settings
 from gateway.store import STATUSES, HeldMessage, HeldSummary, Store
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        getattr(args, "config", None),
-        flags={
-            "data_dir": args.data_dir,
-            "key_file": args.key_file,
-            "upstream": getattr(args, "upstream", None),
-            "policies": getattr(args, "policies", None),
-        },
-    )
-
-
 def _review(store: Store, args: argparse.Namespace) -> Review:
-    settings = _settings(args)
+    settings = settings_from(args)
     return Review.from_settings(store, settings, StoredRescan(store, settings))
 
 
 def _run(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
-    return with_store(_settings(args), work, create=create)
+    return with_store(settings_from(args), work, create=create)
 
 
 async def _login(store: Store, args: argparse.Namespace) -> User:

@@ -104,8 +104,17 @@ def add_register_parsers(register_commands: Any) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Data folder and key file from the flags, then ``GATEWAY_*``, then defaults."""
-    return load_settings(flags={"data_dir": args.data_dir, "key_file": args.key_file})
+    """Data folder and key file (and, for commands that have them, ``--config``,
+    ``--upstream`` and ``--policies``) from the flags, then ``GATEWAY_*``, then defaults."""
+    return load_settings(
+        getattr(args, "config", None),
+        flags={
+            "data_dir": args.data_dir,
+            "key_file": args.key_file,
+            "upstream": getattr(args, "upstream", None),
+            "policies": getattr(args, "policies", None),
+        },
+    )
 
 
 def with_store(
