@@ -40,6 +40,14 @@ def parse_message(raw: bytes) -> EmailMessage:
 
 
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+# A Content-Type that plainly says text/*: no comment, quote or encoded word to parse.
+_PLAIN_TEXT_TYPE = re.compile(r"\s*text/[a-z0-9.+-]+\s*(?:;[^()\"]*)?", re.IGNORECASE)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header lines and the blank line after them (all of ``raw`` if none)."""
+    split = _BLANK_LINE.search(raw)
+    return raw if split is None else raw[: split.end()]
 
 
 def _single_part(raw: bytes) -> EmailMessage | None:
@@ -51,10 +59,22 @@ def _single_part(raw: bytes) -> EmailMessage | None:
         return None
     parser = BytesParser(EmailMessage, policy=POLICY)
     message = parser.parsebytes(raw[: split.end()], headersonly=True)
-    if message.get_content_maintype() != "text" or message.defects:
+    if message.defects or not _is_text(message):
         return None
     message.set_payload(raw[split.end() :].decode("ascii", "surrogateescape"))
     return message
+
+
+def _is_text(message: EmailMessage) -> bool:
+    """Whether the single-part message is text/*, without the header registry's full
+    parse where the raw value is plain (the full parse costs more than the rest of the
+    fast path); anything unusual goes through the full parse."""
+    types = [value for name, value in message.raw_items() if name.lower() == "content-type"]
+    if not types:
+        return True  # RFC 2045: text/plain by default
+    if len(types) == 1 and _PLAIN_TEXT_TYPE.fullmatch(types[0]):
+        return True
+    return message.get_content_maintype() == "text"
 
 
 def is_unparseable(message: EmailMessage) -> bool:

@@ -20,6 +20,7 @@ from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
 from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Addressee, Index, match
+from gateway.parse import header_block
 from gateway.policy import Policy, decide
 from gateway.register.normalise import canonical_email
 from gateway.segments import Extraction, Segment, Unreadable
@@ -143,7 +144,7 @@ def addressees(envelope: Envelope) -> list[Addressee]:
 
 def _header_addresses(raw: bytes) -> list[Addressee]:
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     except Exception:
         return []
     out: list[Addressee] = []

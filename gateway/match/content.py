@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
+from itertools import compress
 from typing import NamedTuple
 
 from rapidfuzz.distance import OSA
@@ -63,20 +64,24 @@ class Probe(NamedTuple):
 def probes(index: Index, texts: Sequence[str]) -> list[Probe]:
     """Every probe of every (folded) segment text, for one batched look-up."""
     out: list[Probe] = []
+    anchors = index.anchors
     for number, folded in enumerate(texts):
         words = N.folded_tokens(folded)
+        # One pass over the words (in C) marks every anchor word: given names, street
+        # types, month words, generic address words; the finders look at those only.
+        marked = list(compress(range(len(words)), map(anchors.__contains__, words)))
         if any(digit in folded for digit in "0123456789"):
             for finder in (_phones, _postcodes, _dates):
                 out.extend(finder(folded, number))
-            out.extend(_addresses(words, number))
-        months = N.MONTH_WORDS.intersection(words)
+            out.extend(_addresses(words, marked, number))
+        months = frozenset(words[i] for i in marked if words[i] in N.MONTH_WORDS)
         if months:
             out.extend(_month_first_dates(folded, number, months))
         if "@" in folded:
             out.extend(_emails(folded, number))
-        out.extend(_names(index, words, number))
+        out.extend(_names(index, words, marked, number))
         if index.generic:
-            out.extend(_generic(index, words, number))
+            out.extend(_generic(index, words, marked, number))
     return out
 
 
@@ -145,12 +150,10 @@ def _month_first_dates(text: str, seg: int, months: frozenset[str]) -> Iterator[
                 yield Probe(K.dob_key(day.isoformat()), "dob", seg, m.start(), m.end())
 
 
-def _addresses(words: list[str], seg: int) -> Iterator[Probe]:
+def _addresses(words: list[str], marked: list[int], seg: int) -> Iterator[Probe]:
     """A house number, up to five words of street name, and a street type."""
     types = N.STREET_TYPES
-    if types.keys().isdisjoint(words):
-        return
-    for j in [j for j, word in enumerate(words) if word in types]:
+    for j in [j for j in marked if words[j] in types]:
         for i in range(j - 1, max(-1, j - 7), -1):
             if not N.HOUSE_RE.fullmatch(words[i]):
                 continue
@@ -162,40 +165,41 @@ def _addresses(words: list[str], seg: int) -> Iterator[Probe]:
             break
 
 
-def _names(index: Index, words: list[str], seg: int) -> Iterator[Probe]:
-    """Given name next to a surname, in either order, with at most one word between."""
+def _names(index: Index, words: list[str], marked: list[int], seg: int) -> list[Probe]:
+    """Given name next to a surname, in either order, with at most one word between:
+    the next word, the one after it when the next is an initial or another given
+    name, and the word before (not for an initial).  A first name next to a longer
+    word also probes for a typo in the surname."""
     given, surnames, first = index.given, index.surnames, index.first
-    if given.isdisjoint(words):
-        return
     last = len(words) - 1
-    for i in [i for i, word in enumerate(words) if word in given]:
+    out: list[Probe] = []
+    for i in marked:
         word = words[i]
-        for j in _neighbours(words, i, last, given):
+        if word not in given:
+            continue
+        near = [i + 1] if i < last else []
+        if i + 2 <= last and (len(words[i + 1]) == 1 or words[i + 1] in given):
+            near.append(i + 2)
+        if i > 0 and len(word) > 1:
+            near.append(i - 1)
+        typos = word in first
+        for j in near:
             other = words[j]
-            span = (min(i, j), max(i, j))
+            lo, hi = (i, j) if i < j else (j, i)
             if other in surnames:
-                yield Probe(K.name_key(word, other), "name", seg, *span, word)
-            if word in first and len(other) >= 4 and other.isalpha():
-                for key in K.probe_halves("N", (word,), other):
-                    yield Probe(key, "name_typo", seg, *span, other)
+                out.append(Probe(K.name_key(word, other), "name", seg, lo, hi, word))
+            if typos and len(other) >= 4 and other.isalpha():
+                out += [
+                    Probe(key, "name_typo", seg, lo, hi, other)
+                    for key in K.probe_halves("N", (word,), other)
+                ]
+    return out
 
 
-def _neighbours(words: list[str], i: int, last: int, given: frozenset[str]) -> Iterator[int]:
-    single = len(words[i]) == 1
-    if i < last:
-        yield i + 1
-    if i + 2 <= last and (len(words[i + 1]) == 1 or words[i + 1] in given):
-        yield i + 2
-    if i > 0 and not single:
-        yield i - 1
-
-
-def _generic(index: Index, words: list[str], seg: int) -> Iterator[Probe]:
+def _generic(index: Index, words: list[str], marked: list[int], seg: int) -> Iterator[Probe]:
     """Words of addresses that have no UK street line (checked in full on a hit)."""
-    anchors = index.generic
-    if anchors.isdisjoint(words):
-        return
-    for i in [i for i, word in enumerate(words) if word in anchors]:
+    generic = index.generic
+    for i in [i for i in marked if words[i] in generic]:
         yield Probe(K.generic_key(words[i]), "generic", seg, i, i)
 
 

@@ -131,6 +131,8 @@ class Index:
         self._offsets = offsets
         self._bitmap, self._mask = _bitmap(keys)
         self.given, self.first, self.surnames, self.generic = token_sets
+        # Every word a text finder starts from, for one pass over a text's words.
+        self.anchors = self.given | self.generic | N.STREET_TYPES.keys() | N.MONTH_WORDS
         self.record = functools.lru_cache(maxsize=4096)(self._record)
 
     @property

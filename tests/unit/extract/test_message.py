@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+import pytest
 from builders import MARKER, message, raw
 
 from gateway.extract import extract
-from gateway.parse import parse_message
+from gateway.parse import POLICY, header_block, parse_message
 from gateway.segments import Extraction
 
 
@@ -167,3 +171,31 @@ def test_exhausted_time_budget_stops_with_message_unreadable() -> None:
 
     result = extract(raw(message()), Limits(time_budget_s=-1.0))
     assert ("message", "over time budget") in [(u.location, u.reason) for u in result.unreadable]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,  # no Content-Type: text/plain by default
+        "text/plain; charset=utf-8",
+        "TEXT/HTML",
+        'text/plain; charset="utf-8" (a comment)',
+        "application/pdf",
+        '"text/plain"',  # quoted: not a text type to the parser
+        "multipart/mixed; boundary=b",
+    ],
+)
+def test_the_single_part_fast_path_agrees_with_the_full_parse(content_type: str | None) -> None:
+    """Whatever path reads the Content-Type, a message's body type is the parser's."""
+    head = f"Content-Type: {content_type}\r\n" if content_type else ""
+    data = f"Subject: t\r\n{head}\r\n--b\r\n\r\nbody\r\n--b--\r\n".encode()
+    full = BytesParser(EmailMessage, policy=POLICY).parsebytes(data)
+    msg = parse_message(data)
+    assert full.get_content_type() == msg.get_content_type()
+    assert full.is_multipart() == msg.is_multipart()
+    assert full.as_bytes() == msg.as_bytes()
+
+
+def test_header_block_stops_at_the_first_blank_line() -> None:
+    assert b"To: a@b.example\r\n\r\n" == header_block(b"To: a@b.example\r\n\r\nTo: c@d.example\r\n")
+    assert b"To: a@b.example\n" == header_block(b"To: a@b.example\n")

@@ -2,6 +2,8 @@
 
 import pytest
 
+from gateway.match.verify import token_bounds
+from gateway.register import normalise
 from tests.unit.match.conftest import Scanner, kinds, only
 
 ADDRESS = ("address", "DA-1")
@@ -266,3 +268,13 @@ def test_ordinary_business_text_has_no_findings(scan: Scanner) -> None:
         "or mail sarah.smith@example.net. Invoice 1234, Park Road 9, LS6 3QX."
     )
     assert set() == kinds(scan(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "a", "sally whitmore, 27 kingfisher rd_x", "it's o'neil\tthe-3rd\n", "café rd 3"],
+)
+def test_token_bounds_are_the_token_regex_spans(text: str) -> None:
+    """The byte-table spans (ASCII) and the regex spans (other text) agree with TOKEN_RE."""
+    spans = [m.span() for m in normalise.TOKEN_RE.finditer(text)]
+    assert ([s for s, _ in spans], [e for _, e in spans]) == token_bounds(text)
