@@ -123,14 +123,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process (0 if it is gone)."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (empty if it is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+            return stat.read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+        return []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process and its live descendants (the gateway's
+    scan processes), 0 if it is gone."""
+    stats = {int(e): _stat(int(e)) for e in os.listdir("/proc") if e.isdigit()}
+    children: dict[int, list[int]] = {}
+    for child, fields in stats.items():
+        if fields:
+            children.setdefault(int(fields[1]), []).append(child)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        fields = stats.get(current)
+        if fields:
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+    return total
 
 
 # --- the register and the gateway --------------------------------------------------------

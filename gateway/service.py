@@ -12,7 +12,9 @@ import signal
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from gateway.register import parse_register
 from gateway.relay import UpstreamPool, upstream_config
 from gateway.review import Notifier, Review, record_event
 from gateway.review.upkeep import audit_policy, upkeep
-from gateway.scan import ScanResult, ScanSettings, scan, unscannable
+from gateway.scan import SCAN_FAILED, ScanResult, ScanSettings, scan, unscannable
 from gateway.settings import Settings
 from gateway.smtp.auth import Authenticator, load_users
 from gateway.smtp.handler import GatewayHandler, Holder
@@ -56,13 +58,23 @@ class Core:
 
 
 class Scanner:
-    """Runs the core in worker threads, within the scan time budget; fails closed."""
+    """Runs the core in worker threads or processes, within the scan time budget;
+    fails closed."""
 
-    def __init__(self, core: Core, workers: int, timeout: float, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        core: Core,
+        workers: int,
+        timeout: float,
+        metrics: Metrics,
+        reload: Callable[[], Awaitable[Core]] | None = None,
+    ) -> None:
         self.core = core
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
         self.timeout = timeout
         self.metrics = metrics
+        self.reload = reload  # a fresh core, for when the scan processes died
+        self._reloading = asyncio.Lock()
 
     async def __call__(self, envelope: Envelope) -> ScanResult:
         started = time.perf_counter()
@@ -76,7 +88,21 @@ class Scanner:
         return await self._scan(envelope)
 
     async def _scan(self, envelope: Envelope) -> ScanResult:
+        """A scan whose worker process died is tried once more on new processes (it
+        may have died of another message); a second death holds the message."""
         core = self.core
+        try:
+            return await self._scan_on(core, envelope)
+        except BrokenProcessPool:
+            log.error("scan process died", reason="worker lost")
+            core = await self._replace(core)
+        try:
+            return await self._scan_on(core, envelope)
+        except BrokenProcessPool:
+            log.error("scan process died", reason="worker lost")
+            return unscannable(core.policy, SCAN_FAILED, 0.0)
+
+    async def _scan_on(self, core: Core, envelope: Envelope) -> ScanResult:
         loop = asyncio.get_running_loop()
         if core.pool is not None:
             job = loop.run_in_executor(core.pool, workers.scan_in_worker, envelope)
@@ -90,6 +116,17 @@ class Scanner:
         except TimeoutError:
             log.warning("scan over time budget", reason="over time budget")
             return unscannable(core.policy, "over time budget", self.timeout * 1000)
+
+    async def _replace(self, broken: Core) -> Core:
+        """New scan processes for a core whose pool broke; concurrent callers share one
+        restart."""
+        async with self._reloading:
+            if self.core is broken and self.reload is not None:
+                self.core = await self.reload()
+                if broken.pool is not None:
+                    broken.pool.shutdown(wait=False, cancel_futures=True)
+                log.info("scan processes restarted")
+        return self.core
 
 
 class _ReleaseScan:
@@ -168,7 +205,13 @@ async def _serve(store: Store, settings: Settings) -> None:
     policy_dir, policy = await _start_with(store, settings, review)
     metrics = Metrics()
     core = await load_core(store, settings, policy)
-    scanner = Scanner(core, settings.workers, settings.scan_timeout, metrics)
+    scanner = Scanner(
+        core,
+        settings.workers,
+        settings.scan_timeout,
+        metrics,
+        reload=lambda: load_core(store, settings, policy),
+    )
     review.rescan = _ReleaseScan(scanner)
     background: set[asyncio.Task[None]] = set()
     pool = UpstreamPool(upstream_config(settings), settings.upstream_pool, settings.upstream_idle)

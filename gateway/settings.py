@@ -69,7 +69,8 @@ class Settings:
     retention_days: float = 90.0  # messages (any status) are purged after this
     release_retry: float = 120.0  # seconds between tries of a release the upstream refused
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # scan threads
-    scan_processes: int = 0  # > 0: scan in that many processes instead (all cores)
+    # > 0: scan in that many processes (each with its own index), not in threads
+    scan_processes: int = field(default_factory=lambda: auto_scan_processes())
 
     @property
     def key_path(self) -> Path:
@@ -78,6 +79,13 @@ class Settings:
     @property
     def database(self) -> Path:
         return self.data_dir / "gateway.sqlite3"
+
+
+def auto_scan_processes() -> int:
+    """One scan process per core but one, which the SMTP server keeps (up to 8); on a
+    single core, none: threads of the server process scan."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min((cores or 1) - 1, 8))
 
 
 _HOSTPORT = {"listen", "upstream", "console", "metrics"}

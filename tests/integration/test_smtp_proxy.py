@@ -273,21 +273,3 @@ def test_held_mail_leaves_no_readable_trace_outside_the_encrypted_store(
         assert [] == [c for c in canaries if c in data], path.name
     logs = gateway.logs().encode()
     assert [] == [c for c in canaries if c in logs + reply]
-
-
-def test_scanning_in_worker_processes_gives_the_same_verdicts(
-    tmp_path: Path, upstream: tuple[SinkHandler, int]
-) -> None:
-    """With GATEWAY_SCAN_PROCESSES the core runs in worker processes: clean mail is
-    relayed, the leak is held, as with threads."""
-    running = start_gateway(tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": "2"})
-    try:
-        clean = _send(
-            running, ["someone@partner.example"], _message("someone@partner.example", "Hello")
-        )
-        leak = _send(running, [MARK], _message(MARK, f"She lives at {SAFE_ADDRESS}."))
-        assert [250, 250] == [clean[0], leak[0]]
-        assert 1 == len(upstream[0].messages)
-        assert 1 == _held(running)
-    finally:
-        assert 0 == running.stop(), running.logs()[-2000:]

@@ -1,0 +1,153 @@
+"""Scanning in threads or in worker processes, and a scan process that dies.
+
+A dead worker is replaced; the scan it was doing is tried again on the new one, so
+the client still gets a 250 for a message that is relayed or held, never lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+
+from tests.integration.smtp_support import (
+    Gateway,
+    SinkHandler,
+    held_messages,
+    sink,
+    start_gateway,
+)
+from tests.integration.support import MARK, SAFE_ADDRESS
+
+CLEAN_RCPT = "someone@partner.example"
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[SinkHandler, int]]:
+    with sink() as peer:
+        yield peer
+
+
+@pytest.fixture
+def one_worker(tmp_path: Path, upstream: tuple[SinkHandler, int]) -> Iterator[Gateway]:
+    running = start_gateway(tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": "1"})
+    yield running
+    assert 0 == running.stop(), running.logs()[-2000:]
+
+
+def _message(to: str, body: str, subject: str = "Update") -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "officer@council.example.gov.uk", to, subject
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP)
+
+
+def _send(gateway: Gateway, rcpt: str, data: bytes) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=60) as client:
+        client.ehlo("client.example")
+        assert 250 == client.mail("officer@council.example.gov.uk")[0]
+        assert 250 == client.rcpt(rcpt)[0]
+        return client.data(data)
+
+
+def _stat(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def scan_workers(gateway: Gateway) -> list[int]:
+    """The gateway's scan processes: children of its forkserver (the gateway's other
+    children, the forkserver and the resource tracker, are its own children)."""
+    parents = {
+        int(e): int(s[1]) for e in os.listdir("/proc") if e.isdigit() and (s := _stat(int(e)))
+    }
+    children = {pid for pid, parent in parents.items() if parent == gateway.process.pid}
+    return sorted(pid for pid, parent in parents.items() if parent in children)
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else -1
+
+
+def _wait_for_workers(gateway: Gateway, count: int) -> list[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = scan_workers(gateway)
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} scan workers: {gateway.logs()[-2000:]}")
+
+
+@pytest.mark.parametrize("processes", ["0", "2"])
+def test_threads_and_processes_give_the_same_verdicts(
+    tmp_path: Path, upstream: tuple[SinkHandler, int], processes: str
+) -> None:
+    """Clean mail is relayed and the leak held, whether threads or processes scan."""
+    running = start_gateway(
+        tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": processes}
+    )
+    try:
+        assert int(processes) == len(scan_workers(running))
+        clean = _send(running, CLEAN_RCPT, _message(CLEAN_RCPT, "Hello"))
+        leak = _send(running, MARK, _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+        assert [250, 250] == [clean[0], leak[0]]
+        assert 1 == len(upstream[0].messages)
+        assert 1 == len(held_messages(running.data_dir))
+    finally:
+        assert 0 == running.stop(), running.logs()[-2000:]
+
+
+def test_a_scan_process_killed_while_idle_is_replaced(
+    one_worker: Gateway, upstream: tuple[SinkHandler, int]
+) -> None:
+    """The next messages are scanned by a new worker, with the same verdicts."""
+    [worker] = _wait_for_workers(one_worker, 1)
+    os.kill(worker, signal.SIGKILL)
+    clean = _send(one_worker, CLEAN_RCPT, _message(CLEAN_RCPT, "Hello"))
+    leak = _send(one_worker, MARK, _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+    assert [250, 250] == [clean[0], leak[0]]
+    assert 1 == len(upstream[0].messages)
+    assert 1 == len(held_messages(one_worker.data_dir))
+    assert [worker] != scan_workers(one_worker)
+    assert "scan processes restarted" in one_worker.logs()
+
+
+def test_a_scan_process_killed_mid_scan_loses_nothing(
+    one_worker: Gateway, upstream: tuple[SinkHandler, int]
+) -> None:
+    """Killed while it scans a large clean message: the scan is tried again on a new
+    worker and the message relayed, with one 250 (not held as unscannable); the leak
+    after it is held as usual."""
+    [worker] = _wait_for_workers(one_worker, 1)
+    filler = "".join(f"Meeting notes line {n}: nothing of note.\n" for n in range(60_000))
+    big = _message(CLEAN_RCPT, filler, subject="Long notes")
+    replies: list[tuple[int, bytes]] = []
+    sender = threading.Thread(target=lambda: replies.append(_send(one_worker, CLEAN_RCPT, big)))
+    idle = cpu_ticks(worker)
+    sender.start()
+    deadline = time.monotonic() + 20
+    while cpu_ticks(worker) < idle + 5 and time.monotonic() < deadline:  # 50 ms into the scan
+        time.sleep(0.01)
+    assert cpu_ticks(worker) >= idle + 5, "the worker never started scanning"
+    os.kill(worker, signal.SIGKILL)
+    sender.join(60)
+    assert [250] == [code for code, _ in replies], one_worker.logs()[-2000:]
+    assert 1 == one_worker.logs().count("scan process died")
+    assert 1 == sum(b"Long notes" in m.content for m in upstream[0].messages)
+    assert {} == held_messages(one_worker.data_dir)
+    leak = _send(one_worker, MARK, _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+    assert 250 == leak[0]
+    assert 1 == len(held_messages(one_worker.data_dir))
+    assert 1 == len(upstream[0].messages)
