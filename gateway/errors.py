@@ -5,6 +5,7 @@
     ├── RegisterError          a register file that cannot be loaded (file, line, case, field)
     ├── PolicyError            a policy file that cannot be loaded (file, line, reason)
     ├── ScanError              the core could not scan a message (held as unscannable)
+    │   └── WorkerLost         a scan process died, or did not start
     └── ReviewError            a review action that cannot be done (CLI and console alike)
         ├── AccessDenied       the user's roles or relation to the message forbid it
         ├── NotFound           no such message or user
@@ -47,6 +48,11 @@ class PolicyError(_LocatedError):
 
 class ScanError(GatewayError):
     """The core could not scan a message; the message is held, never delivered."""
+
+
+class WorkerLost(ScanError):
+    """A scan process died, or its socket broke, before it answered (or it never
+    started); the pool it belonged to is replaced."""
 
 
 class ReviewError(GatewayError):

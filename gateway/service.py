@@ -13,8 +13,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from gateway import workers
 from gateway.console import Console, ConsoleSettings, bind_console, serve_console
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, WorkerLost
 from gateway.match import Index, build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
@@ -54,7 +53,7 @@ class Core:
     policy: Policy
     settings: ScanSettings
     version: int
-    pool: ProcessPoolExecutor | None = None  # scanning in processes, each with its index
+    pool: workers.ScanPool | None = None  # scanning in processes, each with its index
 
 
 class Scanner:
@@ -75,6 +74,7 @@ class Scanner:
         self.metrics = metrics
         self.reload = reload  # a fresh core, for when the scan processes died
         self._reloading = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def __call__(self, envelope: Envelope) -> ScanResult:
         started = time.perf_counter()
@@ -93,22 +93,21 @@ class Scanner:
         core = self.core
         try:
             return await self._scan_on(core, envelope)
-        except BrokenProcessPool:
+        except WorkerLost:
             log.error("scan process died", reason="worker lost")
             core = await self._replace(core)
         try:
             return await self._scan_on(core, envelope)
-        except BrokenProcessPool:
+        except WorkerLost:
             log.error("scan process died", reason="worker lost")
             return unscannable(core.policy, SCAN_FAILED, 0.0)
 
     async def _scan_on(self, core: Core, envelope: Envelope) -> ScanResult:
-        loop = asyncio.get_running_loop()
         if core.pool is not None:
-            job = loop.run_in_executor(core.pool, workers.scan_in_worker, envelope)
+            job: Awaitable[ScanResult] = core.pool.scan(envelope)
         else:
             assert core.index is not None
-            job = loop.run_in_executor(
+            job = asyncio.get_running_loop().run_in_executor(
                 self.pool, scan, envelope, core.index, core.policy, core.settings
             )
         try:
@@ -123,10 +122,22 @@ class Scanner:
         async with self._reloading:
             if self.core is broken and self.reload is not None:
                 self.core = await self.reload()
-                if broken.pool is not None:
-                    broken.pool.shutdown(wait=False, cancel_futures=True)
+                self.retire(broken)
                 log.info("scan processes restarted")
         return self.core
+
+    def retire(self, core: Core) -> None:
+        """Stop an old core's scan processes once their scans are done, meanwhile."""
+        if core.pool is not None:
+            task = asyncio.create_task(core.pool.close())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def close(self) -> None:
+        """Stop the scan threads and processes (scans under way finish first)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.retire(self.core)
+        await asyncio.gather(*self._retiring)
 
 
 class _ReleaseScan:
@@ -275,9 +286,7 @@ async def _close(
     await pool.close()
     if http is not None:
         http.close()
-    scanner.pool.shutdown(wait=False, cancel_futures=True)
-    if scanner.core.pool is not None:
-        scanner.core.pool.shutdown(wait=True, cancel_futures=True)
+    await scanner.close()
     log.info("stopped")
 
 
@@ -386,5 +395,4 @@ async def _watch(
         await asyncio.sleep(WATCH_SECONDS)
         if await store.register_version() != scanner.core.version:
             old, scanner.core = scanner.core, await load_core(store, settings, policy)
-            if old.pool is not None:
-                old.pool.shutdown(wait=False)
+            scanner.retire(old)
