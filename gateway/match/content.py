@@ -9,7 +9,6 @@ carry spans into the original for reviewers' evidence.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
 from itertools import compress
@@ -30,18 +29,23 @@ EMAIL_DOMAIN_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 PHONE_RE = re.compile(r"[+(0-9][0-9 \t().\-]{7,24}[0-9]")
 INWARD_RE = re.compile(r"[0-9][a-z]{2}(?![a-z0-9])")
 OUTWARD_RE = re.compile(r"(?:^|[^a-z0-9])([a-z]{1,2}[0-9][a-z0-9]?) ?$")
-# The month is any short word here (an alternation of month names at every digit is
-# slow); ``_date_of`` then accepts real months only.
-DATE_RE = re.compile(
-    r"[0-9]{1,4}(?:[-/.][0-9]{1,2}[-/.][0-9]{2,4}(?![0-9])"
-    r"|(?:st|nd|rd|th)?[\s-]+(?:of\s+)?[a-z]{3,9}\.?,?[\s-]+[0-9]{4}(?![0-9]))"
-)
-# One pattern per month word, each starting with a literal the engine searches fast.
+# A numeric date (``17/04/1988``, ``1988-04-17``) is found from its first separator,
+# which is rarer than a digit: the 1 to 4 digits before it are checked in Python.
+DATE_TAIL_RE = re.compile(r"[-/.][0-9]{1,2}[-/.][0-9]{2,4}(?![0-9])")
+# Written dates are found from their month word, for the month words a text has: one
+# pattern per month, each starting with a literal the engine searches fast (trying a
+# written date at every digit costs more than the numeric ones).  A day-first date is
+# the month and year, then the day looked for just before them.
 MONTH_FIRST_RES = {
     month: re.compile(rf"{month}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{4}}(?![0-9])")
     for month in N.MONTHS
 }
+MONTH_YEAR_RES = {
+    month: re.compile(rf"{month}\.?,?[\s-]+[0-9]{{4}}(?![0-9])") for month in N.MONTHS
+}
+DAY_BEFORE_RE = re.compile(r"[0-9]{1,2}(?:st|nd|rd|th)?[\s-]+(?:of\s+)?$")
 _SPACES = re.compile(r"\s+")
+_DIGITS = frozenset("0123456789")
 
 
 class Probe(NamedTuple):
@@ -76,7 +80,7 @@ def probes(index: Index, texts: Sequence[str]) -> list[Probe]:
             out.extend(_addresses(words, marked, number))
         months = frozenset(words[i] for i in marked if words[i] in N.MONTH_WORDS)
         if months:
-            out.extend(_month_first_dates(folded, number, months))
+            out.extend(_written_dates(folded, number, months))
         if "@" in folded:
             out.extend(_emails(folded, number))
         out.extend(_names(index, words, marked, number))
@@ -124,30 +128,36 @@ def _postcodes(text: str, seg: int) -> Iterator[Probe]:
 
 
 def _dates(text: str, seg: int) -> Iterator[Probe]:
-    for m in DATE_RE.finditer(text):
-        if not _boundary(text, m.start()):
-            continue
-        day = _date_of(m.group())
-        if day is not None:
-            yield Probe(K.dob_key(day.isoformat()), "dob", seg, m.start(), m.end())
+    """Numeric dates, day first (as in the UK) or year first.  Tails may overlap
+    (``-08-07-01``: the date is the one that starts at 08, not the tail at the first
+    dash), so the search goes on from the separator after each tail's first."""
+    m = DATE_TAIL_RE.search(text)
+    while m is not None:
+        start = sep = m.start()
+        while start > sep - 5 and start > 0 and text[start - 1] in _DIGITS:
+            start -= 1
+        if 0 < sep - start <= 4 and _boundary(text, start):
+            yield from _dob(text, seg, start, m.end())
+        m = DATE_TAIL_RE.search(text, sep + 1)
 
 
-def _date_of(text: str) -> dt.date | None:
-    """A day-first or year-first date matched by ``DATE_RE`` (month-first ones are not)."""
-    for form, regex in N.DATE_RES:
-        found = regex.fullmatch(text)
-        if found:
-            return N.date_from_groups(form, found.groups())
-    return None
-
-
-def _month_first_dates(text: str, seg: int, months: frozenset[str]) -> Iterator[Probe]:
-    """``April 17, 1988``: searched only for the month words the text has."""
+def _written_dates(text: str, seg: int, months: frozenset[str]) -> Iterator[Probe]:
+    """``17th of April 1988`` and ``April 17, 1988``, for the month words the text has."""
     for month in months:
         for m in MONTH_FIRST_RES[month].finditer(text):
-            day = N.parse_date(m.group()) if _boundary(text, m.start()) else None
-            if day is not None:
-                yield Probe(K.dob_key(day.isoformat()), "dob", seg, m.start(), m.end())
+            if _boundary(text, m.start()):
+                yield from _dob(text, seg, m.start(), m.end())
+        for m in MONTH_YEAR_RES[month].finditer(text):
+            day = DAY_BEFORE_RE.search(text, max(0, m.start() - 100), m.start())
+            if day is not None and _boundary(text, day.start()):
+                yield from _dob(text, seg, day.start(), m.end())
+
+
+def _dob(text: str, seg: int, start: int, end: int) -> Iterator[Probe]:
+    """The probe of a date of birth in ``text[start:end]``, if that is a real date."""
+    day = N.parse_date(text[start:end])
+    if day is not None:
+        yield Probe(K.dob_key(day.isoformat()), "dob", seg, start, end)
 
 
 def _addresses(words: list[str], marked: list[int], seg: int) -> Iterator[Probe]:

@@ -218,12 +218,25 @@ def test_surname_or_first_name_alone_is_not_a_name_finding(scan: Scanner, text: 
         "2 September 2016",
         "2nd Sept 2016",
         "September 2, 2016",
+        "2nd of september   2016",
+        "ref-02-09-16",  # the dash before the day is not the date's first separator
+        "1/02/09/2016",
+        "02-09-2016.",
     ],
 )
 def test_childs_date_of_birth_is_found_in_every_form(scan: Scanner, dob: str) -> None:
     """A child's name with a date of birth gives both findings."""
     result = scan(f"Oliver Whitmore (born {dob}) is at school")
     assert {("name", "DA-1"), ("date_of_birth", "DA-1")} <= kinds(result)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ref 102/09/2016", "12016-09-02", "02/09/20161", "x2 September 2016", "12 September 20161"],
+)
+def test_digits_run_into_a_date_are_not_a_date_of_birth(scan: Scanner, text: str) -> None:
+    """A date inside a longer number or word is not a date."""
+    assert [] == only(scan(f"Oliver Whitmore: {text}"), "date_of_birth")
 
 
 def test_protected_location_is_found_with_its_id(scan: Scanner) -> None:
