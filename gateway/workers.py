@@ -18,7 +18,7 @@ import pickle
 import socket
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -120,9 +120,10 @@ class ScanPool:
     """Worker processes fed from the event loop, each scan to the least busy one."""
 
     workers: list[_Worker]
+    start: InitVar[bool] = True  # False: only to close workers that failed to start
 
-    def __post_init__(self) -> None:
-        for worker in self.workers:
+    def __post_init__(self, start: bool) -> None:
+        for worker in self.workers if start else ():
             worker.answers = asyncio.create_task(worker.read_answers())
 
     @property
@@ -132,14 +133,15 @@ class ScanPool:
     async def scan(self, envelope: Envelope) -> ScanResult:
         """The core on one message in a worker.  Raises ``WorkerLost`` if the worker
         died, and for every scan after that (the pool is then replaced).  If the
-        caller stops waiting, the worker still finishes the scan."""
+        caller stops waiting, the worker still finishes the scan, and its answer,
+        which comes in its turn, is dropped."""
         if self.broken:
             raise WorkerLost("scan process died")
         worker = min(self.workers, key=lambda w: len(w.pending))
         answer = worker.submit(pickle.dumps(envelope))
         try:
             await worker.writer.drain()
-            reply = await asyncio.shield(answer)
+            reply = await answer  # cancelled if the caller gives up: its answer is dropped
         except (OSError, asyncio.IncompleteReadError) as exc:
             raise WorkerLost("scan process died") from exc
         result: ScanResult = pickle.loads(reply)  # noqa: S301 - from our own worker
@@ -189,7 +191,9 @@ async def start_pool(
             if await worker.read_frame() != _READY:
                 raise WorkerLost
     except (OSError, asyncio.IncompleteReadError, WorkerLost) as exc:
+        pool = ScanPool(workers, start=False)
         for worker in workers:
             worker.process.kill()
+        await pool.close()
         raise WorkerLost("a scan process did not start (see its error above)") from exc
     return ScanPool(workers)

@@ -6,6 +6,8 @@ the client still gets a 250 for a message that is relayed or held, never lost.
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import os
 import signal
 import smtplib
@@ -18,6 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.envelope import Envelope
+from gateway.errors import WorkerLost
+from gateway.policy import default_policy_dir
+from gateway.register import load_register
+from gateway.verdict import Action
+from gateway.workers import start_pool
 from tests.integration.smtp_support import (
     Gateway,
     SinkHandler,
@@ -25,9 +33,10 @@ from tests.integration.smtp_support import (
     sink,
     start_gateway,
 )
-from tests.integration.support import MARK, SAFE_ADDRESS
+from tests.integration.support import MARK, REGISTER, SAFE_ADDRESS
 
 CLEAN_RCPT = "someone@partner.example"
+INTERNAL = ("council.example.gov.uk",)
 
 
 @pytest.fixture
@@ -151,3 +160,41 @@ def test_a_scan_process_killed_mid_scan_loses_nothing(
     assert 250 == leak[0]
     assert 1 == len(held_messages(one_worker.data_dir))
     assert 1 == len(upstream[0].messages)
+
+
+# --- the pool itself, without the SMTP server -------------------------------------------
+
+
+def _envelope(rcpt: str, body: str) -> Envelope:
+    return Envelope("officer@council.example.gov.uk", (rcpt,), _message(rcpt, body))
+
+
+@pytest.mark.asyncio
+async def test_a_scan_given_up_on_does_not_shift_the_answers_of_the_next() -> None:
+    """The worker answers in order; a scan its caller stopped waiting for is answered
+    too, and dropped, so each later scan gets its own verdict."""
+    pool = await start_pool(1, load_register(REGISTER), default_policy_dir(), INTERNAL)
+    try:
+        filler = "".join(f"Meeting notes line {n}: nothing of note.\n" for n in range(40_000))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(pool.scan(_envelope(CLEAN_RCPT, filler)), 0.05)
+        async with asyncio.timeout(30):
+            leak, clean = await asyncio.gather(
+                pool.scan(_envelope(CLEAN_RCPT, f"She lives at {SAFE_ADDRESS}.")),
+                pool.scan(_envelope(CLEAN_RCPT, "The meeting is on Tuesday.")),
+            )
+        assert Action.QUARANTINE == leak.verdict.action
+        assert Action.DELIVER == clean.verdict.action
+        assert not pool.broken
+    finally:
+        await pool.close()
+    assert [False] == [w.process.is_alive() for w in pool.workers]
+
+
+@pytest.mark.asyncio
+async def test_a_scan_process_that_cannot_start_is_reported(tmp_path: Path) -> None:
+    """A worker that fails while it builds its index (here: no policy) stops the start
+    with WorkerLost, and leaves no process behind."""
+    with pytest.raises(WorkerLost, match="did not start"):
+        await start_pool(1, load_register(REGISTER), tmp_path / "missing", INTERNAL)
+    assert [] == [p for p in multiprocessing.active_children() if p.name == "gateway-scan"]
