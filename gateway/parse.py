@@ -12,6 +12,7 @@ import email.policy
 import re
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import compat32
 
 #: the policy every stage uses; ``raise_on_defect`` stays off so defects are recorded
 POLICY = email.policy.default.clone(raise_on_defect=False)
@@ -57,8 +58,12 @@ def _single_part(raw: bytes) -> EmailMessage | None:
     split = _BLANK_LINE.search(raw)
     if split is None:
         return None
-    parser = BytesParser(EmailMessage, policy=POLICY)
+    # compat32 stores header lines exactly as the default policy does, but does not
+    # parse Content-Type through the header registry when the parser asks for it.
+    parser = BytesParser(EmailMessage, policy=compat32)
     message = parser.parsebytes(raw[: split.end()], headersonly=True)
+    assert isinstance(message, EmailMessage)  # the class given, whatever the policy
+    message.policy = POLICY
     if message.defects or not _is_text(message):
         return None
     message.set_payload(raw[split.end() :].decode("ascii", "surrogateescape"))
