@@ -162,6 +162,20 @@ def test_a_scan_process_killed_mid_scan_loses_nothing(
     assert 1 == len(upstream[0].messages)
 
 
+def test_scan_processes_end_with_a_gateway_killed_by_sigkill(
+    tmp_path: Path, upstream: tuple[SinkHandler, int]
+) -> None:
+    """No orphans: a worker reads the end of its socket when the server is gone."""
+    running = start_gateway(tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": "2"})
+    workers = _wait_for_workers(running, 2)
+    running.process.send_signal(signal.SIGKILL)
+    running.process.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_stat(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [] == [pid for pid in workers if _stat(pid)]
+
+
 # --- the pool itself, without the SMTP server -------------------------------------------
 
 
