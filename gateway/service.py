@@ -42,6 +42,7 @@ from gateway.store import HeldMessage, Store, StoreError
 log = structlog.get_logger("gateway.service")
 WATCH_SECONDS = 2.0
 DRAIN_SECONDS = 60.0
+NOTICE_SECONDS = 10.0  # at shutdown, for the held-mail notices under way
 SERVE_ACTOR = "system:serve"
 
 
@@ -203,6 +204,17 @@ def _holder(review: Review, background: set[asyncio.Task[None]]) -> Holder:
     return hold
 
 
+async def _finish_notices(background: set[asyncio.Task[None]], seconds: float) -> None:
+    """Before the store closes: let the notices under way go out (within ``seconds``),
+    and give up on the rest (the daily digest still counts their messages)."""
+    if background:
+        _done, late = await asyncio.wait(set(background), timeout=seconds)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("notices not sent at shutdown", count=len(late))
+
+
 async def _notify_held(notifier: Notifier, store: Store, message: HeldMessage) -> None:
     try:
         waiting = await store.count_held()
@@ -256,6 +268,7 @@ async def _serve(store: Store, settings: Settings) -> None:
         await _drain(handler)
         watcher.cancel()
         chores.cancel()
+        await _finish_notices(background, NOTICE_SECONDS)
     await _close(server, pool, http, scanner)
 
 
