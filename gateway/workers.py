@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import pickle
 import socket
 import struct
 from collections import deque
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -53,16 +54,23 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
     return bytes(data)
 
 
-def _serve(
-    sock: socket.socket, register: Register, policy_dir: str, internal_domains: tuple[str, ...]
-) -> None:
-    """A worker's life: build the index, say ready, then scan until the socket closes.
-    The register arrives pickled: already validated, so it is not validated again."""
-    index = build_index(register.cases, register.protected_locations)
-    policy = load_policy(Path(policy_dir))
-    settings = ScanSettings(internal_domains=internal_domains)
-    del register
+def _serve(sock: socket.socket) -> None:
+    """A worker's life: read its start frame (the register, pickled: already validated,
+    so it is not validated again; the policy folder; the internal domains), build the
+    index, say ready, then scan until the socket closes."""
     with sock:
+        start = _read_frame(sock)
+        if start is None:
+            return
+        register, policy_dir, internal_domains = pickle.loads(start)  # noqa: S301 - ours
+        index = build_index(register.cases, register.protected_locations)
+        policy = load_policy(Path(policy_dir))
+        settings = ScanSettings(internal_domains=internal_domains)
+        del start, register
+        # What lives as long as the worker (the index's sets and records) is left out
+        # of every later garbage collection, so none pauses a scan to walk it.
+        gc.collect()
+        gc.freeze()
         sock.sendall(_LENGTH.pack(len(_READY)) + _READY)
         while (frame := _read_frame(sock)) is not None:
             envelope: Envelope = pickle.loads(frame)  # noqa: S301 - from our own server
@@ -120,10 +128,9 @@ class ScanPool:
     """Worker processes fed from the event loop, each scan to the least busy one."""
 
     workers: list[_Worker]
-    start: InitVar[bool] = True  # False: only to close workers that failed to start
 
-    def __post_init__(self, start: bool) -> None:
-        for worker in self.workers if start else ():
+    def __post_init__(self) -> None:
+        for worker in self.workers:
             worker.answers = asyncio.create_task(worker.read_answers())
 
     @property
@@ -153,18 +160,24 @@ class ScanPool:
             async with asyncio.timeout(STOP_SECONDS):
                 while any(w.pending for w in self.workers):
                     await asyncio.sleep(0.05)
-        for worker in self.workers:
-            worker.closing = True
-            worker.writer.close()  # the worker reads the end of input and exits
-        await asyncio.to_thread(self._join)
+        await _stop(self.workers)
         await asyncio.gather(*(w.answers for w in self.workers if w.answers is not None))
 
-    def _join(self) -> None:
-        for worker in self.workers:
-            worker.process.join(STOP_SECONDS)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(STOP_SECONDS)
+
+async def _stop(workers: list[_Worker]) -> None:
+    """Close the sockets (a worker reads the end of its input and exits) and reap."""
+    for worker in workers:
+        worker.closing = True
+        worker.writer.close()
+    await asyncio.to_thread(_join, [w.process for w in workers])
+
+
+def _join(processes: list[BaseProcess]) -> None:
+    for process in processes:
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join(STOP_SECONDS)
 
 
 async def start_pool(
@@ -173,27 +186,29 @@ async def start_pool(
     """A pool whose every worker has built its index before the first message."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["gateway.workers"])
+    # Sent over each worker's socket, not as a process argument, which its process
+    # object (here and in the worker) would keep alive.
+    start = await asyncio.to_thread(
+        pickle.dumps, (register, str(policy_dir), internal_domains), pickle.HIGHEST_PROTOCOL
+    )
     workers: list[_Worker] = []
     try:
         for _ in range(processes):
             ours, theirs = socket.socketpair()
-            process = context.Process(
-                target=_serve,
-                args=(theirs, register, str(policy_dir), internal_domains),
-                name="gateway-scan",
-                daemon=True,
-            )
-            await asyncio.to_thread(process.start)  # pickling a large register takes a while
+            process = context.Process(target=_serve, args=(theirs,), name="gateway-scan")
+            process.daemon = True
+            await asyncio.to_thread(process.start)
             theirs.close()
             reader, writer = await asyncio.open_connection(sock=ours)
             workers.append(_Worker(process, reader, writer))
+            writer.write(_LENGTH.pack(len(start)) + start)
+            await writer.drain()
         for worker in workers:
             if await worker.read_frame() != _READY:
                 raise WorkerLost
     except (OSError, asyncio.IncompleteReadError, WorkerLost) as exc:
-        pool = ScanPool(workers, start=False)
         for worker in workers:
             worker.process.kill()
-        await pool.close()
+        await _stop(workers)
         raise WorkerLost("a scan process did not start (see its error above)") from exc
     return ScanPool(workers)
