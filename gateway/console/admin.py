@@ -159,11 +159,7 @@ class AdminPages:
             "SELECT version, imported_at, source, cases FROM register_versions"
             " ORDER BY version DESC LIMIT 50"
         )
-        current = await self.store.load_register()
-        cases = [
-            (case.id, len(case.protected), len(case.restricted), len(case.allowed_recipients))
-            for case in (current.cases if current else [])
-        ]
+        cases = await self.store.register_cases()
         return self.render(
             "register.html",
             session=session,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+from typing import NamedTuple
 
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
@@ -16,12 +18,25 @@ def _register_id(version: int) -> str:
     return f"register:{version}"
 
 
+class CaseCounts(NamedTuple):
+    """A case of the register as the console lists it (no protected value)."""
+
+    case: str
+    protected: int
+    restricted: int
+    allowed: int
+
+
 class RegisterVersions(Connection):
     """Import, read and trim the register; the newest version is the one in force."""
 
+    _cases: tuple[int, list[CaseCounts]] | None = None  # register_cases, per version
+
     async def import_register(self, text: str, source: str) -> int:
         """Validate ``text`` as a register file and store it as the next version."""
-        register = parse_register(text, source)  # a RegisterError goes to the caller as is
+        # A RegisterError goes to the caller as is.  Parsing a large register takes
+        # seconds: in a thread, so that the event loop (SMTP, console) keeps going.
+        register = await asyncio.to_thread(parse_register, text, source)
         fmt = "json" if source.endswith(".json") else "yaml"
         return await self._add_register(text, source, fmt, len(register.cases))
 
@@ -67,7 +82,21 @@ class RegisterVersions(Connection):
             return None
         version, fmt, body = row
         text = self._keys.open(_register_id(version), body).decode("utf-8")
-        return parse_register(text, f"{_register_id(version)}.{fmt}")
+        return await asyncio.to_thread(parse_register, text, f"{_register_id(version)}.{fmt}")
+
+    async def register_cases(self) -> list[CaseCounts]:
+        """Each case of the newest version with its counts of protected people,
+        restricted contacts and allowed recipients; parsed once per version."""
+        version = await self.register_version()
+        if self._cases is None or self._cases[0] != version:
+            register = await self.load_register()
+            cases = register.cases if register is not None else []
+            counts = [
+                CaseCounts(c.id, len(c.protected), len(c.restricted), len(c.allowed_recipients))
+                for c in cases
+            ]
+            self._cases = (version, counts)
+        return self._cases[1]
 
     async def remove_case(self, case_id: str) -> int:
         """Store a new register version without case ``case_id``; the new version."""
@@ -80,7 +109,7 @@ class RegisterVersions(Connection):
             raise ConfigError(f"no case {case_id!r} in register version {version}")
         data = current.model_copy(update={"cases": kept}).model_dump(mode="json")
         text = json.dumps(data, ensure_ascii=False, indent=1)
-        parse_register(text, "removal.json")  # what is stored must load again
+        await asyncio.to_thread(parse_register, text, "removal.json")  # it must load again
         source = f"version {version} without case {case_id}"
         return await self._add_register(text, source, "json", len(kept), after=version)
 
