@@ -157,25 +157,27 @@ class _ReleaseScan:
 
 
 async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
-    register = await store.load_register()
-    if register is None:
+    """The newest register version, parsed and indexed: by each scan process (so the
+    server's event loop never holds the GIL for it), or in a thread."""
+    source = await store.register_source()
+    if source is None:
         raise ConfigError(
             "no register imported yet: pass --register FILE or run 'gateway register import FILE'"
         )
-    version = await store.register_version()
     scan_settings = ScanSettings(internal_domains=settings.internal_domains)
     if settings.scan_processes > 0:
         pool = await workers.start_pool(
             settings.scan_processes,
-            register,
+            source,
             settings.policies or default_policy_dir(),
             settings.internal_domains,
         )
-        log.info("register loaded", version=version, count=len(register.cases))
-        return Core(None, policy, scan_settings, version, pool)
+        log.info("register loaded", version=source.version, count=pool.cases)
+        return Core(None, policy, scan_settings, source.version, pool)
+    register = await asyncio.to_thread(source.parse)
     index = await asyncio.to_thread(build_index, register.cases, register.protected_locations)
-    log.info("register loaded", version=version, count=len(register.cases))
-    return Core(index, policy, scan_settings, version)
+    log.info("register loaded", version=source.version, count=len(register.cases))
+    return Core(index, policy, scan_settings, source.version)
 
 
 async def run(settings: Settings) -> None:

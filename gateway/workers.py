@@ -27,8 +27,8 @@ from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
 from gateway.match import build_index
 from gateway.policy import load_policy
-from gateway.register import Register
 from gateway.scan import ScanResult, ScanSettings, scan
+from gateway.store.registers import RegisterSource
 
 _LENGTH = struct.Struct("!Q")
 _READY = b"ready"
@@ -55,23 +55,25 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 
 def _serve(sock: socket.socket) -> None:
-    """A worker's life: read its start frame (the register, pickled: already validated,
-    so it is not validated again; the policy folder; the internal domains), build the
-    index, say ready, then scan until the socket closes."""
+    """A worker's life: read its start frame (the register's text, the policy folder,
+    the internal domains), parse the register and build the index, say ready with the
+    number of cases, then scan until the socket closes."""
     with sock:
         start = _read_frame(sock)
         if start is None:
             return
-        register, policy_dir, internal_domains = pickle.loads(start)  # noqa: S301 - ours
+        source, policy_dir, internal_domains = pickle.loads(start)  # noqa: S301 - ours
+        register = source.parse()
         index = build_index(register.cases, register.protected_locations)
         policy = load_policy(Path(policy_dir))
         settings = ScanSettings(internal_domains=internal_domains)
-        del start, register
+        ready = pickle.dumps((_READY, len(register.cases)))
+        del start, source, register
         # What lives as long as the worker (the index's sets and records) is left out
         # of every later garbage collection, so none pauses a scan to walk it.
         gc.collect()
         gc.freeze()
-        sock.sendall(_LENGTH.pack(len(_READY)) + _READY)
+        sock.sendall(_LENGTH.pack(len(ready)) + ready)
         while (frame := _read_frame(sock)) is not None:
             envelope: Envelope = pickle.loads(frame)  # noqa: S301 - from our own server
             reply = pickle.dumps(scan(envelope, index, policy, settings))
@@ -128,6 +130,7 @@ class ScanPool:
     """Worker processes fed from the event loop, each scan to the least busy one."""
 
     workers: list[_Worker]
+    cases: int  # in the register the workers indexed
 
     def __post_init__(self) -> None:
         for worker in self.workers:
@@ -181,17 +184,17 @@ def _join(processes: list[BaseProcess]) -> None:
 
 
 async def start_pool(
-    processes: int, register: Register, policy_dir: Path, internal_domains: tuple[str, ...]
+    processes: int, source: RegisterSource, policy_dir: Path, internal_domains: tuple[str, ...]
 ) -> ScanPool:
-    """A pool whose every worker has built its index before the first message."""
+    """A pool whose every worker has parsed the register and built its index before
+    the first message.  The register goes as text over each worker's socket: nothing
+    here parses, pickles or keeps it (a process argument would stay alive with the
+    process object)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["gateway.workers"])
-    # Sent over each worker's socket, not as a process argument, which its process
-    # object (here and in the worker) would keep alive.
-    start = await asyncio.to_thread(
-        pickle.dumps, (register, str(policy_dir), internal_domains), pickle.HIGHEST_PROTOCOL
-    )
+    start = pickle.dumps((source, str(policy_dir), internal_domains))
     workers: list[_Worker] = []
+    cases = 0
     try:
         for _ in range(processes):
             ours, theirs = socket.socketpair()
@@ -204,11 +207,13 @@ async def start_pool(
             writer.write(_LENGTH.pack(len(start)) + start)
             await writer.drain()
         for worker in workers:
-            if await worker.read_frame() != _READY:
+            ready, count = pickle.loads(await worker.read_frame())  # noqa: S301 - ours
+            if ready != _READY:
                 raise WorkerLost
+            cases = count
     except (OSError, asyncio.IncompleteReadError, WorkerLost) as exc:
         for worker in workers:
             worker.process.kill()
         await _stop(workers)
         raise WorkerLost("a scan process did not start (see its error above)") from exc
-    return ScanPool(workers)
+    return ScanPool(workers, cases)

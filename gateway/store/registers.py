@@ -18,6 +18,18 @@ def _register_id(version: int) -> str:
     return f"register:{version}"
 
 
+class RegisterSource(NamedTuple):
+    """A stored register version as text, to be parsed where it is used."""
+
+    version: int
+    text: str
+    name: str  # what errors call it: register:VERSION.FORMAT
+
+    def parse(self) -> Register:
+        """Validated: seconds for a large register, so not on the event loop."""
+        return parse_register(self.text, self.name)
+
+
 class CaseCounts(NamedTuple):
     """A case of the register as the console lists it (no protected value)."""
 
@@ -72,8 +84,8 @@ class RegisterVersions(Connection):
             return None
         return RegisterVersion(row[0], dt.datetime.fromisoformat(row[1]), row[2], row[3])
 
-    async def load_register(self) -> Register | None:
-        """The newest register version, unsealed and validated; ``None`` if none."""
+    async def register_source(self) -> RegisterSource | None:
+        """The newest register version's text, unsealed; ``None`` if none."""
         with guard("read the register"):
             row = await self._one(
                 "SELECT version, format, body FROM register_versions ORDER BY version DESC LIMIT 1"
@@ -82,7 +94,12 @@ class RegisterVersions(Connection):
             return None
         version, fmt, body = row
         text = self._keys.open(_register_id(version), body).decode("utf-8")
-        return await asyncio.to_thread(parse_register, text, f"{_register_id(version)}.{fmt}")
+        return RegisterSource(version, text, f"{_register_id(version)}.{fmt}")
+
+    async def load_register(self) -> Register | None:
+        """The newest register version, unsealed and validated; ``None`` if none."""
+        source = await self.register_source()
+        return None if source is None else await asyncio.to_thread(source.parse)
 
     async def register_cases(self) -> list[CaseCounts]:
         """Each case of the newest version with its counts of protected people,

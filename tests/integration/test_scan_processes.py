@@ -23,7 +23,7 @@ import pytest
 from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
 from gateway.policy import default_policy_dir
-from gateway.register import load_register
+from gateway.store.registers import RegisterSource
 from gateway.verdict import Action
 from gateway.workers import start_pool
 from tests.integration.smtp_support import (
@@ -37,6 +37,7 @@ from tests.integration.support import MARK, REGISTER, SAFE_ADDRESS
 
 CLEAN_RCPT = "someone@partner.example"
 INTERNAL = ("council.example.gov.uk",)
+SOURCE = RegisterSource(1, REGISTER.read_text(encoding="utf-8"), REGISTER.name)
 
 
 @pytest.fixture
@@ -187,7 +188,7 @@ def _envelope(rcpt: str, body: str) -> Envelope:
 async def test_a_scan_given_up_on_does_not_shift_the_answers_of_the_next() -> None:
     """The worker answers in order; a scan its caller stopped waiting for is answered
     too, and dropped, so each later scan gets its own verdict."""
-    pool = await start_pool(1, load_register(REGISTER), default_policy_dir(), INTERNAL)
+    pool = await start_pool(1, SOURCE, default_policy_dir(), INTERNAL)
     try:
         filler = "".join(f"Meeting notes line {n}: nothing of note.\n" for n in range(40_000))
         with pytest.raises(TimeoutError):
@@ -210,5 +211,5 @@ async def test_a_scan_process_that_cannot_start_is_reported(tmp_path: Path) -> N
     """A worker that fails while it builds its index (here: no policy) stops the start
     with WorkerLost, and leaves no process behind."""
     with pytest.raises(WorkerLost, match="did not start"):
-        await start_pool(1, load_register(REGISTER), tmp_path / "missing", INTERNAL)
+        await start_pool(1, SOURCE, tmp_path / "missing", INTERNAL)
     assert [] == [p for p in multiprocessing.active_children() if p.name == "gateway-scan"]
