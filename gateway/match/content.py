@@ -20,10 +20,10 @@ from gateway.match import keys as K
 from gateway.match.index import Index
 from gateway.register import normalise as N
 
-# The patterns that scan whole texts start with a digit, so the regex engine skips
-# ordinary words at C speed; word boundaries are checked in Python on the few matches,
-# since a leading \b would turn that fast skip off.  Emails are found from their "@"
-# (str.find), month-first dates from their month word.
+# The patterns that scan whole texts start with a digit (or a date's separator), so the
+# regex engine skips ordinary words at C speed; word boundaries are checked in Python
+# on the few matches, since a leading \b would turn that fast skip off.  Emails are
+# found from their "@" (str.find), written dates from their month word.
 EMAIL_LOCAL_RE = re.compile(r"[a-z0-9!#$%&*+/=?^_`{|}~.'-]+$")
 EMAIL_DOMAIN_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 PHONE_RE = re.compile(r"[+(0-9][0-9 \t().\-]{7,24}[0-9]")

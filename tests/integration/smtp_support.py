@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +196,14 @@ def start_gateway(
         time.sleep(0.1)
     gateway.stop()
     raise RuntimeError(f"gateway did not start: {gateway.logs()[-3000:]}")
+
+
+def outgoing(to: str, body: str, subject: str = "Update") -> bytes:
+    """A plain message from the council's officer to ``to``, as a client sends it."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "officer@council.example.gov.uk", to, subject
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP_POLICY)
 
 
 def held_messages(data_dir: Path) -> dict[str, bytes]:

@@ -14,8 +14,6 @@ import smtplib
 import threading
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 import pytest
@@ -30,6 +28,7 @@ from tests.integration.smtp_support import (
     Gateway,
     SinkHandler,
     held_messages,
+    outgoing,
     sink,
     start_gateway,
 )
@@ -51,13 +50,6 @@ def one_worker(tmp_path: Path, upstream: tuple[SinkHandler, int]) -> Iterator[Ga
     running = start_gateway(tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": "1"})
     yield running
     assert 0 == running.stop(), running.logs()[-2000:]
-
-
-def _message(to: str, body: str, subject: str = "Update") -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "officer@council.example.gov.uk", to, subject
-    msg.set_content(body)
-    return msg.as_bytes(policy=SMTP)
 
 
 def _send(gateway: Gateway, rcpt: str, data: bytes) -> tuple[int, bytes]:
@@ -110,8 +102,8 @@ def test_threads_and_processes_give_the_same_verdicts(
     )
     try:
         assert int(processes) == len(scan_workers(running))
-        clean = _send(running, CLEAN_RCPT, _message(CLEAN_RCPT, "Hello"))
-        leak = _send(running, MARK, _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+        clean = _send(running, CLEAN_RCPT, outgoing(CLEAN_RCPT, "Hello"))
+        leak = _send(running, MARK, outgoing(MARK, f"She lives at {SAFE_ADDRESS}."))
         assert [250, 250] == [clean[0], leak[0]]
         assert 1 == len(upstream[0].messages)
         assert 1 == len(held_messages(running.data_dir))
@@ -125,8 +117,8 @@ def test_a_scan_process_killed_while_idle_is_replaced(
     """The next messages are scanned by a new worker, with the same verdicts."""
     [worker] = _wait_for_workers(one_worker, 1)
     os.kill(worker, signal.SIGKILL)
-    clean = _send(one_worker, CLEAN_RCPT, _message(CLEAN_RCPT, "Hello"))
-    leak = _send(one_worker, MARK, _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+    clean = _send(one_worker, CLEAN_RCPT, outgoing(CLEAN_RCPT, "Hello"))
+    leak = _send(one_worker, MARK, outgoing(MARK, f"She lives at {SAFE_ADDRESS}."))
     assert [250, 250] == [clean[0], leak[0]]
     assert 1 == len(upstream[0].messages)
     assert 1 == len(held_messages(one_worker.data_dir))
@@ -142,7 +134,7 @@ def test_a_scan_process_killed_mid_scan_loses_nothing(
     after it is held as usual."""
     [worker] = _wait_for_workers(one_worker, 1)
     filler = "".join(f"Meeting notes line {n}: nothing of note.\n" for n in range(60_000))
-    big = _message(CLEAN_RCPT, filler, subject="Long notes")
+    big = outgoing(CLEAN_RCPT, filler, subject="Long notes")
     replies: list[tuple[int, bytes]] = []
     sender = threading.Thread(target=lambda: replies.append(_send(one_worker, CLEAN_RCPT, big)))
     idle = cpu_ticks(worker)
@@ -157,7 +149,7 @@ def test_a_scan_process_killed_mid_scan_loses_nothing(
     assert 1 == one_worker.logs().count("scan process died")
     assert 1 == sum(b"Long notes" in m.content for m in upstream[0].messages)
     assert {} == held_messages(one_worker.data_dir)
-    leak = _send(one_worker, MARK, _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+    leak = _send(one_worker, MARK, outgoing(MARK, f"She lives at {SAFE_ADDRESS}."))
     assert 250 == leak[0]
     assert 1 == len(held_messages(one_worker.data_dir))
     assert 1 == len(upstream[0].messages)
@@ -181,7 +173,7 @@ def test_scan_processes_end_with_a_gateway_killed_by_sigkill(
 
 
 def _envelope(rcpt: str, body: str) -> Envelope:
-    return Envelope("officer@council.example.gov.uk", (rcpt,), _message(rcpt, body))
+    return Envelope("officer@council.example.gov.uk", (rcpt,), outgoing(rcpt, body))
 
 
 @pytest.mark.asyncio

@@ -9,8 +9,6 @@ import re
 import smtplib
 import socket
 from collections.abc import Iterator
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from tests.integration.smtp_support import (
     SinkHandler,
     free_port,
     held_messages,
+    outgoing,
     sink,
     start_gateway,
 )
@@ -41,13 +40,6 @@ def gateway(tmp_path: Path, upstream: tuple[SinkHandler, int]) -> Iterator[Gatew
     assert 0 == running.stop(), running.logs()[-2000:]
 
 
-def _message(to: str, body: str, subject: str = "Update") -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "officer@council.example.gov.uk", to, subject
-    msg.set_content(body)
-    return msg.as_bytes(policy=SMTP)
-
-
 def _send(gateway: Gateway, rcpts: list[str], data: bytes) -> tuple[int, bytes]:
     with smtplib.SMTP("127.0.0.1", gateway.port, timeout=20) as client:
         client.ehlo("client.example")
@@ -66,7 +58,7 @@ def test_clean_mail_is_relayed_with_one_trace_header(
     gateway: Gateway, upstream: tuple[SinkHandler, int]
 ) -> None:
     """A message with nothing protected reaches the upstream, byte for byte plus Received."""
-    data = _message("someone@partner.example", "The meeting is on Tuesday.")
+    data = outgoing("someone@partner.example", "The meeting is on Tuesday.")
     code, reply = _send(gateway, ["someone@partner.example"], data)
     assert (250, True) == (code, bool(QUEUED.match(reply)))
     (received,) = upstream[0].messages
@@ -81,7 +73,7 @@ def test_leak_is_held_and_the_reply_looks_like_a_relayed_one(
     gateway: Gateway, upstream: tuple[SinkHandler, int]
 ) -> None:
     """The protected address to the restricted contact is held; the sender cannot tell."""
-    code, reply = _send(gateway, [MARK], _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+    code, reply = _send(gateway, [MARK], outgoing(MARK, f"She lives at {SAFE_ADDRESS}."))
     assert (250, True) == (code, bool(QUEUED.match(reply)))
     assert [] == upstream[0].messages
     assert 1 == _held(gateway)
@@ -93,7 +85,7 @@ def test_held_messages_survive_a_restart(
     tmp_path: Path, gateway: Gateway, upstream: tuple[SinkHandler, int]
 ) -> None:
     """What was held before a restart is still held after it."""
-    _send(gateway, [MARK], _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+    _send(gateway, [MARK], outgoing(MARK, f"She lives at {SAFE_ADDRESS}."))
     assert 0 == gateway.stop()
     again = start_gateway(gateway.data_dir, upstream[1])
     try:
@@ -110,7 +102,7 @@ def test_upstream_refusal_at_the_dot_is_passed_on_and_nothing_is_lost(
     """4xx and 5xx at the final dot reach the client; a hanging upstream gives 4xx."""
     upstream[0].mode = mode
     code, _ = _send(
-        gateway, ["someone@partner.example"], _message("someone@partner.example", "Hello")
+        gateway, ["someone@partner.example"], outgoing("someone@partner.example", "Hello")
     )
     assert expected == code
     assert [] == upstream[0].messages
@@ -139,7 +131,7 @@ def test_refused_recipient_is_reported_to_the_client(
         client.mail("officer@council.example.gov.uk")
         assert 550 == client.rcpt("nobody@partner.example")[0]
         assert 250 == client.rcpt("someone@partner.example")[0]
-        assert 250 == client.data(_message("someone@partner.example", "Hello"))[0]
+        assert 250 == client.data(outgoing("someone@partner.example", "Hello"))[0]
     assert [["someone@partner.example"]] == [m.rcpt_tos for m in upstream[0].messages]
 
 
@@ -153,7 +145,7 @@ def test_dsn_parameters_are_accepted_and_passed_on(
         assert 250 == client.mail("officer@council.example.gov.uk", ["RET=HDRS", "ENVID=X1"])[0]
         rcpt_options = ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;someone@partner.example"]
         assert 250 == client.rcpt("someone@partner.example", rcpt_options)[0]
-        assert 250 == client.data(_message("someone@partner.example", "Hello"))[0]
+        assert 250 == client.data(outgoing("someone@partner.example", "Hello"))[0]
     (received,) = upstream[0].messages
     assert {"RET=HDRS", "ENVID=X1"} <= set(received.mail_options)
     assert {"NOTIFY=SUCCESS,FAILURE", "ORCPT=RFC822;SOMEONE@PARTNER.EXAMPLE"} <= {
@@ -182,7 +174,7 @@ def test_oversized_message_gets_552(tmp_path: Path, upstream: tuple[SinkHandler,
         code, _ = _send(
             running,
             ["someone@partner.example"],
-            _message("someone@partner.example", "x" * 60 + "\n" * 1 + "y" * 30000),
+            outgoing("someone@partner.example", "x" * 60 + "\n" * 1 + "y" * 30000),
         )
         assert 552 == code
         assert [] == upstream[0].messages
@@ -191,7 +183,7 @@ def test_oversized_message_gets_552(tmp_path: Path, upstream: tuple[SinkHandler,
 
 
 @pytest.mark.parametrize("smuggle", [b"\n.\r\n", b"\r.\r\n", b"\n.\n", b"\r\n.\r", b"\r\n.\n"])
-def test_smuggled_end_of_data_is_not_a_second_message(
+def test_smuggled_end_of_data_is_not_a_secondoutgoing(
     gateway: Gateway, upstream: tuple[SinkHandler, int], smuggle: bytes
 ) -> None:
     """A bare CR or LF around a dot never ends the data: one message, nothing smuggled."""
@@ -236,8 +228,8 @@ def test_metrics_health_and_readiness_are_served(
     running = start_gateway(tmp_path / "data", upstream[1], "--metrics", f"127.0.0.1:{port}")
     base = f"http://127.0.0.1:{port}"
     try:
-        _send(running, ["someone@partner.example"], _message("someone@partner.example", "Hi"))
-        _send(running, [MARK], _message(MARK, f"She lives at {SAFE_ADDRESS}."))
+        _send(running, ["someone@partner.example"], outgoing("someone@partner.example", "Hi"))
+        _send(running, [MARK], outgoing(MARK, f"She lives at {SAFE_ADDRESS}."))
         time.sleep(2.5)  # the quarantine gauge is refreshed every 2 s
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:  # noqa: S310
             assert (200, b"ok\n") == (reply.status, reply.read())
@@ -263,7 +255,7 @@ def test_held_mail_leaves_no_readable_trace_outside_the_encrypted_store(
     no log line and no reply: the held message is sealed."""
     canaries = [b"Kingfisher", b"LS6 3QT", b"07700 900461", b"sarah.w.safe@example.net"]
     body = f"She lives at {SAFE_ADDRESS}, 07700 900461, sarah.w.safe@example.net."
-    code, reply = _send(gateway, [MARK], _message(MARK, body))
+    code, reply = _send(gateway, [MARK], outgoing(MARK, body))
     assert 250 == code
     assert 1 == _held(gateway)
     files = [p for p in gateway.data_dir.rglob("*") if p.is_file()]
