@@ -157,8 +157,9 @@ class _ReleaseScan:
 
 
 async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
-    """The newest register version, parsed and indexed: by each scan process (so the
-    server's event loop never holds the GIL for it), or in a thread."""
+    """The newest register version, parsed and indexed: for scan processes, in a
+    builder process (so the server's event loop never holds the GIL for it, nor keeps
+    the parse's memory); for scan threads, in a thread."""
     source = await store.register_source()
     if source is None:
         raise ConfigError(
@@ -166,13 +167,14 @@ async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
         )
     scan_settings = ScanSettings(internal_domains=settings.internal_domains)
     if settings.scan_processes > 0:
+        built = await workers.build_in_process(source)
+        log.info("register loaded", version=source.version, count=built.cases)
         pool = await workers.start_pool(
             settings.scan_processes,
-            source,
+            built,
             settings.policies or default_policy_dir(),
             settings.internal_domains,
         )
-        log.info("register loaded", version=source.version, count=pool.cases)
         return Core(None, policy, scan_settings, source.version, pool)
     register = await asyncio.to_thread(source.parse)
     index = await asyncio.to_thread(build_index, register.cases, register.protected_locations)

@@ -1,12 +1,19 @@
-"""Scanning in worker processes, so that scans use every core, not one GIL.
+"""The register's index, built in a process of its own; scanning in worker processes,
+so that scans use every core, not one GIL.
 
-Each worker builds its own index from the register when it starts (the forkserver
-gives it a clean process, with no threads or sockets of the server's), then scans
-the envelopes it is sent over its own socket pair.  The event loop reads and writes
-those sockets itself: a scan costs the server one pickle each way and no hand-off
-between threads (a ``ProcessPoolExecutor`` passes every job through two helper
-threads, which contend for the GIL with the SMTP server).  A new register version
-gets a new pool; a pool whose worker died is replaced by the caller.
+A builder process parses the register and builds the index, sends it back pickled
+(its arrays, records and token sets: tens of MB per 100,000 cases) and exits, taking
+the parse's garbage with it: parsing leaves hundreds of MB the allocator keeps, which
+a long-lived process would carry for good.  The server then hands the index to each
+scan worker.  The forkserver gives each a clean process, with no threads or sockets
+of the server's, and the builder's hash seed: index keys are built-in hashes, so an
+index works only where the seed is the same, which each worker checks.
+
+A worker scans the envelopes it is sent over its own socket pair.  The event loop
+reads and writes those sockets itself: a scan costs the server one pickle each way
+and no hand-off between threads (a ``ProcessPoolExecutor`` passes every job through
+two helper threads, which contend for the GIL with the SMTP server).  A new register
+version gets a new pool; a pool whose worker died is replaced by the caller.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import pickle
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
-from gateway.match import build_index
+from gateway.match import Index, build_index
 from gateway.policy import load_policy
 from gateway.scan import ScanResult, ScanSettings, scan
 from gateway.store.registers import RegisterSource
@@ -54,30 +62,51 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
     return bytes(data)
 
 
-def _serve(sock: socket.socket) -> None:
-    """A worker's life: read its start frame (the register's text, the policy folder,
-    the internal domains), parse the register and build the index, say ready with the
-    number of cases, then scan until the socket closes."""
+def _build(sock: socket.socket) -> None:
+    """The builder's life: read the register's text, parse it, build the index, send
+    the number of cases and the pickled index, exit."""
     with sock:
         start = _read_frame(sock)
         if start is None:
             return
-        source, policy_dir, internal_domains = pickle.loads(start)  # noqa: S301 - ours
+        source: RegisterSource = pickle.loads(start)  # noqa: S301 - from our own server
         register = source.parse()
         index = build_index(register.cases, register.protected_locations)
+        _send_frame(sock, pickle.dumps((len(register.cases), _hash_check())))
+        _send_frame(sock, pickle.dumps(index, pickle.HIGHEST_PROTOCOL))
+
+
+def _hash_check() -> int:
+    """Equal in two processes only if their built-in hashes (the index keys) are."""
+    return hash(("gateway", "index", "keys"))
+
+
+def _serve(sock: socket.socket) -> None:
+    """A scan worker's life: read the pickled index and then its settings (the policy
+    folder, the internal domains), say ready, then scan until the socket closes."""
+    with sock:
+        built, start = _read_frame(sock), _read_frame(sock)
+        if built is None or start is None:
+            return
+        index: Index = pickle.loads(built)  # noqa: S301 - from our own server
+        policy_dir, internal_domains, check = pickle.loads(start)  # noqa: S301 - ours
+        if check != _hash_check():
+            raise WorkerLost("the index was built with another hash seed")
         policy = load_policy(Path(policy_dir))
         settings = ScanSettings(internal_domains=internal_domains)
-        ready = pickle.dumps((_READY, len(register.cases)))
-        del start, source, register
+        del built
         # What lives as long as the worker (the index's sets and records) is left out
         # of every later garbage collection, so none pauses a scan to walk it.
         gc.collect()
         gc.freeze()
-        sock.sendall(_LENGTH.pack(len(ready)) + ready)
+        _send_frame(sock, _READY)
         while (frame := _read_frame(sock)) is not None:
             envelope: Envelope = pickle.loads(frame)  # noqa: S301 - from our own server
-            reply = pickle.dumps(scan(envelope, index, policy, settings))
-            sock.sendall(_LENGTH.pack(len(reply)) + reply)
+            _send_frame(sock, pickle.dumps(scan(envelope, index, policy, settings)))
+
+
+def _send_frame(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(_LENGTH.pack(len(data)) + data)
 
 
 # --- in the server -------------------------------------------------------------------------
@@ -100,6 +129,10 @@ class _Worker:
     async def read_frame(self) -> bytes:
         head = await self.reader.readexactly(_LENGTH.size)
         return await self.reader.readexactly(_LENGTH.unpack(head)[0])
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(_LENGTH.pack(len(data)) + data)
+        await self.writer.drain()
 
     def submit(self, data: bytes) -> asyncio.Future[bytes]:
         answer = asyncio.get_running_loop().create_future()
@@ -183,37 +216,64 @@ def _join(processes: list[BaseProcess]) -> None:
             process.join(STOP_SECONDS)
 
 
-async def start_pool(
-    processes: int, source: RegisterSource, policy_dir: Path, internal_domains: tuple[str, ...]
-) -> ScanPool:
-    """A pool whose every worker has parsed the register and built its index before
-    the first message.  The register goes as text over each worker's socket: nothing
-    here parses, pickles or keeps it (a process argument would stay alive with the
-    process object)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["gateway.workers"])
-    start = pickle.dumps((source, str(policy_dir), internal_domains))
-    workers: list[_Worker] = []
-    cases = 0
+@dataclass(frozen=True)
+class BuiltIndex:
+    """An index as the builder process sent it: pickled, with its register's size."""
+
+    pickled: bytes
+    cases: int
+    check: int  # the builder's _hash_check()
+
+
+async def build_in_process(source: RegisterSource) -> BuiltIndex:
+    """Parse and index ``source`` in a builder process: nothing here parses it."""
+    [builder] = await _spawn(_build, 1, "gateway-index")
     try:
-        for _ in range(processes):
-            ours, theirs = socket.socketpair()
-            process = context.Process(target=_serve, args=(theirs,), name="gateway-scan")
-            process.daemon = True
-            await asyncio.to_thread(process.start)
-            theirs.close()
-            reader, writer = await asyncio.open_connection(sock=ours)
-            workers.append(_Worker(process, reader, writer))
-            writer.write(_LENGTH.pack(len(start)) + start)
-            await writer.drain()
+        await builder.send(pickle.dumps(source))
+        cases, check = pickle.loads(await builder.read_frame())  # noqa: S301 - ours
+        return BuiltIndex(await builder.read_frame(), cases, check)
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        builder.process.kill()
+        raise WorkerLost("the index builder failed (see its error above)") from exc
+    finally:
+        await _stop([builder])
+
+
+async def start_pool(
+    processes: int, built: BuiltIndex, policy_dir: Path, internal_domains: tuple[str, ...]
+) -> ScanPool:
+    """A pool whose every worker holds the index before the first message."""
+    workers: list[_Worker] = []
+    try:
+        workers = await _spawn(_serve, processes, "gateway-scan")
+        settings = pickle.dumps((str(policy_dir), internal_domains, built.check))
         for worker in workers:
-            ready, count = pickle.loads(await worker.read_frame())  # noqa: S301 - ours
-            if ready != _READY:
+            await worker.send(built.pickled)
+            await worker.send(settings)
+        for worker in workers:
+            if await worker.read_frame() != _READY:
                 raise WorkerLost
-            cases = count
     except (OSError, asyncio.IncompleteReadError, WorkerLost) as exc:
         for worker in workers:
             worker.process.kill()
         await _stop(workers)
         raise WorkerLost("a scan process did not start (see its error above)") from exc
-    return ScanPool(workers, cases)
+    return ScanPool(workers, built.cases)
+
+
+async def _spawn(target: Callable[[socket.socket], None], count: int, name: str) -> list[_Worker]:
+    """``count`` processes from the forkserver, each running ``target`` on its end of
+    a socket pair (only the socket is a process argument: whatever else a process
+    needs goes over it, so no process object keeps it alive)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["gateway.workers"])
+    out: list[_Worker] = []
+    for _ in range(count):
+        ours, theirs = socket.socketpair()
+        process = context.Process(target=target, args=(theirs,), name=name)
+        process.daemon = True
+        await asyncio.to_thread(process.start)
+        theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        out.append(_Worker(process, reader, writer))
+    return out

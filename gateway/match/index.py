@@ -135,6 +135,12 @@ class Index:
         self.anchors = self.given | self.generic | N.STREET_TYPES.keys() | N.MONTH_WORDS
         self.record = functools.lru_cache(maxsize=4096)(self._record)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its arrays, records and token sets (built once, sent to the scan
+        processes); the bitmap and the record cache are made again on arrival."""
+        sets = (self.given, self.first, self.surnames, self.generic)
+        return (Index, (self._keys, self._values, self._blob, self._offsets, sets))
+
     @property
     def size(self) -> int:
         """Number of records (cases and protected locations)."""

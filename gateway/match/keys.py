@@ -1,12 +1,13 @@
 """Canonical register values -> anchor keys, shared by index build and text scan.
 
 A key is the built-in hash of a small tuple, so both sides must build the tuple the
-same way: that is this module's only job.  Hashes are per process (the index is built
-in the process that uses it).  Typo tolerance uses the pigeonhole rule: one edit
-leaves either the first or the second half of a word intact, so a word is indexed
-under both halves and a text word is probed with the halves of every length it
-could have had before the edit.  A swap of the two letters either side of the cut
-breaks both halves, so that one swap is undone before probing.
+same way: that is this module's only job.  Hashes are per process: the index is built
+in the process that uses it, or in one with the same hash seed (``gateway.workers``).
+Typo tolerance uses the pigeonhole rule: one edit leaves either the first or the
+second half of a word intact, so a word is indexed under both halves and a text word
+is probed with the halves of every length it could have had before the edit.  A swap
+of the two letters either side of the cut breaks both halves, so that one swap is
+undone before probing.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the client still gets a 250 for a message that is relayed or held, never lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -23,7 +24,7 @@ from gateway.errors import WorkerLost
 from gateway.policy import default_policy_dir
 from gateway.store.registers import RegisterSource
 from gateway.verdict import Action
-from gateway.workers import start_pool
+from gateway.workers import build_in_process, start_pool
 from tests.integration.smtp_support import (
     Gateway,
     SinkHandler,
@@ -180,7 +181,7 @@ def _envelope(rcpt: str, body: str) -> Envelope:
 async def test_a_scan_given_up_on_does_not_shift_the_answers_of_the_next() -> None:
     """The worker answers in order; a scan its caller stopped waiting for is answered
     too, and dropped, so each later scan gets its own verdict."""
-    pool = await start_pool(1, SOURCE, default_policy_dir(), INTERNAL)
+    pool = await start_pool(1, await build_in_process(SOURCE), default_policy_dir(), INTERNAL)
     try:
         filler = "".join(f"Meeting notes line {n}: nothing of note.\n" for n in range(40_000))
         with pytest.raises(TimeoutError):
@@ -203,5 +204,16 @@ async def test_a_scan_process_that_cannot_start_is_reported(tmp_path: Path) -> N
     """A worker that fails while it builds its index (here: no policy) stops the start
     with WorkerLost, and leaves no process behind."""
     with pytest.raises(WorkerLost, match="did not start"):
-        await start_pool(1, SOURCE, tmp_path / "missing", INTERNAL)
+        await start_pool(1, await build_in_process(SOURCE), tmp_path / "missing", INTERNAL)
     assert [] == [p for p in multiprocessing.active_children() if p.name == "gateway-scan"]
+
+
+@pytest.mark.asyncio
+async def test_a_scan_process_refuses_an_index_built_with_another_hash_seed() -> None:
+    """Index keys are built-in hashes: an index from a process with another seed would
+    match nothing, so the worker stops at the start instead of letting leaks through."""
+    built = await build_in_process(SOURCE)
+    assert built.cases > 0
+    foreign = dataclasses.replace(built, check=built.check + 1)
+    with pytest.raises(WorkerLost, match="did not start"):
+        await start_pool(1, foreign, default_policy_dir(), INTERNAL)
