@@ -95,7 +95,8 @@ class Scanner:
         try:
             return await self._scan_on(core, envelope)
         except WorkerLost:
-            log.error("scan process died", reason="worker lost")
+            if not (core.pool is not None and core.pool.closing):
+                log.error("scan process died", reason="worker lost")
             core = await self._replace(core)
         try:
             return await self._scan_on(core, envelope)
@@ -118,10 +119,11 @@ class Scanner:
             return unscannable(core.policy, "over time budget", self.timeout * 1000)
 
     async def _replace(self, broken: Core) -> Core:
-        """New scan processes for a core whose pool broke; concurrent callers share one
-        restart."""
+        """New scan processes for a core whose pool broke (concurrent callers share one
+        restart); the core in force, if the broken one was retired meanwhile."""
+        retired = broken.pool is not None and broken.pool.closing  # by a reload or a stop
         async with self._reloading:
-            if self.core is broken and self.reload is not None:
+            if self.core is broken and not retired and self.reload is not None:
                 self.core = await self.reload()
                 self.retire(broken)
                 log.info("scan processes restarted")
@@ -411,5 +413,10 @@ async def _watch(
         metrics.held.set(await store.count_held())
         await asyncio.sleep(WATCH_SECONDS)
         if await store.register_version() != scanner.core.version:
-            old, scanner.core = scanner.core, await load_core(store, settings, policy)
+            try:
+                new = await load_core(store, settings, policy)
+            except WorkerLost:
+                log.error("register version not loaded; the one in force stays")
+                continue
+            old, scanner.core = scanner.core, new
             scanner.retire(old)

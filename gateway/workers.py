@@ -164,6 +164,7 @@ class ScanPool:
 
     workers: list[_Worker]
     cases: int  # in the register the workers indexed
+    closing: bool = False  # retired: scans go to the pool in force instead
 
     def __post_init__(self) -> None:
         for worker in self.workers:
@@ -178,8 +179,8 @@ class ScanPool:
         died, and for every scan after that (the pool is then replaced).  If the
         caller stops waiting, the worker still finishes the scan, and its answer,
         which comes in its turn, is dropped."""
-        if self.broken:
-            raise WorkerLost("scan process died")
+        if self.broken or self.closing:
+            raise WorkerLost("scan process died" if self.broken else "scan pool retired")
         worker = min(self.workers, key=lambda w: len(w.pending))
         answer = worker.submit(pickle.dumps(envelope))
         try:
@@ -191,7 +192,9 @@ class ScanPool:
         return result
 
     async def close(self) -> None:
-        """Let the scans under way finish (within ``STOP_SECONDS``), then stop."""
+        """Take no more scans, let those under way finish (within ``STOP_SECONDS``),
+        then stop."""
+        self.closing = True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STOP_SECONDS):
                 while any(w.pending for w in self.workers):

@@ -12,12 +12,14 @@ import multiprocessing
 import os
 import signal
 import smtplib
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
@@ -26,6 +28,7 @@ from gateway.store.registers import RegisterSource
 from gateway.verdict import Action
 from gateway.workers import build_in_process, start_pool
 from tests.integration.smtp_support import (
+    GATEWAY,
     Gateway,
     SinkHandler,
     held_messages,
@@ -110,6 +113,57 @@ def test_threads_and_processes_give_the_same_verdicts(
         assert 1 == len(held_messages(running.data_dir))
     finally:
         assert 0 == running.stop(), running.logs()[-2000:]
+
+
+@pytest.mark.parametrize("processes", ["0", "1"])
+def test_a_register_import_is_taken_up_while_mail_flows(
+    tmp_path: Path, upstream: tuple[SinkHandler, int], processes: str
+) -> None:
+    """A new version (the landlord made a restricted contact) is in force within
+    seconds, without a restart; every message sent meanwhile gets its 250 and is
+    relayed: none is held for want of a scan."""
+    running = start_gateway(
+        tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": processes}
+    )
+    landlord = "lettings@landlord.example"
+    to_landlord = outgoing(landlord, "Sarah Whitmore paid the rent.")  # a name: held if restricted
+    stop, codes = threading.Event(), []
+
+    def flow() -> None:
+        while not stop.is_set():
+            codes.append(_send(running, CLEAN_RCPT, outgoing(CLEAN_RCPT, "Hello"))[0])
+
+    sender = threading.Thread(target=flow)
+    try:
+        assert 250 == _send(running, landlord, to_landlord)[0]
+        register = yaml.safe_load(REGISTER.read_text(encoding="utf-8"))
+        register["cases"][0]["restricted"][0]["emails"].append(landlord)
+        changed = tmp_path / "register.yaml"
+        changed.write_text(yaml.safe_dump(register), encoding="utf-8")
+        sender.start()
+        command = [str(GATEWAY), "register", "import", str(changed)]
+        subprocess.run([*command, "--data-dir", str(running.data_dir)], check=True)
+        deadline = time.monotonic() + 30
+        while not _loaded(running, 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _loaded(running, 2), running.logs()[-2000:]
+        time.sleep(0.5)  # and some mail after the switch
+    finally:
+        stop.set()
+        sender.join(30)
+    try:
+        assert len(codes) > 5
+        assert {250} == set(codes)
+        assert 250 == _send(running, landlord, to_landlord)[0]
+        assert 1 == len(held_messages(running.data_dir))
+        assert 1 + len(codes) == len(upstream[0].messages)
+    finally:
+        assert 0 == running.stop(), running.logs()[-2000:]
+
+
+def _loaded(gateway: Gateway, version: int) -> bool:
+    lines = gateway.logs().splitlines()
+    return any('"register loaded"' in line and f'"version": {version},' in line for line in lines)
 
 
 def test_a_scan_process_killed_while_idle_is_replaced(
