@@ -43,7 +43,7 @@ _READY = b"ready"
 STOP_SECONDS = 10.0
 
 
-# --- in the worker process -----------------------------------------------------------------
+# --- in the builder and the scan processes -------------------------------------------------
 
 
 def _read_frame(sock: socket.socket) -> bytes | None:
@@ -106,7 +106,8 @@ def _serve(sock: socket.socket) -> None:
 
 
 def _send_frame(sock: socket.socket, data: bytes) -> None:
-    sock.sendall(_LENGTH.pack(len(data)) + data)
+    sock.sendall(_LENGTH.pack(len(data)))
+    sock.sendall(data)
 
 
 # --- in the server -------------------------------------------------------------------------
@@ -131,13 +132,13 @@ class _Worker:
         return await self.reader.readexactly(_LENGTH.unpack(head)[0])
 
     async def send(self, data: bytes) -> None:
-        self.writer.write(_LENGTH.pack(len(data)) + data)
+        self.writer.writelines((_LENGTH.pack(len(data)), data))
         await self.writer.drain()
 
     def submit(self, data: bytes) -> asyncio.Future[bytes]:
         answer = asyncio.get_running_loop().create_future()
         self.pending.append(answer)
-        self.writer.write(_LENGTH.pack(len(data)) + data)
+        self.writer.writelines((_LENGTH.pack(len(data)), data))
         return answer
 
     async def read_answers(self) -> None:
