@@ -104,15 +104,14 @@ class RegisterVersions(Connection):
     async def register_cases(self) -> list[CaseCounts]:
         """Each case of the newest version with its counts of protected people,
         restricted contacts and allowed recipients; parsed once per version."""
-        version = await self.register_version()
-        if self._cases is None or self._cases[0] != version:
-            register = await self.load_register()
-            cases = register.cases if register is not None else []
+        if self._cases is None or self._cases[0] != await self.register_version():
+            source = await self.register_source()
+            cases = [] if source is None else (await asyncio.to_thread(source.parse)).cases
             counts = [
                 CaseCounts(c.id, len(c.protected), len(c.restricted), len(c.allowed_recipients))
                 for c in cases
             ]
-            self._cases = (version, counts)
+            self._cases = (0 if source is None else source.version, counts)
         return self._cases[1]
 
     async def remove_case(self, case_id: str) -> int:
