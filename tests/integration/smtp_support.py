@@ -206,6 +206,20 @@ def outgoing(to: str, body: str, subject: str = "Update") -> bytes:
     return msg.as_bytes(policy=SMTP_POLICY)
 
 
+def descendants(pid: int) -> dict[int, int]:
+    """Every live process below ``pid`` (children of children too) -> its parent."""
+    found: dict[int, int] = {}
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids = [int(child) for child in children.read_text().split()]
+                found.update(dict.fromkeys(pids, parent))
+                pending += pids
+    return found
+
+
 def held_messages(data_dir: Path) -> dict[str, bytes]:
     """Every message in the quarantine of ``data_dir``, id -> raw bytes, read back unsealed."""
     from gateway.crypto import KeyRing

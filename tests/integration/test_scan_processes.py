@@ -31,6 +31,7 @@ from tests.integration.smtp_support import (
     GATEWAY,
     Gateway,
     SinkHandler,
+    descendants,
     held_messages,
     outgoing,
     sink,
@@ -74,11 +75,8 @@ def _stat(pid: int) -> list[str]:
 def scan_workers(gateway: Gateway) -> list[int]:
     """The gateway's scan processes: children of its forkserver (the gateway's other
     children, the forkserver and the resource tracker, are its own children)."""
-    parents = {
-        int(e): int(s[1]) for e in os.listdir("/proc") if e.isdigit() and (s := _stat(int(e)))
-    }
-    children = {pid for pid, parent in parents.items() if parent == gateway.process.pid}
-    return sorted(pid for pid, parent in parents.items() if parent in children)
+    below = descendants(gateway.process.pid)
+    return sorted(pid for pid, parent in below.items() if parent != gateway.process.pid)
 
 
 def cpu_ticks(pid: int) -> int:

@@ -30,6 +30,7 @@ from tests.integration.smtp_support import (
     Gateway,
     RawClient,
     SinkHandler,
+    descendants,
     held_messages,
     sink,
     start_gateway,
@@ -254,19 +255,6 @@ def _wait_for(point: _KillPoint, clients: list[_PacedClient], log: Path, offset:
     time.sleep(max(0.0, started + point.seconds - time.monotonic()))
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children of children too), from /proc."""
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        for children in Path(f"/proc/{pending.pop()}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                pids = [int(child) for child in children.read_text().split()]
-                found += pids
-                pending += pids
-    return found
-
-
 def _kill_survivors(pids: list[int]) -> int:
     """SIGKILL those of ``pids`` still running (zombies aside); how many were."""
     running = 0
@@ -290,7 +278,7 @@ def _kill_once(
     leaks = {"deliver": (False,), "quarantine": (True,)}.get(point.after, (False, True))
     clients = _send_together(running.port, numbers, leaks)
     _wait_for(point, clients, running.log, offset)
-    below = _descendants(running.process.pid)
+    below = list(descendants(running.process.pid))
     running.process.send_signal(signal.SIGKILL)
     running.process.wait(10)
     for client in clients:
