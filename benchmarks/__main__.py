@@ -3,9 +3,11 @@
 Prints, for each register size: index build time and memory per case, messages per
 second on one core, p50/p99 scan time, and the same for a naive baseline (rapidfuzz
 over every register entry, timed on a sample of cases and scaled up), with ratios.
-Then pages per second for PDF and DOCX attachments.  Figures vary with the machine;
-read the ratios.  ``--smtp`` adds the SMTP load test (``benchmarks/smtp_load.py``):
-direct to a sink, a plain relay and ``gateway serve``, over 20 connections.
+Then pages per second for PDF and DOCX attachments, and the worst-case scan time over
+the hostile corpus with how soon a worker is free again (``benchmarks/worst_case.py``).
+Figures vary with the machine; read the ratios.  ``--smtp`` adds the SMTP load test
+(``benchmarks/smtp_load.py``): direct to a sink, a plain relay and ``gateway serve``,
+over 20 connections.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import documents, smtp_load, synthetic
+from benchmarks import documents, smtp_load, synthetic, worst_case
 from gateway.envelope import Envelope
 from gateway.match import Index, build_index
 from gateway.match.parallel import build_index_parallel
@@ -159,6 +161,12 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="processes building the index (scanning is measured on one)",
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=2.0,
+        help="scan time budget (s) for the hostile corpus's worst case",
+    )
     parser.add_argument("--smtp", action="store_true", help="also run the SMTP load test")
     smtp_load.add_arguments(parser)
     args = parser.parse_args()
@@ -180,6 +188,8 @@ def main() -> None:
         )
     print()
     documents.report(args.pages)
+    print()
+    worst_case.report(args.budget)
     if args.smtp:
         smtp_load.report(args)
 

@@ -13,6 +13,7 @@ class Kind(StrEnum):
     PROBABLE_RESTRICTED_RECIPIENT = "probable_restricted_recipient"
     ADDRESS = "address"
     POSTCODE = "postcode"
+    STREET = "street"  # the protected street with its town or district, no number
     PHONE = "phone"
     EMAIL = "email"
     NAME = "name"

@@ -1,8 +1,19 @@
 """raw bytes -> MIME tree (``EmailMessage``) with defects recorded, never raised.
 
+One reading of the line endings.  SMTP lines end in CRLF, but a client may send a bare
+CR or a bare LF, and readers disagree about them: the stdlib parser, Postfix and mail
+clients each split lines their own way, so a "blank line" made of ``CR CR LF`` ended
+the headers for one reader and not for another.  The relay (aiosmtplib) turns every
+bare CR and bare LF into CRLF before it sends, so what the upstream and the recipient
+get has no bare CR or LF left.  :func:`canonical_line_endings` is that same rewrite
+(``CRLF``, ``LF``, ``CR`` each one line break, a final CRLF added): the SMTP proxy
+applies it once to the DATA it received, scans those bytes, relays and holds exactly
+those bytes, and :func:`parse_message` applies it too (a no-op on canonical input) so
+``gateway scan`` on a file reads it as the gateway would relay it.
+
 The stdlib parser already records defects instead of raising; this module adds the
-two things it does not do: normalise old Mac (CR-only) line endings, and turn any
-unexpected exception into a recorded defect so the caller always gets a message.
+canonical line endings and turns any unexpected exception into a recorded defect so
+the caller always gets a message.
 """
 
 from __future__ import annotations
@@ -22,17 +33,30 @@ class UnparseableMessageDefect(email.errors.MessageDefect):
     """The parser failed outright; the message carries no usable structure."""
 
 
-def normalise_newlines(raw: bytes) -> bytes:
-    """Turn CR-only line endings into LF; LF and CRLF input is returned unchanged."""
-    if b"\r" in raw and b"\n" not in raw:
-        return raw.replace(b"\r", b"\n")
-    return raw
+# Exactly the relay's rule (aiosmtplib's LINE_ENDINGS_REGEX): a CR followed by LF is one
+# break; any other CR, and any other LF, is a break of its own.
+_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+
+
+def canonical_line_endings(raw: bytes) -> bytes:
+    """``raw`` with every line ending (CR, LF, CRLF) written CRLF and a final CRLF:
+    the bytes the relay sends for ``raw``."""
+    # Counting and replacing run at C speed; the regex only for real mixtures.
+    crs, lfs = raw.count(b"\r"), raw.count(b"\n")
+    if not crs:
+        raw = raw.replace(b"\n", b"\r\n")
+    elif not lfs:
+        raw = raw.replace(b"\r", b"\r\n")
+    elif not (crs == lfs == raw.count(b"\r\n")):
+        raw = _LINE_END.sub(b"\r\n", raw)
+    return raw if raw.endswith(b"\r\n") else raw + b"\r\n"
 
 
 def parse_message(raw: bytes) -> EmailMessage:
     """Parse ``raw`` into an ``EmailMessage``; failures become a recorded defect."""
     try:
-        raw = normalise_newlines(raw)
+        if b"\r" in raw:  # without a CR, every reader splits lines at each LF alike
+            raw = canonical_line_endings(raw)
         message = _single_part(raw) or BytesParser(EmailMessage, policy=POLICY).parsebytes(raw)
     except Exception:
         message = EmailMessage(policy=POLICY)
@@ -40,14 +64,19 @@ def parse_message(raw: bytes) -> EmailMessage:
     return message
 
 
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+# The first blank line (the first line itself, when it is empty), in bytes whose line
+# endings are all LF or (after canonical_line_endings) all CRLF.
+_BLANK_LINE = re.compile(rb"(?:\A|\r?\n)\r?\n")
+# The same in bytes not made canonical yet, line endings read as _LINE_END reads them.
+_ANY_BLANK_LINE = re.compile(rb"(?:\A|\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
 # A Content-Type that plainly says text/*: no comment, quote or encoded word to parse.
 _PLAIN_TEXT_TYPE = re.compile(r"\s*text/[a-z0-9.+-]+\s*(?:;[^()\"]*)?", re.IGNORECASE)
 
 
 def header_block(raw: bytes) -> bytes:
-    """The header lines and the blank line after them (all of ``raw`` if none)."""
-    split = _BLANK_LINE.search(raw)
+    """The header lines and the blank line after them (all of ``raw`` if none), with
+    line endings read as :func:`canonical_line_endings` reads them."""
+    split = _ANY_BLANK_LINE.search(raw)
     return raw if split is None else raw[: split.end()]
 
 

@@ -6,6 +6,7 @@ this one function, in a worker when CPU time matters.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
@@ -13,9 +14,11 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 from pathlib import PurePath
+from urllib.parse import unquote
 
 import structlog
 
+from gateway.budget import Deadline, OverBudget
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
 from gateway.findings import Confidence, Finding, Kind, Match
@@ -51,11 +54,18 @@ SCAN_FAILED = "scan failed"
 
 
 def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSettings) -> ScanResult:
-    """Scan one message end to end.  Fails closed: if the core itself breaks, the
-    message is unscannable as a whole, which the policy holds."""
+    """Scan one message end to end, within ``settings.limits.time_budget_s`` (one
+    deadline for extraction and matching together).  Fails closed: if the core itself
+    breaks, or matching runs out of time, the message is unscannable as a whole,
+    which the policy holds.  The deadline is cooperative (checked between chunks of
+    work): a scan process that still overruns is killed (``gateway/workers.py``);
+    a scan thread, or ``gateway scan``, has only this deadline."""
     started = time.perf_counter()
     try:
         result = _findings(envelope, index, settings)
+    except OverBudget as stop:
+        log.warning("scan over time budget", reason=stop.reason)
+        return unscannable(policy, stop.reason, (time.perf_counter() - started) * 1000)
     except Exception as exc:
         log.error("scan failed", error=exc.__class__.__name__)
         return unscannable(policy, SCAN_FAILED, (time.perf_counter() - started) * 1000)
@@ -70,8 +80,12 @@ def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
 
 
 def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:
-    extraction = guard_attachment_names(index, extract(envelope.raw, settings.limits))
-    found = match(index, extraction.segments, addressees(envelope), settings.internal_domains)
+    deadline = Deadline.after(settings.limits.time_budget_s)
+    extracted = extract(envelope.raw, settings.limits, deadline)
+    extraction = guard_attachment_names(index, extracted)
+    found = match(
+        index, extraction.segments, addressees(envelope), settings.internal_domains, deadline
+    )
     unscannable = tuple(
         Finding(Kind.UNSCANNABLE, None, u.location, Confidence.HIGH, 100, reason=u.reason)
         for u in extraction.unreadable
@@ -80,44 +94,75 @@ def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match
 
 
 def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
-    """Attachment names are text too: one that carries a protected detail is matched
+    """Attachment names are text too: every name the extractors saw (files, archive
+    members and folders, whatever they hold) that carries a protected detail is matched
     as a segment of its own, and replaced in every location by a neutral name (keeping
     its extension), since locations appear in findings, logs and the console."""
-    names = {
-        part
-        for loc in _locations(extraction)
-        if loc.startswith(_ATTACHMENT)
-        for part in loc[len(_ATTACHMENT) :].split("/")
-    }
-    risky = sorted(n for n in names if match(index, [Segment("name", n)], ()).findings)
+    names = {part for loc in _locations(extraction) for part in _split(loc)[0]}
+    risky: dict[str, str] = {}
+    for name in sorted(names):
+        text = _name_text(name)
+        if match(index, [Segment("name", text)], ()).findings:
+            risky[name] = text
     if not risky:
         return extraction
     renamed = {name: f"[name-{i}]{_extension(name)}" for i, name in enumerate(risky, start=1)}
 
     def relocate(loc: str) -> str:
-        if not loc.startswith(_ATTACHMENT):
+        parts, fragment = _split(loc)
+        if not parts:
             return loc
-        return _ATTACHMENT + "/".join(renamed.get(p, p) for p in loc[len(_ATTACHMENT) :].split("/"))
+        return _ATTACHMENT + "/".join(renamed.get(p, p) for p in parts) + fragment
 
-    named = {
-        relocate(loc.split(name)[0] + name): name
-        for loc in _locations(extraction)
-        for name in risky
-        if name in loc
-    }
+    named: dict[str, str] = {}
+    for loc in _locations(extraction):
+        parts = _split(loc)[0]
+        for depth, part in enumerate(parts, start=1):
+            if part in risky:
+                named[relocate(_ATTACHMENT + "/".join(parts[:depth]))] = risky[part]
     return Extraction(
         tuple(Segment(relocate(s.location), s.text) for s in extraction.segments)
-        + tuple(Segment(loc, name) for loc, name in sorted(named.items())),
+        + tuple(Segment(loc, text) for loc, text in sorted(named.items())),
         tuple(Unreadable(relocate(u.location), u.reason) for u in extraction.unreadable),
         extraction.defects,
+        tuple(dict.fromkeys(relocate(loc) for loc in extraction.names)),
     )
 
 
 _ATTACHMENT = "attachment:"
+#: suffixes that name a view of a file (``letter.pdf#metadata``), not part of its name
+_FRAGMENTS = ("#metadata",)
+#: what people put between words of a file name instead of spaces
+_NAME_SEPARATORS = re.compile(r"[\s_+~=,;.-]+")
+#: word boundaries written without a separator: ``KingfisherRoad``, ``Flat3``, ``27Kingfisher``
+_NAME_JOINS = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z]{2})")
 
 
 def _locations(extraction: Extraction) -> list[str]:
-    return [s.location for s in extraction.segments] + [u.location for u in extraction.unreadable]
+    """Every location the extraction mentions: text, unreadable parts, bare names."""
+    return (
+        [s.location for s in extraction.segments]
+        + [u.location for u in extraction.unreadable]
+        + list(extraction.names)
+    )
+
+
+def _split(loc: str) -> tuple[list[str], str]:
+    """The path components of an attachment location and its view fragment, if any."""
+    if not loc.startswith(_ATTACHMENT):
+        return [], ""
+    path = loc[len(_ATTACHMENT) :]
+    fragment = next((f for f in _FRAGMENTS if path.endswith(f)), "")
+    path = path[: len(path) - len(fragment)]
+    return [p for p in path.split("/") if p], fragment
+
+
+def _name_text(name: str) -> str:
+    """A file name as the words it spells: as written, without its extension, and with
+    separators (``_``, ``-``, dots, ``%20``) and run-together words spaced out."""
+    stem = name[: len(name) - len(_extension(name))] or name
+    spaced = _NAME_SEPARATORS.sub(" ", _NAME_JOINS.sub(" ", unquote(stem))).strip()
+    return "\n".join(dict.fromkeys((name, stem, spaced)))
 
 
 def _extension(name: str) -> str:

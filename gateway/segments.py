@@ -37,3 +37,6 @@ class Extraction:
     unreadable: tuple[Unreadable, ...] = ()
     #: names of MIME defects the parser recorded (for logs and policy, no content)
     defects: tuple[str, ...] = ()
+    #: the location of every named thing seen (attachments, archive members and folders,
+    #: whatever they hold), so that a file name is checked even when it yields no text
+    names: tuple[str, ...] = ()

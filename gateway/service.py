@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from gateway import workers
+from gateway.budget import OVER_TIME
 from gateway.console import Console, ConsoleSettings, bind_console, serve_console
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
@@ -59,7 +60,15 @@ class Core:
 
 class Scanner:
     """Runs the core in worker threads or processes, within the scan time budget;
-    fails closed."""
+    fails closed.
+
+    Each scan stops by itself at its budget (``scan_budget``: the deadline extraction
+    and matching check between chunks of work) and the message is held as
+    unscannable.  A scan process that overruns anyway (a long C call) is killed by
+    its supervisor and replaced at once (``gateway/workers.py``).  A scan thread
+    (``scan_processes = 0``) cannot be killed: there the cooperative deadline is all
+    that holds, and ``timeout`` only stops the wait for its answer.
+    """
 
     def __init__(
         self,
@@ -115,8 +124,8 @@ class Scanner:
         try:
             return await asyncio.wait_for(job, self.timeout)
         except TimeoutError:
-            log.warning("scan over time budget", reason="over time budget")
-            return unscannable(core.policy, "over time budget", self.timeout * 1000)
+            log.warning("scan over time budget", reason=OVER_TIME)
+            return unscannable(core.policy, OVER_TIME, self.timeout * 1000)
 
     async def _replace(self, broken: Core) -> Core:
         """New scan processes for a core whose pool broke (concurrent callers share one
@@ -167,7 +176,7 @@ async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
         raise ConfigError(
             "no register imported yet: pass --register FILE or run 'gateway register import FILE'"
         )
-    scan_settings = ScanSettings(internal_domains=settings.internal_domains)
+    scan_settings = ScanSettings(settings.internal_domains, settings.scan_limits())
     if settings.scan_processes > 0:
         built = await workers.build_in_process(source)
         log.info("register loaded", version=source.version, count=built.cases)
@@ -176,6 +185,7 @@ async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
             built,
             settings.policies or default_policy_dir(),
             settings.internal_domains,
+            scan_settings.limits,
         )
         return Core(None, policy, scan_settings, source.version, pool)
     register = await asyncio.to_thread(source.parse)
@@ -328,7 +338,9 @@ async def _smtp_server(settings: Settings, handler: GatewayHandler, gate: Gate) 
 
 
 def _console_settings(settings: Settings) -> ConsoleSettings:
-    return ConsoleSettings(settings.console_idle_timeout, settings.console_session_lifetime)
+    return ConsoleSettings(
+        settings.console_idle_timeout, settings.console_session_lifetime, settings.scan_limits()
+    )
 
 
 async def _console(

@@ -11,9 +11,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.extract.context import Limits
 
 MIB = 1024 * 1024
 
@@ -47,7 +50,10 @@ class Settings:
     idle_timeout: float = 300.0
     session_timeout: float = 3600.0  # a whole connection, however busy
     upstream_timeout: float = 60.0
-    scan_timeout: float = 30.0
+    scan_timeout: float = 30.0  # a scan's wait for a worker and its answer, all told
+    # seconds one message's scan (extraction and matching) may take; past it the message
+    # is held as unscannable, and a scan process that does not stop is killed and replaced
+    scan_budget: float = 10.0
     upstream_tls: str = "none"  # none | starttls | starttls-noverify
     upstream_pool: int = 16  # idle upstream connections kept for the next client session
     upstream_idle: float = 30.0  # seconds an idle pooled upstream connection is kept
@@ -79,6 +85,13 @@ class Settings:
     @property
     def database(self) -> Path:
         return self.data_dir / "gateway.sqlite3"
+
+    def scan_limits(self) -> Limits:
+        """The budgets of one message's scan, the same wherever it is read: the live
+        scan, a rescan, and the review's view of a held message."""
+        from gateway.extract.context import Limits  # noqa: PLC0415 - settings stays a leaf
+
+        return Limits(time_budget_s=self.scan_budget)
 
 
 def auto_scan_processes() -> int:

@@ -14,33 +14,65 @@ reads and writes those sockets itself: a scan costs the server one pickle each w
 and no hand-off between threads (a ``ProcessPoolExecutor`` passes every job through
 two helper threads, which contend for the GIL with the SMTP server).  A new register
 version gets a new pool; a pool whose worker died is replaced by the caller.
+
+Time: a scan stops by itself at its budget (``Limits.time_budget_s``, checked between
+chunks of work), but not inside one long C call (a parser, a regex, a PDF renderer).
+So each worker is two processes: a supervisor that holds the index and forks the
+scanning child, which inherits the index (copy-on-write) and serves the socket.  When
+a scan runs ``KILL_GRACE_S`` past its budget, the supervisor kills the child, answers
+that scan itself (``unscannable``, "over time budget") in its turn on the socket, and
+forks a new child within milliseconds, whatever the register's size.  The scans queued
+behind it are still unread in the socket, so the new child answers them in order: the
+server sees a slow answer, not a lost worker.  (Scan threads cannot be killed: there,
+and in ``gateway scan``, the cooperative deadline is all there is.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import mmap
 import multiprocessing
+import os
 import pickle
+import signal
 import socket
 import struct
+import sys
+import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+import structlog
+
+from gateway.budget import OVER_TIME
 from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
+from gateway.extract import Limits
 from gateway.match import Index, build_index
-from gateway.policy import load_policy
-from gateway.scan import ScanResult, ScanSettings, scan
+from gateway.policy import Policy, load_policy
+from gateway.scan import ScanResult, ScanSettings, scan, unscannable
 from gateway.store.registers import RegisterSource
 
 _LENGTH = struct.Struct("!Q")
+_STARTED = struct.Struct("d")
 _READY = b"ready"
 STOP_SECONDS = 10.0
+#: how long past its budget a scan may run before its process is killed
+KILL_GRACE_S = 0.5
+#: how often a supervisor looks at its scanning child
+WATCH_S = 0.02
+_PR_SET_PDEATHSIG = 1
+log = structlog.get_logger("gateway.workers")
+
+#: the core a worker runs on each envelope (``scan``; tests give a stand-in)
+ScanFunction = Callable[[Envelope, Index, Policy, ScanSettings], ScanResult]
 
 
 # --- in the builder and the scan processes -------------------------------------------------
@@ -83,26 +115,126 @@ def _hash_check() -> int:
 
 def _serve(sock: socket.socket) -> None:
     """A scan worker's life: read the pickled index and then its settings (the policy
-    folder, the internal domains), say ready, then scan until the socket closes."""
+    folder, the internal domains, the limits, the core to run), say ready, then
+    supervise scanning children until the socket closes."""
     with sock:
         built, start = _read_frame(sock), _read_frame(sock)
         if built is None or start is None:
             return
         index: Index = pickle.loads(built)  # noqa: S301 - from our own server
-        policy_dir, internal_domains, check = pickle.loads(start)  # noqa: S301 - ours
+        policy_dir, internal_domains, limits, core, check = pickle.loads(start)  # noqa: S301
         if check != _hash_check():
             raise WorkerLost("the index was built with another hash seed")
         policy = load_policy(Path(policy_dir))
-        settings = ScanSettings(internal_domains=internal_domains)
+        settings = ScanSettings(internal_domains=internal_domains, limits=limits)
         del built
         # What lives as long as the worker (the index's sets and records) is left out
         # of every later garbage collection, so none pauses a scan to walk it.
         gc.collect()
         gc.freeze()
         _send_frame(sock, _READY)
-        while (frame := _read_frame(sock)) is not None:
+        job = _Job(sock, index, policy, settings, core, _Clock())
+        while _fork_scanner(job):
+            log.warning("scan process replaced", reason=OVER_TIME)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a supervisor hands each scanning child (which inherits it in the fork)."""
+
+    sock: socket.socket
+    index: Index
+    policy: Policy
+    settings: ScanSettings
+    core: ScanFunction
+    clock: _Clock
+
+    @property
+    def limit(self) -> float:
+        return self.settings.limits.time_budget_s + KILL_GRACE_S
+
+
+class _Clock:
+    """When the child's scan under way began (0.0 between scans), in memory the
+    supervisor and its child share, and a lock the child holds to end a scan, which
+    the supervisor holds to kill it: so a child is never killed while it answers."""
+
+    def __init__(self) -> None:
+        self.memory = mmap.mmap(-1, _STARTED.size)  # shared and anonymous: kept on fork
+        self.lock = multiprocessing.get_context("fork").Lock()
+
+    def started(self) -> float:
+        value: float = _STARTED.unpack_from(self.memory)[0]
+        return value
+
+    def set(self, started: float) -> None:
+        _STARTED.pack_into(self.memory, 0, started)
+
+
+def _fork_scanner(job: _Job) -> bool:
+    """Run a scanning child until it ends: False when it ended by itself (the socket
+    closed, or it died: the server then sees the worker lost), True when it was
+    killed for running over its budget and its scan answered here."""
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:
+        _scanner(job, parent)
+    while True:
+        if os.waitpid(child, os.WNOHANG)[0]:
+            return False
+        started = job.clock.started()
+        if started and time.monotonic() - started > job.limit and _kill(job, child, started):
+            return True
+        time.sleep(WATCH_S)
+
+
+def _kill(job: _Job, child: int, started: float) -> bool:
+    """Kill ``child`` if the scan that began at ``started`` is still under way, and
+    answer it as over time; False if it ended meanwhile."""
+    if not job.clock.lock.acquire(timeout=1.0):
+        return False  # the child died holding it: waitpid will say so
+    try:
+        if job.clock.started() != started:
+            return False
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        _send_frame(job.sock, pickle.dumps(unscannable(job.policy, OVER_TIME, elapsed_ms)))
+        job.clock.set(0.0)
+        return True
+    finally:
+        job.clock.lock.release()
+
+
+def _scanner(job: _Job, parent: int) -> None:
+    """A scanning child's life: scan what the socket brings until it closes, marking
+    each scan's start and end on the shared clock; never returns."""
+    code = 0
+    try:
+        _die_with(parent)
+        clock = job.clock
+        while (frame := _read_frame(job.sock)) is not None:
+            clock.set(time.monotonic())
             envelope: Envelope = pickle.loads(frame)  # noqa: S301 - from our own server
-            _send_frame(sock, pickle.dumps(scan(envelope, index, policy, settings)))
+            answer = pickle.dumps(job.core(envelope, job.index, job.policy, job.settings))
+            with clock.lock:
+                clock.set(0.0)
+            _send_frame(job.sock, answer)
+    except BaseException:  # a child must never return into its parent's code
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the supervisor dies (Linux), so no scan outlives its worker."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def _send_frame(sock: socket.socket, data: bytes) -> None:
@@ -244,13 +376,20 @@ async def build_in_process(source: RegisterSource) -> BuiltIndex:
 
 
 async def start_pool(
-    processes: int, built: BuiltIndex, policy_dir: Path, internal_domains: tuple[str, ...]
+    processes: int,
+    built: BuiltIndex,
+    policy_dir: Path,
+    internal_domains: tuple[str, ...],
+    limits: Limits | None = None,
+    core: ScanFunction = scan,
 ) -> ScanPool:
-    """A pool whose every worker holds the index before the first message."""
+    """A pool whose every worker holds the index before the first message; each scan
+    within ``limits`` (its process killed and replaced when it overruns them)."""
     workers: list[_Worker] = []
     try:
         workers = await _spawn(_serve, processes, "gateway-scan")
-        settings = pickle.dumps((str(policy_dir), internal_domains, built.check))
+        start = (str(policy_dir), internal_domains, limits or Limits(), core, built.check)
+        settings = pickle.dumps(start)
         for worker in workers:
             await worker.send(built.pickled)
             await worker.send(settings)

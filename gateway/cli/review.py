@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.cli.store import cli_actor, read_secret, settings_from, store_options, with_store
 from gateway.errors import ConfigError, NotFound
-from gateway.extract import extract
+from gateway.extract import Limits, extract
 from gateway.review import (
     Review,
     User,
@@ -186,7 +186,7 @@ def _show(args: argparse.Namespace) -> int:
         raise NotFound(f"no message {args.id} in the quarantine")
     _print_header(shown, approvers)
     if isinstance(shown, HeldMessage):
-        _print_contents(shown)
+        _print_contents(shown, settings_from(args).scan_limits())
     return 0
 
 
@@ -205,13 +205,13 @@ def _print_header(msg: HeldMessage | HeldSummary, approvers: list[str]) -> None:
         )
 
 
-def _print_contents(msg: HeldMessage) -> None:
+def _print_contents(msg: HeldMessage, limits: Limits) -> None:
     print(f"  mail from: {msg.mail_from}")
     print(f"  rcpt to: {', '.join(msg.rcpt_tos)}")
     for e in msg.evidence:
         where = f"{e.get('location')}[{e.get('start')}:{e.get('end')}]"
         print(f"  evidence #{e.get('finding')} {where}: {e.get('text')!r}")
-    extraction = extract(msg.raw)
+    extraction = extract(msg.raw, limits)  # within the scan's limits, as the console
     for segment in extraction.segments:
         print(f"\n--- {segment.location} ---\n{segment.text}")
     for part in extraction.unreadable:

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from gateway.cli.store import store_options, stored_register
+from gateway.cli.store import settings_from, store_options, stored_register
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError
 from gateway.match import Index, build_index
@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policies or default_policy_dir())
     index = build_index(register.cases, register.protected_locations)
     jobs = list(_manifest_jobs(args.manifest) if args.manifest else _path_jobs(args))
-    settings = ScanSettings(internal_domains=tuple(args.internal_domain))
+    # The configured budget (GATEWAY_SCAN_BUDGET), as in the live gateway; here a scan
+    # runs in this process, so the scan's own deadline checks are what hold it.
+    settings = ScanSettings(tuple(args.internal_domain), settings_from(args).scan_limits())
     failed = False
     for job in jobs:
         failed |= not _scan_one(job, index, policy, settings, args)

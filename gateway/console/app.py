@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from gateway.console import web
 from gateway.console.admin import AdminPages
 from gateway.console.view import finding_summary, message_view
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
+from gateway.extract import Limits
 from gateway.policy import Policy
 from gateway.review import Review, Role, accounts, audit, is_sender, record_event
 from gateway.review.accounts import Session
@@ -60,6 +61,7 @@ REGISTER_READERS = frozenset({Role.REGISTER_ADMIN, Role.AUDITOR})
 class ConsoleSettings:
     idle_timeout: float = 900.0  # seconds without a request before a session ends
     session_lifetime: float = 8 * 3600.0  # however busy, a session ends after this
+    limits: Limits = field(default_factory=Limits)  # the scan's, for re-reading a message
 
 
 class Console(AdminPages):
@@ -254,7 +256,7 @@ class Console(AdminPages):
             "message.html",
             session=session,
             message=message,
-            view=await asyncio.to_thread(message_view, message),  # extraction: CPU work
+            view=await asyncio.to_thread(message_view, message, self.settings.limits),
             approvers=approvers,
             can_act=user.has(*REVIEWERS) and message.status == "held",
             is_sender=is_sender(user, message),

@@ -3,7 +3,7 @@
 Headers, recipients (restricted ones marked with their case), and the text of every
 part with the evidence spans cut out as separate pieces, so the template marks them
 and escapes everything.  The message's own HTML is never rendered: parts are shown as
-the text the extractors read from them.
+the text the extractors read from them, within the same limits as the scan.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.extract import extract
+from gateway.extract import Limits, extract
 from gateway.findings import Kind
 from gateway.parse import parse_message
 from gateway.store import HeldMessage
@@ -52,12 +52,15 @@ class MessageView:
     findings: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
 
 
-def message_view(message: HeldMessage) -> MessageView:
+def message_view(message: HeldMessage, limits: Limits) -> MessageView:
+    """What the message page shows, read again within the scan's ``limits`` (a held
+    message may be one held because it took too long: its view stops in time too,
+    and lists the part it did not finish as unreadable)."""
     parsed = parse_message(message.raw)
     headers = tuple(
         (name, str(value)) for name in SHOWN_HEADERS for value in parsed.get_all(name) or ()
     )
-    extraction = extract(message.raw)
+    extraction = extract(message.raw, limits)
     by_location: dict[str, list[Mapping[str, Any]]] = {}
     for item in message.evidence:
         by_location.setdefault(str(item.get("location")), []).append(item)

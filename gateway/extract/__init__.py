@@ -6,6 +6,7 @@ fixed reason, and the caller holds the message as unscannable.
 
 from __future__ import annotations
 
+from gateway.budget import Deadline
 from gateway.extract.context import (
     OVER_SIZE,
     UNPARSEABLE,
@@ -22,12 +23,19 @@ __all__ = ["Limits", "extract"]
 
 
 def _result(ctx: Context) -> Extraction:
-    return Extraction(tuple(ctx.segments), tuple(ctx.unreadable), tuple(ctx.defects))
+    return Extraction(
+        tuple(ctx.segments), tuple(ctx.unreadable), tuple(ctx.defects), tuple(ctx.names)
+    )
 
 
-def extract(raw: bytes, limits: Limits | None = None) -> Extraction:
-    """Every piece of text in ``raw`` with its location, within ``limits``."""
-    ctx = Context(limits or Limits(), read_blob=read_blob)
+def extract(
+    raw: bytes, limits: Limits | None = None, deadline: Deadline | None = None
+) -> Extraction:
+    """Every piece of text in ``raw`` with its location, within ``limits``; by
+    ``deadline`` when given (a scan's, shared with matching), else within the time
+    budget from now."""
+    at = 0.0 if deadline is None else deadline.at
+    ctx = Context(limits or Limits(), deadline=at, read_blob=read_blob)
     if len(raw) > ctx.limits.max_message_bytes:
         return Extraction((), (Unreadable("message", OVER_SIZE),))
     try:

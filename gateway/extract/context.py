@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway import budget
+from gateway.extract.glyphs import clean
 from gateway.segments import Segment, Unreadable
 
 MIB = 1024 * 1024
@@ -18,7 +20,10 @@ MIB = 1024 * 1024
 CORRUPT = "corrupt"
 ENCRYPTED = "encrypted"
 OVER_SIZE = "over size limit"
-OVER_TIME = "over time budget"
+# These two live with the scan's deadline (matching raises them too); the extractors
+# find them here.
+OVER_TIME = budget.OVER_TIME
+OverBudget = budget.OverBudget
 TOO_MANY = "too many entries"
 RATIO = "compression ratio"
 TOO_DEEP = "too deeply nested"
@@ -37,16 +42,9 @@ class Limits:
     max_total_uncompressed: int = 100 * MIB
     #: uncompressed/compressed ratio above which an archive entry is a zip bomb
     max_ratio: int = 100
+    #: seconds for the whole scan of one message, extraction and matching together
     time_budget_s: float = 10.0
     max_pdf_pages: int = 2000
-
-
-class OverBudget(Exception):
-    """The whole message ran out of time or bytes; extraction stops."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +76,22 @@ class Context:
     segments: list[Segment] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    #: locations of every attachment, archive member and folder seen (see ``Extraction``)
+    names: list[str] = field(default_factory=list)
     #: the dispatcher, injected so format modules can recurse without import cycles
     read_blob: BlobReader = _no_reader
 
     def __post_init__(self) -> None:
-        self.deadline = time.monotonic() + self.limits.time_budget_s
+        # A deadline given by the caller is the whole scan's (extract and match share
+        # one budget); without one, extraction alone gets the budget.
+        if not self.deadline:
+            self.deadline = budget.Deadline.after(self.limits.time_budget_s).at
 
     def add(self, location: str, text: str) -> None:
-        """Record the text of one place; empty or blank text is dropped."""
+        """Record the text of one place as a reader sees it (``glyphs.clean``: no
+        invisible characters, lookalikes read as what they imitate); empty or blank
+        text is dropped."""
+        text = clean(text)
         if text and not text.isspace():
             self.segments.append(Segment(location, text))
 

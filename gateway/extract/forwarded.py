@@ -43,6 +43,8 @@ class MsgContent:
     fields: dict[str, list[str]] = field(default_factory=dict)
     attachments: list[tuple[str, bytes]] = field(default_factory=list)
     embedded: list[tuple[str, MsgContent]] = field(default_factory=list)
+    #: every name an attachment shows (long, short, display name), with or without data
+    names: list[str] = field(default_factory=list)
 
 
 def _property(streams: Mapping[str, bytes], tag: str) -> str | bytes | None:
@@ -67,9 +69,10 @@ def _attachments(streams: Mapping[str, bytes], content: MsgContent) -> None:
     storages = sorted({k.split("/", 1)[0] for k in streams if k.startswith(_ATTACH)})
     for index, storage in enumerate(storages, 1):
         inner = _below(streams, storage + "/")
-        name = _property(inner, "3707") or _property(inner, "3704") or _property(inner, "3001")
-        name = name if isinstance(name, str) and name.strip() else f"part{index}.bin"
-        name = name.replace("/", "_")
+        shown = [_property(inner, tag) for tag in ("3707", "3704", "3001")]
+        names = [n.replace("/", "_") for n in shown if isinstance(n, str) and n.strip()]
+        content.names += names
+        name = names[0] if names else f"part{index}.bin"
         sub = _below(inner, _EMBEDDED)
         if sub:
             content.embedded.append((name, streams_to_msg(sub)))
@@ -96,6 +99,7 @@ def streams_to_msg(streams: Mapping[str, bytes]) -> MsgContent:
 
 def _emit(ctx: Context, content: MsgContent, base: str, depth: int) -> None:
     """Segments for one decoded Outlook message; attachments go to the dispatcher."""
+    ctx.names += [child(base, name) for name in dict.fromkeys(content.names)]
     for name, values in content.fields.items():
         for value in dict.fromkeys(values):
             ctx.add(field_of(base, name), value)

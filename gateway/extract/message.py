@@ -7,31 +7,33 @@ than extracting a whole plain-text message, and we only need the text.
 
 from __future__ import annotations
 
-import email.header
-import email.utils
 import re
+from email.errors import (
+    FirstHeaderLineIsContinuationDefect,
+    InvalidHeaderDefect,
+    MisplacedEnvelopeHeaderDefect,
+    MissingHeaderBodySeparatorDefect,
+)
 from email.message import Message
 
+from gateway.extract import structure
 from gateway.extract.context import Blob, Context, OverBudget, child, field_of
+from gateway.extract.directory import directory_text
+from gateway.extract.headers import Fields, decode_words
 from gateway.extract.html import html_to_text
 from gateway.extract.textcodec import decode_text, decode_transfer, to_bytes
 from gateway.parse import parse_message
 
-_ADDRESS_HEADERS = ("to", "cc", "bcc", "reply-to", "from")
-_WANTED = frozenset(
-    (
-        "subject",
-        "content-type",
-        "content-disposition",
-        "content-transfer-encoding",
-        *_ADDRESS_HEADERS,
-    )
-)
+_WANTED = frozenset(("content-type", "content-disposition", "content-transfer-encoding"))
 _FOLD = re.compile(r"\r?\n[ \t]*|\r")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
-#: characters that need the full RFC 5322 address parser (quotes, comments, groups)
-_COMPLEX = frozenset('"()\\:;')
 _UUENCODE = frozenset(("x-uuencode", "uuencode", "x-uue", "uue"))
+#: defects for which the parser dropped a header line (kept in ``defect.line``)
+_DROPS_LINE = (FirstHeaderLineIsContinuationDefect, MisplacedEnvelopeHeaderDefect)
+#: the parser's text for a field line with no name, which it drops
+_NAMELESS = "Missing header name."
+#: re-readings of ambiguous nodes per message, so nested ambiguity cannot multiply
+_MAX_REREADS = 16
 
 
 def raw_headers(part: Message) -> dict[str, str]:
@@ -42,50 +44,6 @@ def raw_headers(part: Message) -> dict[str, str]:
         if key in _WANTED and key not in found:
             found[key] = _FOLD.sub(" ", str(value))
     return found
-
-
-def decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded words and 8-bit bytes in a raw header value."""
-    if not value.isascii():
-        value = decode_text(to_bytes(value))
-    if "=?" not in value:
-        return value.strip()
-    try:
-        words = email.header.decode_header(value)
-    except Exception:
-        return value.strip()
-    return "".join(
-        decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk
-        for chunk, charset in words
-    ).strip()
-
-
-def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
-    """Split a plain ``a@b, Name <c@d>`` list without the slow full parser."""
-    if any(c in value for c in _COMPLEX):
-        return None
-    pairs = []
-    for piece in value.split(","):
-        name, _, addr = piece.partition("<")
-        if addr:
-            pairs.append((name.strip(), addr.partition(">")[0].strip()))
-        elif piece.strip():
-            pairs.append(("", piece.strip()))
-    return pairs
-
-
-def address_text(value: str) -> str:
-    """Display names and addresses of an address header, one address per line."""
-    lines = []
-    pairs = _simple_addresses(value)
-    if pairs is None:
-        pairs = email.utils.getaddresses([value])
-    for raw_name, addr in pairs:
-        name = decode_words(raw_name)
-        shown = f"{name} <{addr}>" if name and addr else name or addr
-        if shown:
-            lines.append(shown)
-    return "\n".join(lines) if lines else decode_words(value)
 
 
 def split_params(value: str) -> tuple[str, dict[str, str]]:
@@ -100,21 +58,6 @@ def split_params(value: str) -> tuple[str, dict[str, str]]:
     return main, params
 
 
-def add_headers(ctx: Context, headers: dict[str, str], base: str) -> None:
-    """Segments for the subject and the address headers of one message."""
-    subject = headers.get("subject")
-    if subject:
-        ctx.add(field_of(base, "subject"), decode_words(subject))
-    for name in _ADDRESS_HEADERS:
-        value = headers.get(name)
-        if value:
-            try:
-                text = address_text(value)
-            except Exception:
-                text = decode_words(value)
-            ctx.add(field_of(base, f"header:{name}"), text)
-
-
 class _Walk:
     """Walks one message's MIME tree, naming attachments in document order."""
 
@@ -124,33 +67,105 @@ class _Walk:
         self.depth = depth
         self.leaves = 0
         self.forwarded = 0
+        self.rereads = 0
+        self.fields = Fields()
 
     def message(self, msg: Message) -> None:
-        """Headers, then every part of ``msg``."""
-        add_headers(self.ctx, raw_headers(msg), self.base)
+        """Every part of ``msg``, then the header fields met on the way."""
         self.part(msg, top=True)
+        for name, text in self.fields.texts():
+            self.ctx.add(field_of(self.base, name), text)
 
-    def part(self, part: Message, top: bool = False) -> None:
-        """Dispatch one MIME node: container, embedded message or leaf."""
+    def part(self, part: Message, top: bool = False, again: bool = False) -> None:
+        """Dispatch one MIME node: container, embedded message or leaf; then the
+        other readings a client may make of it.  ``again``: a re-reading, whose
+        fields were read already."""
         self.ctx.check_time()
-        self.ctx.defects.extend(type(d).__name__ for d in part.defects)
+        self._defects(part)
+        if not again:
+            self.fields.read(part, top)
         headers = raw_headers(part)
         ctype, ct_params = split_params(headers.get("content-type", "text/plain"))
         payload = part.get_payload() if part.is_multipart() else None
         if isinstance(payload, list):
-            if ctype.startswith("multipart/") or not payload:
-                for sub in payload:
-                    if isinstance(sub, Message):
-                        self.part(sub)
-                return
-            if ctype == "message/delivery-status":
-                self._delivery_status([m for m in payload if isinstance(m, Message)])
-                return
-            for sub in payload:
-                if isinstance(sub, Message):
-                    self.embedded(sub, part)
+            self._container(part, payload, ctype)
+        elif ctype.startswith("multipart/"):
+            self._undelimited(part, headers, ctype, ct_params.get("boundary"))
+        else:
+            self.leaf(part, headers, ctype, ct_params)
+        self._rereadings(part)
+
+    def _container(self, part: Message, payload: list[Message | str], ctype: str) -> None:
+        """A node the parser split into parts: preamble and epilogue are body text."""
+        for extra in (part.preamble, part.epilogue):
+            if extra:
+                self.ctx.add(field_of(self.base, "body"), decode_text(to_bytes(extra)))
+        subs = [sub for sub in payload if isinstance(sub, Message)]
+        if ctype.startswith("multipart/") or not payload:
+            for sub in subs:
+                self.part(sub)
+        elif ctype == "message/delivery-status":
+            self._delivery_status(subs)
+        else:
+            for sub in subs:
+                self.embedded(sub, part)
+
+    def _defects(self, part: Message) -> None:
+        """Record the parser's defects; a header line it dropped is still text."""
+        for defect in part.defects:
+            self.ctx.defects.append(type(defect).__name__)
+            where = field_of(self.base, "header:malformed")
+            line = getattr(defect, "line", None)
+            if isinstance(defect, _DROPS_LINE) and isinstance(line, str):
+                self.ctx.add(where, decode_words(_FOLD.sub(" ", line)))
+            elif isinstance(defect, InvalidHeaderDefect) and str(defect) == _NAMELESS:
+                self.ctx.fail(where, structure.MALFORMED_HEADER)  # dropped with its text
+
+    def _reread(self, where: str) -> bool:
+        """Whether one more re-reading fits the walk's budget (else ``where`` fails)."""
+        self.rereads += 1
+        if self.rereads > _MAX_REREADS:
+            self.ctx.fail(where, structure.AMBIGUOUS)
+            return False
+        return True
+
+    def _undelimited(
+        self, part: Message, headers: dict[str, str], ctype: str, declared: str | None
+    ) -> None:
+        """A multipart the parser could not split (no boundary, or one that never
+        appears): its text as it stands and decoded with its declared transfer
+        encoding, and the parts under each boundary a lenient reader could take."""
+        where = field_of(self.base, "body")
+        body = structure.raw_body(part) or ""
+        cte = headers.get("content-transfer-encoding", "").strip().lower()
+        bodies = [body]
+        if cte in ("base64", "quoted-printable"):
+            bodies.append(decode_transfer(body, cte).decode("ascii", "surrogateescape"))
+        delimited = False
+        for text in bodies:
+            self.ctx.add(where, decode_text(to_bytes(text)))
+            for boundary in structure.boundary_guesses(text, declared):
+                reread = structure.as_multipart(part, ctype, text, boundary)
+                if reread is not None and self._reread(where):
+                    delimited = True
+                    self.part(reread, again=True)
+        if not delimited and any(structure.has_encoded_parts(t) for t in bodies):
+            self.ctx.fail(where, structure.UNDELIMITED)
+
+    def _rereadings(self, part: Message) -> None:
+        """The readings of ``part`` a client may make where the parser chose one of
+        several: conflicting content fields, fields after a line that is not one."""
+        where = field_of(self.base, "body")
+        readings = structure.content_readings(part)
+        if readings is None:
+            self.ctx.fail(where, structure.AMBIGUOUS)
             return
-        self.leaf(part, headers, ctype, ct_params)
+        if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in part.defects):
+            past = structure.past_bad_line(part)
+            readings += [past] if past is not None else []
+        for reading in readings:
+            if self._reread(where):
+                self.part(reading, again=True)
 
     def _delivery_status(self, blocks: list[Message]) -> None:
         """DSN header blocks as one attachment of ``name: value`` lines."""
@@ -192,6 +207,7 @@ class _Walk:
             elif is_body:
                 text = decode_text(data, ct_params.get("charset")).replace("\r\n", "\n")
                 self.ctx.add(location, html_to_text(text) if ctype == "text/html" else text)
+                self.ctx.add(location, directory_text(text, ctype, anywhere=False))  # iCal/vCard
             else:
                 self.ctx.read_blob(
                     self.ctx, Blob(data, filename or "", ctype, location, self.depth)

@@ -1,23 +1,60 @@
-"""PDF -> one segment: page text, form field values, annotation contents, metadata.
+"""PDF -> segments: page text, form field values and annotations at the file's location,
+document metadata (info dictionary, XMP) at ``<location>#metadata``, and embedded
+files handed back to the dispatcher.
 
-Pages are separated by ``\\n\\f\\n``. The time budget is checked between pages so a
-PDF with thousands of pages or pathological content streams cannot hold a worker.
+Page text comes from PDFium (``pypdfium2``), the engine of Chrome's viewer: it lays
+glyphs out as they are drawn, so a document drawn glyph by glyph is read as words.
+When the content stream draws glyphs out of reading order, the text is also rebuilt
+from the glyphs' positions (lines top to bottom, glyphs left to right). pypdf, which
+never interprets content streams, reads the document's objects: encryption, form
+fields, annotations, metadata and attachments.
+
+Time: the budget is checked before each page. PDFium calls cannot be interrupted, so
+a page is only handed to PDFium when its content streams (with the forms they draw)
+stay under ``MAX_PAGE_CONTENT`` bytes and ``MAX_PAGE_TEXT_OPERATORS`` text operators:
+about a second of PDFium at worst; a larger page is ``over size limit``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from io import BytesIO
 
-from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
+import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
+from pypdf import PageObject, PdfReader
+from pypdf.errors import LimitReachedError
+from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
-from gateway.extract.context import CORRUPT, ENCRYPTED, OVER_SIZE, Blob, Context, OverBudget
+from gateway.budget import OverBudget
+from gateway.extract.context import (
+    CORRUPT,
+    ENCRYPTED,
+    OVER_SIZE,
+    TOO_DEEP,
+    Blob,
+    Context,
+)
+from gateway.extract.xmltext import GENERIC, xml_to_text
 
 PAGE_BREAK = "\n\f\n"
+METADATA = "#metadata"
+#: decompressed content (page streams and the forms they draw) PDFium may lay out per
+#: page: 8 MiB of vector operators cost PDFium about 1.1 s
+MAX_PAGE_CONTENT = 8 * 1024 * 1024
+#: text-showing operators per page: 200,000 one-glyph ``Tj`` cost PDFium about 0.5 s
+MAX_PAGE_TEXT_OPERATORS = 200_000
+_SHOW_TEXT = (b"Tj", b"TJ", b"'", b'"')
+#: glyphs per page beyond which positions are not re-read (about 0.3 s of Python)
+MAX_ORDERED_GLYPHS = 100_000
 #: metadata written by software, not by people
 _NOISE = frozenset(("/CreationDate", "/ModDate", "/Trapped", "/Producer"))
+#: PDFium is not thread-safe, not even across documents
+_PDFIUM = threading.Lock()
 _log = logging.getLogger(__name__)
 
 
@@ -28,37 +65,158 @@ def _quiet_pypdf() -> None:
     pypdf_log.propagate = False
 
 
-def _open(ctx: Context, blob: Blob) -> PdfReader | None:
-    """A reader for ``blob``, or None after recording that it is encrypted or corrupt."""
+def _open(blob: Blob) -> tuple[PdfReader | None, bool]:
+    """A pypdf reader for ``blob`` (None when pypdf cannot parse it), and whether the
+    file is encrypted with a password it does not open with."""
     _quiet_pypdf()
     try:
         reader = PdfReader(BytesIO(blob.data), strict=False)
         encrypted = reader.is_encrypted
     except Exception:
-        ctx.fail(blob.location, CORRUPT)
-        return None
+        return None, False
     if encrypted:
         try:
             opened = bool(reader.decrypt(""))
         except Exception:  # e.g. AES without the crypto dependency: still just encrypted
             opened = False
         if not opened:
-            ctx.fail(blob.location, ENCRYPTED)
-            return None
-    return reader
+            return None, True
+    return reader, False
 
 
-def _pages(ctx: Context, reader: PdfReader, location: str) -> Iterator[str]:
-    """Text of each page, up to the page limit, checking the time budget in between."""
-    pages = reader.pages
-    if len(pages) > ctx.limits.max_pdf_pages:
+def _streams(value: object) -> Iterator[bytes]:
+    """Decompressed data of a content stream or array of streams (pypdf caps each)."""
+    value = value.get_object() if hasattr(value, "get_object") else value
+    if isinstance(value, StreamObject):
+        yield value.get_data()
+    elif isinstance(value, ArrayObject):
+        for item in value:
+            yield from _streams(item)
+
+
+def _page_content(page: PageObject) -> Iterator[bytes]:
+    """What PDFium would interpret for ``page``: its content streams and its forms."""
+    yield from _streams(page.get("/Contents"))
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if isinstance(xobjects, DictionaryObject):
+        for ref in xobjects.values():
+            xobject = ref.get_object()
+            if isinstance(xobject, StreamObject) and xobject.get("/Subtype") == "/Form":
+                yield xobject.get_data()
+
+
+def _page_fits(reader: PdfReader, index: int) -> bool:
+    """Whether page ``index`` is small enough to hand to PDFium: its content bytes and
+    its text-showing operators (counted at C speed, over-counting quotes in strings)
+    are under their caps.  Objects pypdf cannot read do not count (PDFium is more
+    lenient); a stream over pypdf's own decompression cap does."""
+    size = operators = 0
+    try:
+        for data in _page_content(reader.pages[index]):
+            size += len(data)
+            operators += sum(data.count(op) for op in _SHOW_TEXT)
+    except LimitReachedError:
+        return False
+    except Exception:
+        return True
+    return size <= MAX_PAGE_CONTENT and operators <= MAX_PAGE_TEXT_OPERATORS
+
+
+#: a glyph: (minus its bottom, left, right, height, character); sorting reads top down
+Glyph = tuple[float, float, float, float, str]
+
+
+def _glyphs(textpage: pdfium.PdfTextPage, text: str) -> list[Glyph]:
+    """Position and character of each drawn, non-blank glyph of a page."""
+    handle = textpage.raw
+    count = pdfium_c.FPDFText_CountChars(handle)
+    if len(text) != count:  # characters outside the BMP: ask PDFium one by one
+        text = "".join(chr(pdfium_c.FPDFText_GetUnicode(handle, i)) for i in range(count))
+    rect = pdfium_c.FS_RECTF()
+    ref = ctypes.byref(rect)
+    box = pdfium_c.FPDFText_GetLooseCharBox
+    return [
+        (-rect.bottom, rect.left, rect.right, rect.top - rect.bottom, char)
+        for index, char in enumerate(text)
+        if not char.isspace() and box(handle, index, ref)
+    ]
+
+
+def reading_order(glyphs: list[Glyph]) -> str:
+    """Text rebuilt from glyph positions: glyphs whose bottoms lie within half a line
+    height form a line, read left to right; a gap wider than a tenth of the line
+    height is a space."""
+    lines: list[list[Glyph]] = []
+    top = 0.0
+    for glyph in sorted(glyphs):
+        if not lines or glyph[0] - top > glyph[3] / 2:
+            lines.append([])
+            top = glyph[0]
+        lines[-1].append(glyph)
+    out = []
+    for line in lines:
+        line.sort(key=lambda g: g[1])
+        chars = [line[0][4]]
+        for before, glyph in itertools.pairwise(line):
+            spaced = glyph[1] - before[2] > max(before[3], glyph[3]) / 10
+            chars.append(" " + glyph[4] if spaced else glyph[4])
+        out.append("".join(chars))
+    return "\n".join(out)
+
+
+def _page_text(ctx: Context, page: pdfium.PdfPage, location: str) -> str:
+    """A page's text as PDFium lays it out, plus the text rebuilt from glyph positions
+    when that reads the glyphs in another order (they were drawn out of order)."""
+    textpage = page.get_textpage()
+    try:
+        laid_out: str = textpage.get_text_range().replace("\r\n", "\n")
+        if textpage.count_chars() > MAX_ORDERED_GLYPHS:
+            ctx.fail(location, OVER_SIZE)  # too many glyphs to re-read their positions
+            return laid_out
+        ordered = reading_order(_glyphs(textpage, textpage.get_text_range()))
+    finally:
+        textpage.close()
+    if "".join(ordered.split()) == "".join(laid_out.split()):
+        return laid_out
+    return f"{laid_out}\n{ordered}"
+
+
+def _pages(
+    ctx: Context, document: pdfium.PdfDocument, reader: PdfReader | None, location: str
+) -> Iterator[str]:
+    """Text of each page, up to the page limit, checking the time budget before each."""
+    count = len(document)
+    if count > ctx.limits.max_pdf_pages:
         ctx.fail(location, OVER_SIZE)
-    for index in range(min(len(pages), ctx.limits.max_pdf_pages)):
+    for index in range(min(count, ctx.limits.max_pdf_pages)):
         ctx.check_time()
+        if reader is not None and not _page_fits(reader, index):
+            ctx.fail(location, OVER_SIZE)
+            continue
         try:
-            yield pages[index].extract_text() or ""
-        except Exception:
+            page = document[index]
+            try:
+                yield _page_text(ctx, page, location)
+            finally:
+                page.close()
+        except pdfium.PdfiumError:
             ctx.fail(location, CORRUPT)
+
+
+def _page_texts(ctx: Context, blob: Blob, reader: PdfReader | None) -> list[str] | None:
+    """Every page's text through PDFium, or None when PDFium cannot open the file."""
+    with _PDFIUM:
+        try:
+            document = pdfium.PdfDocument(blob.data)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            return list(_pages(ctx, document, reader, blob.location))
+        finally:
+            document.close()
 
 
 def _annotations(ctx: Context, reader: PdfReader) -> Iterator[str]:
@@ -90,7 +248,7 @@ def _fields(ctx: Context, reader: PdfReader) -> Iterator[str]:
 
 
 def _metadata(ctx: Context, reader: PdfReader) -> Iterator[str]:
-    """Document information values (title, author, subject, keywords...)."""
+    """Document information values (title, author, subject, keywords...) and XMP text."""
     info: Mapping[str, object] = reader.metadata or {}
     for key, value in info.items():
         if key in _NOISE:
@@ -98,20 +256,65 @@ def _metadata(ctx: Context, reader: PdfReader) -> Iterator[str]:
         text = str(value).strip()
         if text:
             yield text
+    root = reader.trailer["/Root"].get_object()
+    xmp = root.get("/Metadata") if isinstance(root, DictionaryObject) else None
+    xmp = xmp.get_object() if xmp is not None else None
+    if isinstance(xmp, StreamObject):
+        yield xml_to_text(xmp.get_data(), GENERIC)
 
 
-def read_pdf(ctx: Context, blob: Blob) -> None:
-    """All text a PDF carries, as one segment at ``blob.location``."""
-    reader = _open(ctx, blob)
-    if reader is None:
-        return
-    groups = list(_pages(ctx, reader, blob.location))
-    for extra in (_fields, _annotations, _metadata):
+def _extras(ctx: Context, reader: PdfReader, parts: tuple[object, ...]) -> str:
+    """Text of the pypdf readers in ``parts``; one that fails is skipped, not fatal."""
+    texts = []
+    for extra in parts:
         ctx.check_time()
         try:
-            groups.append("\n".join(extra(ctx, reader)))
+            texts.append("\n".join(extra(ctx, reader)))  # type: ignore[operator]
         except OverBudget:
             raise
         except Exception:
-            _log.debug("pdf %s unreadable", extra.__name__)
-    ctx.add(blob.location, PAGE_BREAK.join(g for g in groups if g.strip()))
+            _log.debug("pdf %s unreadable", getattr(extra, "__name__", "part"))
+    return "\n".join(t for t in texts if t.strip())
+
+
+def _embedded(ctx: Context, reader: PdfReader, blob: Blob) -> None:
+    """Files embedded in the PDF (its EmbeddedFiles), read through the dispatcher."""
+    try:
+        attachments = reader.attachments
+        files = [(name, data) for name in attachments for data in attachments[name]]
+    except OverBudget:
+        raise
+    except Exception:
+        ctx.fail(blob.location, CORRUPT)
+        return
+    for name, data in files:
+        clean = name.replace("/", "_").strip() or "embedded.bin"
+        location = f"{blob.location}/{clean}"
+        if blob.depth + 1 > ctx.limits.max_depth:
+            ctx.fail(location, TOO_DEEP)
+        elif len(data) > ctx.limits.max_part_bytes:
+            ctx.fail(location, OVER_SIZE)
+        else:
+            ctx.count_bytes(len(data))
+            ctx.read_blob(
+                ctx, Blob(data, clean, "application/octet-stream", location, blob.depth + 1)
+            )
+
+
+def read_pdf(ctx: Context, blob: Blob) -> None:
+    """All text a PDF carries: pages, fields and annotations at ``blob.location``,
+    metadata at ``blob.location#metadata``, embedded files below ``blob.location``."""
+    reader, encrypted = _open(blob)
+    if encrypted:
+        ctx.fail(blob.location, ENCRYPTED)
+        return
+    pages = _page_texts(ctx, blob, reader)
+    if pages is None:
+        ctx.fail(blob.location, CORRUPT)
+        return
+    if reader is not None:  # PDFium reads some files pypdf cannot: then pages are all
+        pages.append(_extras(ctx, reader, (_fields, _annotations)))
+    ctx.add(blob.location, PAGE_BREAK.join(p for p in pages if p.strip()))
+    if reader is not None:
+        ctx.add(blob.location + METADATA, _extras(ctx, reader, (_metadata,)))
+        _embedded(ctx, reader, blob)

@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from striprtf.striprtf import rtf_to_text  # type: ignore[import-untyped]
 
 from gateway.extract.context import Blob, Context
+from gateway.extract.directory import directory_text
 from gateway.extract.html import html_to_text
 from gateway.extract.textcodec import decode_text
 from gateway.extract.xmltext import GENERIC, xml_to_text
 
 
 def read_text(ctx: Context, blob: Blob) -> None:
-    """Plain text, CSV and any other text/* subtype."""
-    ctx.add(blob.location, decode_text(blob.data).replace("\r\n", "\n"))
+    """Plain text, CSV and any other text/* subtype; an iCalendar or vCard file also
+    as its reader shows it (lines unfolded, values decoded), besides its raw text."""
+    text = decode_text(blob.data).replace("\r\n", "\n")
+    ctx.add(blob.location, text)
+    ctx.add(blob.location, directory_text(text, blob.content_type, blob.name))
 
 
 def read_html(ctx: Context, blob: Blob) -> None:

@@ -1,16 +1,20 @@
 """XLSX worksheets -> text: sheet name, then one line per row with tab-separated cells.
 
+Numbers are shown through their cell's number format, as Excel shows them (a phone
+kept as a number with the format ``00000 000000``, a date kept as a day count), with
+the stored value beside them.
+
 Sheets are streamed with ``iterparse`` and cleared row by row, so a sheet with a
 million rows costs little memory, and the time budget is checked as rows go by.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from io import BytesIO
 from xml.etree.ElementTree import Element
 
@@ -18,6 +22,7 @@ import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
 
 from gateway.extract.archive import member_bytes
 from gateway.extract.context import Context
+from gateway.extract.numfmt import format_code, format_number
 from gateway.extract.xmltext import local, parse
 
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -69,45 +74,69 @@ def _sheets(ctx: Context, zf: zipfile.ZipFile, location: str) -> list[tuple[str,
     return found
 
 
-# Built-in number formats that show a date (ECMA-376 18.8.30).
-_DATE_FORMATS = frozenset({14, 15, 16, 17, 22, 27, 30, 36, 45, 46, 47, 50, 57})
-_EPOCH = dt.date(1899, 12, 30)  # Excel's day 0 in the 1900 date system
-
-
-def _date_styles(ctx: Context, zf: zipfile.ZipFile, location: str) -> frozenset[int]:
-    """Indexes of the cell styles whose number format shows a date."""
+def _formats(ctx: Context, zf: zipfile.ZipFile, location: str) -> list[str]:
+    """The number format code of each cell style, by style index (``s``)."""
     if "xl/styles.xml" not in zf.namelist():
-        return frozenset()
+        return []
     data = member_bytes(ctx, zf, zf.getinfo("xl/styles.xml"), location)
     if data is None:
-        return frozenset()
+        return []
     root = parse(data)
     custom = {
-        int(e.get("numFmtId", "0")): e.get("formatCode", "")
+        _int(e.get("numFmtId")): e.get("formatCode", "")
         for e in root.iter()
         if local(e.tag) == "numFmt"
     }
-    dated = {i for i, code in custom.items() if _looks_like_date(code)} | _DATE_FORMATS
     xfs = next((e for e in root if local(e.tag) == "cellXfs"), None)
-    styles = [] if xfs is None else [int(x.get("numFmtId", "0")) for x in xfs]
-    return frozenset(i for i, fmt in enumerate(styles) if fmt in dated)
+    ids = [] if xfs is None else [_int(x.get("numFmtId")) for x in xfs]
+    return [format_code(i, custom) for i in ids]
+
+
+def _date1904(ctx: Context, zf: zipfile.ZipFile, location: str) -> bool:
+    """Whether the workbook counts days from 1904 (old Mac workbooks)."""
+    workbook = member_bytes(ctx, zf, zf.getinfo("xl/workbook.xml"), location)
+    for elem in parse(workbook).iter() if workbook else ():
+        if local(elem.tag) == "workbookPr":
+            return elem.get("date1904", "").lower() in ("1", "true")
+    return False
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Styles:
+    """What a worksheet's numbers need to be shown: each style's format code."""
+
+    formats: list[str]
+    date1904: bool = False
+
+
+def _shown(value: str, code: str, date1904: bool) -> str:
+    """A number cell as Excel shows it, with the stored value after it in brackets
+    when that differs (a date's stored value given as an ISO date)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    shown = format_number(number, code, date1904)
+    if shown is None or shown == value:
+        return value
+    iso = format_number(number, "yyyy-mm-dd", date1904) if _looks_like_date(code) else None
+    return f"{shown} [{iso or value}]"
 
 
 def _looks_like_date(code: str) -> bool:
     unquoted = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
-    return "y" in unquoted and ("d" in unquoted or "m" in unquoted)
+    return "y" in unquoted or "d" in unquoted
 
 
-def _serial_date(value: str) -> str:
-    """An Excel day number as an ISO date; the number itself when it is not one."""
-    try:
-        return (_EPOCH + dt.timedelta(days=int(float(value)))).isoformat()
-    except (ValueError, OverflowError):
-        return value
-
-
-def _cell(cell: Element, shared: list[str], dates: frozenset[int] = frozenset()) -> str:
-    """Display text of one ``c`` element; date-formatted numbers as ISO dates."""
+def _cell(cell: Element, shared: list[str], styles: _Styles | None = None) -> str:
+    """Display text of one ``c`` element; numbers through their number format."""
     kind = cell.get("t", "n")
     if kind == "inlineStr":
         return _all_text(cell)
@@ -117,23 +146,20 @@ def _cell(cell: Element, shared: list[str], dates: frozenset[int] = frozenset())
             return shared[int(value)]
         except (ValueError, IndexError):
             return ""
-    if kind == "n" and value and dates and int(cell.get("s", "0") or 0) in dates:
-        return _serial_date(value)
+    if kind == "n" and value and styles is not None:
+        style = _int(cell.get("s"))
+        if style < len(styles.formats):
+            return _shown(value, styles.formats[style], styles.date1904)
     return value
 
 
-def _rows(
-    ctx: Context,
-    data: bytes,
-    shared: list[str],
-    dates: frozenset[int],
-) -> Iterator[str]:
+def _rows(ctx: Context, data: bytes, shared: list[str], styles: _Styles) -> Iterator[str]:
     """One tab-separated line per row, header/footer text as lines of its own."""
     cells: list[str] = []
     for count, (_, elem) in enumerate(SafeET.iterparse(BytesIO(data), events=("end",))):
         name = local(elem.tag)
         if name == "c":
-            cells.append(_cell(elem, shared, dates))
+            cells.append(_cell(elem, shared, styles))
         elif name == "row":
             if any(cells):
                 yield "\t".join(cells)
@@ -148,7 +174,7 @@ def _rows(
 def sheet_text(ctx: Context, zf: zipfile.ZipFile, location: str) -> Iterator[str]:
     """Text of every worksheet in the workbook, each headed by its name."""
     shared = _shared_strings(ctx, zf, location)
-    dates = _date_styles(ctx, zf, location)
+    styles = _Styles(_formats(ctx, zf, location), _date1904(ctx, zf, location))
     present = set(zf.namelist())
     for title, path in _sheets(ctx, zf, location):
         if title:
@@ -157,4 +183,4 @@ def sheet_text(ctx: Context, zf: zipfile.ZipFile, location: str) -> Iterator[str
             continue
         data = member_bytes(ctx, zf, zf.getinfo(path), location)
         if data is not None:
-            yield "\n".join(_rows(ctx, data, shared, dates))
+            yield "\n".join(_rows(ctx, data, shared, styles))

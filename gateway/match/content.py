@@ -10,41 +10,56 @@ carry spans into the original for reviewers' evidence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from itertools import compress
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, islice
 from typing import NamedTuple
 
 from rapidfuzz.distance import OSA
 
+from gateway.budget import NEVER, Deadline
+from gateway.match import emails as E
 from gateway.match import keys as K
 from gateway.match.index import Index
+from gateway.register import address as A
 from gateway.register import normalise as N
 
 # The patterns that scan whole texts start with a digit (or a date's separator), so the
 # regex engine skips ordinary words at C speed; word boundaries are checked in Python
 # on the few matches, since a leading \b would turn that fast skip off.  Emails are
-# found from their "@" (str.find), written dates from their month word.
-EMAIL_LOCAL_RE = re.compile(r"[a-z0-9!#$%&*+/=?^_`{|}~.'-]+$")
-EMAIL_DOMAIN_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
-PHONE_RE = re.compile(r"[+(0-9][0-9 \t().\-]{7,24}[0-9]")
-INWARD_RE = re.compile(r"[0-9][a-z]{2}(?![a-z0-9])")
-OUTWARD_RE = re.compile(r"(?:^|[^a-z0-9])([a-z]{1,2}[0-9][a-z0-9]?) ?$")
+# found from their "@" or its written forms (``emails``), written dates from their
+# month word.
+# A phone is a run of digit groups; the groups may be apart by a few characters
+# (spaces, brackets, dots, dashes, a slash, a line break and a reply's quote mark).
+# A run is taken from its first 0, 4 or + (where a number can start: 0, 00, 44, +),
+# so runs of other digits are skipped in C.
+PHONE_RUN_RE = re.compile(r"[+04][0-9 \t\r\n().\-/>]{6,}[0-9]")
+_DIGIT_GROUP_RE = re.compile(r"[0-9]+")
+# Where a phone may start in a run: a digit group with a trunk or international prefix,
+# or any group after a "+".
+_PHONE_START_RE = re.compile(r"(?<![0-9])(?:0|44)|(?<=\+)[0-9]")
+_PHONE_MAX_DIGITS = 17  # 00 + 15 digits of E.164
+# A postcode is found from its inward code (digit, two letters), then the outward code
+# is looked for just before it; spaced forms (``cf 24 4 ln``) take only the letters PAF
+# allows there, so that ordinary words (``2 pm``, ``3 of``) are not tried.
+INWARD_RE = re.compile(rf"{A.INWARD_COMPACT}(?![a-z0-9])|{A.INWARD_SPACED}(?![a-z0-9])")
+INWARD_STRICT_RE = re.compile(A.INWARD_SPACED)
+OUTWARD_RE = re.compile(rf"(?<![a-z0-9])({A.OUTWARD_COMPACT}){A.SEP}$")
+OUTWARD_SPACED_RE = re.compile(rf"(?<![a-z0-9])({A.OUTWARD_SPACED}){A.SEP}$")
 # A numeric date (``17/04/1988``, ``1988-04-17``) is found from its first separator,
 # which is rarer than a digit: the 1 to 4 digits before it are checked in Python.
-DATE_TAIL_RE = re.compile(r"[-/.][0-9]{1,2}[-/.][0-9]{2,4}(?![0-9])")
+DATE_TAIL_RE = re.compile(rf"[-/.](?:[0-9]{{1,2}}|{N.ROMAN_ALT})[-/.][0-9]{{2,4}}(?![0-9])")
 # Written dates are found from their month word, for the month words a text has: one
 # pattern per month, each starting with a literal the engine searches fast (trying a
 # written date at every digit costs more than the numeric ones).  A day-first date is
 # the month and year, then the day looked for just before them.
+# A year: four digits, or two (``'88``) that are not the hour of a time (``13:00``).
+_YEAR = r"(?:[0-9]{4}|'?[0-9]{2})(?![0-9]|[:.][0-9])"
 MONTH_FIRST_RES = {
-    month: re.compile(rf"{month}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{4}}(?![0-9])")
+    month: re.compile(rf"{month}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+{_YEAR}")
     for month in N.MONTHS
 }
-MONTH_YEAR_RES = {
-    month: re.compile(rf"{month}\.?,?[\s-]+[0-9]{{4}}(?![0-9])") for month in N.MONTHS
-}
-DAY_BEFORE_RE = re.compile(r"[0-9]{1,2}(?:st|nd|rd|th)?[\s-]+(?:of\s+)?$")
-_SPACES = re.compile(r"\s+")
+MONTH_YEAR_RES = {month: re.compile(rf"{month}\.?,?[\s/.-]+{_YEAR}") for month in N.MONTHS}
+DAY_BEFORE_RE = re.compile(r"[0-9]{1,2}(?:st|nd|rd|th)?[\s/.-]+(?:day\s+)?(?:of\s+)?$")
 _DIGITS = frozenset("0123456789")
 
 
@@ -65,28 +80,62 @@ class Probe(NamedTuple):
     word: str = ""  # the text's word for typo checks; the given-name token for names
 
 
-def probes(index: Index, texts: Sequence[str]) -> list[Probe]:
-    """Every probe of every (folded) segment text, for one batched look-up."""
+def probes(index: Index, texts: Sequence[str], deadline: Deadline = NEVER) -> list[Probe]:
+    """Every probe of every (folded) segment text, for one batched look-up; stops
+    with ``OverBudget`` once ``deadline`` has passed (checked per segment, and per
+    chunk of anchor words or probes inside one, so a huge segment stops in time)."""
     out: list[Probe] = []
     anchors = index.anchors
     for number, folded in enumerate(texts):
+        deadline.check()
         words = N.folded_tokens(folded)
         # One pass over the words (in C) marks every anchor word: given names, street
         # types, month words, generic address words; the finders look at those only.
         marked = list(compress(range(len(words)), map(anchors.__contains__, words)))
+        # The finders of anchor words treat each marked word on its own, so they are
+        # given the marked words a chunk at a time, with a time check in between.
+        chunks = [marked[at : at + _CHUNK] for at in range(0, len(marked), _CHUNK)]
         if any(digit in folded for digit in "0123456789"):
             for finder in (_phones, _postcodes, _dates):
-                out.extend(finder(folded, number))
-            out.extend(_addresses(words, marked, number))
+                _take(out, finder(folded, number), deadline)
+            for chunk in _checked(chunks, deadline):
+                out.extend(_addresses(words, chunk, number))
+        if index.streets:
+            for chunk in _checked(chunks, deadline):
+                out.extend(_streets(index, words, chunk, number))
         months = frozenset(words[i] for i in marked if words[i] in N.MONTH_WORDS)
         if months:
-            out.extend(_written_dates(folded, number, months))
-        if "@" in folded:
-            out.extend(_emails(folded, number))
-        out.extend(_names(index, words, marked, number))
+            _take(out, _written_dates(folded, number, months), deadline)
+        _take(out, _emails(folded, number), deadline)
+        for chunk in _checked(chunks, deadline):
+            out.extend(_names(index, words, chunk, number))
         if index.generic:
-            out.extend(_generic(index, words, marked, number))
+            for chunk in _checked(chunks, deadline):
+                out.extend(_generic(index, words, chunk, number))
     return out
+
+
+_CHUNK = 4096  # anchor words or probes between two time checks: a few ms of work
+
+
+def _checked(chunks: list[list[int]], deadline: Deadline) -> Iterator[list[int]]:
+    """``chunks``, with a time check before each but the first."""
+    for number, chunk in enumerate(chunks):
+        if number:
+            deadline.check()
+        yield chunk
+
+
+def _take(out: list[Probe], found: Iterable[Probe], deadline: Deadline) -> None:
+    """Add what a finder yields to ``out``, a chunk at a time, with a time check in
+    between (``islice`` keeps the common case, a few probes, at C speed)."""
+    found = iter(found)
+    while True:
+        before = len(out)
+        out.extend(islice(found, _CHUNK))
+        if len(out) - before < _CHUNK:
+            return
+        deadline.check()
 
 
 def _boundary(text: str, start: int) -> bool:
@@ -94,36 +143,57 @@ def _boundary(text: str, start: int) -> bool:
 
 
 def _emails(text: str, seg: int) -> Iterator[Probe]:
-    at = text.find("@")
-    while at > 0:
-        local = EMAIL_LOCAL_RE.search(text, max(0, at - 64), at)
-        domain = EMAIL_DOMAIN_RE.match(text, at + 1)
-        if local and domain:
-            address = (local.group() + "@" + domain.group()).strip(".'")
-            key = K.email_key(N.canonical_email(address))
-            yield Probe(key, "email", seg, local.start(), domain.end())
-        at = text.find("@", at + 1)
+    """Every reading of every email address the text spells (``emails``), canonical."""
+    for start, end, address in E.candidates(text):
+        yield Probe(K.email_key(N.canonical_email(address)), "email", seg, start, end)
 
 
 def _phones(text: str, seg: int) -> Iterator[Probe]:
-    for m in PHONE_RE.finditer(text):
-        if not _boundary(text, m.start()) or text[m.start() - 1 : m.start()] == "+":
-            continue
-        groups = _SPACES.split(m.group())
+    """Every number the plan allows that starts at a digit group of a run (after a
+    ``+``, or with ``0``/``00``/``44``) and ends at one: a reference number before the
+    phone, or another number after it, is then no part of any candidate."""
+    for run in PHONE_RUN_RE.finditer(text):
         seen: set[str] = set()
-        for first in range(min(len(groups), 6)):
-            for last in range(first + 1, min(len(groups), first + 5) + 1):
-                e164 = N.phone_digits_key(" ".join(groups[first:last]))
-                if e164 and e164 not in seen:
-                    seen.add(e164)
-                    yield Probe(K.phone_key(e164), "phone", seg, m.start(), m.end())
+        for first in _PHONE_START_RE.finditer(text, run.start(), run.end()):
+            yield from _phone_candidates(text, seg, first.start(), run.end(), seen)
+
+
+def _phone_candidates(
+    text: str, seg: int, start: int, stop: int, seen: set[str]
+) -> Iterator[Probe]:
+    """The numbers made of the digit groups from ``start`` on, one group more each
+    time, while the digits fit a phone and each gap is a separator (at most four
+    characters, one line break)."""
+    plus = start > 0 and text[start - 1] == "+"
+    digits, last = "", start
+    for count, group in enumerate(_DIGIT_GROUP_RE.finditer(text, start, stop)):
+        begin, end = group.span()
+        gap = text[last:begin]
+        if len(gap) > 4 or gap.count("\n") > 1:
+            return
+        part = group.group()
+        if count == 1 and part == "0" and gap.endswith("(") and text[end : end + 1] == ")":
+            part = ""  # +44 (0) 7700: the trunk zero in brackets is not dialled from abroad
+        digits += part
+        if len(digits) > _PHONE_MAX_DIGITS:
+            return
+        last = end
+        e164 = N.phone_from_digits(digits, plus)
+        if e164 is not None and e164 not in seen:
+            seen.add(e164)
+            yield Probe(K.phone_key(e164), "phone", seg, start - plus, end)
 
 
 def _postcodes(text: str, seg: int) -> Iterator[Probe]:
     for m in INWARD_RE.finditer(text):
-        outward = OUTWARD_RE.search(text, max(0, m.start() - 6), m.start())
+        start = m.start()
+        outward = (
+            OUTWARD_RE.search(text, max(0, start - 7), start) if " " not in m.group() else None
+        )
+        if outward is None and INWARD_STRICT_RE.fullmatch(m.group()):
+            outward = OUTWARD_SPACED_RE.search(text, max(0, start - 10), start)
         if outward:
-            code = N.canonical_postcode(outward.group(1), m.group())
+            code = A.canonical_postcode(outward.group(1), m.group())
             yield Probe(K.postcode_key(code), "postcode", seg, outward.start(1), m.end())
 
 
@@ -161,18 +231,82 @@ def _dob(text: str, seg: int, start: int, end: int) -> Iterator[Probe]:
 
 
 def _addresses(words: list[str], marked: list[int], seg: int) -> Iterator[Probe]:
-    """A house number, up to five words of street name, and a street type."""
-    types = N.STREET_TYPES
+    """A building number, up to five words of street name and a descriptor; or a
+    number, a Welsh or Gaelic descriptor and up to three words of name."""
+    types = A.STREET_TYPES
     for j in [j for j in marked if words[j] in types]:
+        kind = types[words[j]]
+        if kind in A.LEADING_TYPES:
+            yield from _leading(words, j, kind, seg)
+            continue
         for i in range(j - 1, max(-1, j - 7), -1):
-            if not N.HOUSE_RE.fullmatch(words[i]):
+            if not A.HOUSE_RE.fullmatch(words[i]):
                 continue
             if i < j - 1:
-                house, street, kind = words[i], "".join(words[i + 1 : j]), types[words[j]]
-                yield Probe(K.address_key(house, kind, street), "address", seg, i, j, street)
-                for key in K.probe_halves("A", (house, kind), street):
-                    yield Probe(key, "address_typo", seg, i, j, street)
+                for house, first in _houses(words, i, j):
+                    yield from _address_probes(house, kind, words[first:j], seg, i, j)
             break
+
+
+def _houses(words: list[str], i: int, j: int) -> Iterator[tuple[str, int]]:
+    """(building number, first word of the name) readings of the number at ``i``: as
+    it is; with a letter written apart as its suffix (``7 c``); and the number before
+    it, for a flat and number pair in either order or a range (``136/1``, ``7-9``)."""
+    yield words[i], i + 1
+    after = words[i + 1]
+    if i + 2 < j and len(after) == 1 and after.isalpha() and words[i].isdigit():
+        yield words[i] + after, i + 2
+    if i > 0 and A.HOUSE_RE.fullmatch(words[i - 1]):
+        yield words[i - 1], i + 1
+
+
+def _leading(words: list[str], j: int, kind: str, seg: int) -> Iterator[Probe]:
+    """``14 Heol Newydd``: the number before the descriptor, the name after it."""
+    i = j - 1
+    if i > 0 and len(words[i]) == 1 and words[i].isalpha() and words[i - 1].isdigit():
+        house = words[i - 1] + words[i]
+    elif i >= 0 and A.HOUSE_RE.fullmatch(words[i]):
+        house = words[i]
+    else:
+        return
+    for width in range(1, 4):
+        name = words[j + 1 : j + 1 + width]
+        if len(name) < width or name[-1][0].isdigit():
+            return
+        yield from _address_probes(house, kind, name, seg, i, j + width)
+
+
+def _address_probes(
+    house: str, kind: str, name: list[str], seg: int, i: int, j: int
+) -> Iterator[Probe]:
+    street = "".join(name)
+    yield Probe(K.address_key(house, kind, street), "address", seg, i, j, street)
+    for key in K.probe_halves("A", (house, kind), street):
+        yield Probe(key, "address_typo", seg, i, j, street)
+
+
+def _streets(index: Index, words: list[str], marked: list[int], seg: int) -> Iterator[Probe]:
+    """A protected street's name and descriptor, whatever stands around it (a number
+    after it, a house name, a town); the verifier decides what that makes it.  Only
+    descriptors next to a word some protected street ends (or, for Welsh and Gaelic
+    forms, starts) with are tried."""
+    streets, types = index.streets, A.STREET_TYPES
+    last = len(words) - 1
+    for j in [j for j in marked if words[j] in types]:
+        kind = types[words[j]]
+        if kind in A.LEADING_TYPES:
+            if j < last and words[j + 1] in streets:
+                for width in range(1, min(3, last - j) + 1):
+                    name = words[j + 1 : j + 1 + width]
+                    if name[-1][0].isdigit():
+                        break
+                    key = K.street_key(kind, "".join(name))
+                    yield Probe(key, "street", seg, j, j + width)
+        elif j > 0 and words[j - 1] in streets:
+            for i in range(j - 1, max(-1, j - 6), -1):
+                if words[i][0].isdigit():
+                    break
+                yield Probe(K.street_key(kind, "".join(words[i:j])), "street", seg, i, j)
 
 
 def _names(index: Index, words: list[str], marked: list[int], seg: int) -> list[Probe]:
@@ -228,10 +362,10 @@ def postcode_after(text: str, end: int, span: int = 80) -> str | None:
     """The postcode of the address line ending at ``end``, canonical: the first within
     ``span`` characters, unless another house number comes first (then the postcode
     belongs to a second address)."""
-    m = N.POSTCODE_RE.search(text, end, min(len(text), end + span))
+    m = A.POSTCODE_TEXT_RE.search(text, end, min(len(text), end + span))
     if m is None or _ANOTHER_HOUSE.search(text, end, m.start()):
         return None
-    return N.canonical_postcode(m.group(1), m.group(2))
+    return A.text_postcode(m)
 
 
 def words_near(text: str, start: int, end: int, before: int = 120, after: int = 80) -> list[str]:
@@ -251,7 +385,7 @@ def street_in(words: list[str], house: str, street: str) -> bool:
         for width in range(1, 5):
             if within_one_edit("".join(words[j : j + width]), street):
                 number = next(
-                    (w for w in reversed(words[max(0, j - 3) : j]) if N.HOUSE_RE.fullmatch(w)), None
+                    (w for w in reversed(words[max(0, j - 3) : j]) if A.HOUSE_RE.fullmatch(w)), None
                 )
                 if number == house:
                     return True

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from gateway.match import keys as K
 from gateway.match.keys import Code
+from gateway.register import address as A
 from gateway.register import normalise as N
 from gateway.register.model import Case, ProtectedLocation, ProtectedPerson, RestrictedContact
 
@@ -57,6 +58,7 @@ class _Builder:
     first: set[str] = field(default_factory=set)
     surnames: set[str] = field(default_factory=set)
     generic: set[str] = field(default_factory=set)
+    streets: set[str] = field(default_factory=set)
 
     def record(self, rec: Record) -> int:
         self.offsets.append(len(self.blob))
@@ -76,6 +78,7 @@ class Part:
     first: frozenset[str]
     surnames: frozenset[str]
     generic: frozenset[str]
+    streets: frozenset[str]
 
     @classmethod
     def of(cls, b: _Builder) -> Part:
@@ -88,6 +91,7 @@ class Part:
             frozenset(b.first),
             frozenset(b.surnames),
             frozenset(b.generic),
+            frozenset(b.streets),
         )
 
 
@@ -109,7 +113,7 @@ def merge(parts: Sequence[Part]) -> Index:
         np.concatenate(offsets),
         [
             frozenset().union(*(getattr(p, name) for p in parts))
-            for name in ("given", "first", "surnames", "generic")
+            for name in ("given", "first", "surnames", "generic", "streets")
         ],
     )
 
@@ -130,15 +134,15 @@ class Index:
         self._blob = blob
         self._offsets = offsets
         self._bitmap, self._mask = _bitmap(keys)
-        self.given, self.first, self.surnames, self.generic = token_sets
+        self.given, self.first, self.surnames, self.generic, self.streets = token_sets
         # Every word a text finder starts from, for one pass over a text's words.
-        self.anchors = self.given | self.generic | N.STREET_TYPES.keys() | N.MONTH_WORDS
+        self.anchors = self.given | self.generic | A.STREET_TYPES.keys() | N.MONTH_WORDS
         self.record = functools.lru_cache(maxsize=4096)(self._record)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its arrays, records and token sets (built once, sent to the scan
         processes); the bitmap and the record cache are made again on arrival."""
-        sets = (self.given, self.first, self.surnames, self.generic)
+        sets = (self.given, self.first, self.surnames, self.generic, self.streets)
         return (Index, (self._keys, self._values, self._blob, self._offsets, sets))
 
     @property
@@ -212,17 +216,42 @@ def build_part(cases: Iterable[Case], locations: Iterable[ProtectedLocation] = (
     for case in cases:
         _add_case(builder, case)
     for location in locations:
-        form = N.parse_address(location.address)
+        form = A.parse_address(location.address)
         out = _Postings(builder, builder.record(("L", location.id, (_address_tuple(form),))))
         _add_address(out, 0, 0, form)
         out.flush()
     return Part.of(builder)
 
 
-def _address_tuple(form: N.AddressForm) -> tuple[Any, ...]:
-    """The parts a hit is verified against; words only where there is no street line."""
-    words = () if form.has_street and form.house else form.words
-    return (form.house, form.flat, form.street, form.kind, form.town, form.postcode, words)
+def _address_tuple(form: A.AddressForm) -> tuple[Any, ...]:
+    """The parts a hit is verified against (``ADDRESS_FIELDS``); words only where
+    there is no street line."""
+    words = () if form.has_street and (form.house or form.building) else form.words
+    return (
+        form.house,
+        form.flat,
+        form.street,
+        form.kind,
+        form.town,
+        form.postcode,
+        words,
+        form.building,
+        form.also,
+    )
+
+
+# The fields of an address in a record, in ``_address_tuple`` order.
+ADDRESS_FIELDS = (
+    "house",
+    "flat",
+    "street",
+    "kind",
+    "town",
+    "postcode",
+    "words",
+    "building",
+    "also",
+)
 
 
 class _Postings:
@@ -256,7 +285,7 @@ _CODE_BITS = {code: code << _CODE_SHIFT for code in Code}
 
 def _add_case(b: _Builder, case: Case) -> None:
     people = [
-        (p, N.name_parts(p.name), [N.parse_address(a) for a in p.addresses]) for p in case.protected
+        (p, N.name_parts(p.name), [A.parse_address(a) for a in p.addresses]) for p in case.protected
     ]
     persons = tuple(
         (parts.surname if parts else "", tuple(_address_tuple(f) for f in forms))
@@ -280,7 +309,7 @@ def _add_person(
     number: int,
     person: ProtectedPerson,
     parts: N.NameParts | None,
-    forms: list[N.AddressForm],
+    forms: list[A.AddressForm],
 ) -> None:
     _add_name(out, number, parts, alias=False)
     for alias in person.aliases:
@@ -316,17 +345,53 @@ def _add_name(out: _Postings, number: int, parts: N.NameParts | None, alias: boo
             out.add(key, Code.NAME_TYPO, number)
 
 
-def _add_address(out: _Postings, number: int, detail: int, form: N.AddressForm) -> None:
+def _add_address(out: _Postings, number: int, detail: int, form: A.AddressForm) -> None:
     if form.postcode:
         out.add(K.postcode_key(form.postcode), Code.POSTCODE, number, detail)
+    if form.has_street:
+        # The street alone: a number after it, a house name or a town beside it.
+        out.b.streets.add(form.anchor)
+        out.add(K.street_key(form.kind, form.street), Code.STREET, number, detail)
     if form.has_street and form.house:
-        out.add(K.address_key(form.house, form.kind, form.street), Code.ADDRESS, number, detail)
-        for key in K.address_half_keys(form.house, form.kind, form.street):
-            out.add(key, Code.ADDRESS_TYPO, number, detail)
+        for house in (form.house, *form.also):
+            out.add(K.address_key(house, form.kind, form.street), Code.ADDRESS, number, detail)
+            for key in K.address_half_keys(house, form.kind, form.street):
+                out.add(key, Code.ADDRESS_TYPO, number, detail)
+    if form.has_street and form.building:
+        words = _building_anchors(form.building)
+    elif form.has_street and form.house:
         return
-    for word in {w for w in form.line if len(w) >= 4 and w.isalpha()}:
+    else:
+        words = {w for w in form.line if len(w) >= 4 and w.isalpha()}
+    for word in words:
         out.b.generic.add(word)
         out.add(K.generic_key(word), Code.GENERIC, number, detail)
+
+
+# Words that name the kind of a building rather than the building: a house name is
+# found from its other words when it has any (``Beech House`` from ``beech``).
+_BUILDING_WORDS = frozenset(
+    [
+        "house",
+        "cottage",
+        "cottages",
+        "farm",
+        "lodge",
+        "barn",
+        "hall",
+        "manor",
+        "mill",
+        "villa",
+        "bungalow",
+        "court",
+        "the",
+    ]
+)
+
+
+def _building_anchors(building: tuple[str, ...]) -> set[str]:
+    words = {w for w in building if len(w) >= 4 and w.isalpha()}
+    return (words - _BUILDING_WORDS) or words
 
 
 def _add_restricted(out: _Postings, contact: RestrictedContact) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from enum import IntEnum
 
+from gateway.register.confusables import skeleton
+
 
 class Code(IntEnum):
     """What a posting points at."""
@@ -32,6 +34,7 @@ class Code(IntEnum):
     RESTRICTED_NAME = 11
     RESTRICTED_NEAR = 12
     ALLOWED = 13
+    STREET = 14  # street name + descriptor, any number (detail: address index)
 
 
 def name_key(given: str, surname: str) -> int:
@@ -55,6 +58,11 @@ def name_half_keys(given: str, surname: str) -> tuple[int, int]:
 
 def address_key(house: str, kind: str, street: str) -> int:
     return hash(("A", house, kind, street))
+
+
+def street_key(kind: str, street: str) -> int:
+    """A protected street, for the forms that carry no number before it."""
+    return hash(("S", kind, street))
 
 
 def address_half_keys(house: str, kind: str, street: str) -> tuple[int, int]:
@@ -108,12 +116,15 @@ def restricted_name_key(given: str, surname: str) -> int:
 
 
 def restricted_local_key(local: str) -> int:
-    """Same mailbox name (dots ignored, as Gmail does), any (lookalike) domain."""
-    return hash(("RL", local.replace(".", "")))
+    """Same mailbox name to the eye (dots ignored, as Gmail does; lookalike letters
+    merged by their skeleton: ``rnark`` = ``mark``), any (lookalike) domain."""
+    return hash(("RL", skeleton(local.replace(".", ""))))
 
 
 def restricted_half_keys(domain: str, local: str) -> tuple[int, int]:
-    return _halves("R", (domain,), local)
+    """Halves of the mailbox name at a domain, lookalike domains merged: the text side
+    probes with ``probe_halves("R", (skeleton(domain),), local)``."""
+    return _halves("R", (skeleton(domain),), local)
 
 
 def allowed_key(canonical: str) -> int:

@@ -1,8 +1,9 @@
 """Recipient addresses (and display names) -> classified ``Recipient``s and findings.
 
-Exact canonical address of a restricted contact: restricted.  The restricted
-person's name or alias as the display name, or an address one edit away (or the same
-mailbox at a lookalike domain): probably restricted.  Allowed recipients and
+Exact canonical address of a restricted contact (after IDNA decoding, case folding,
+plus-tag removal): restricted.  The restricted person's name or alias as the display
+name, or a near-identical address (one edit away, or the same to the eye: lookalike
+letters of any script in the mailbox or the domain): probably restricted.  Allowed recipients and
 internal domains come from the register and the settings.
 """
 
@@ -17,9 +18,7 @@ from gateway.match.content import within_one_edit
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
-
-# Letters a lookalike domain swaps in: compared after mapping both sides.
-_CONFUSABLE = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"), ("i", "l"))
+from gateway.register.confusables import read_as_ascii, skeleton
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,8 @@ def classify(
     for address, hits, allows in zip(canon, exact, allowed, strict=True):
         items = merged[address]
         restricted = {unpack(v)[0] for v in hits}
-        probable = (_near(index, address) | _by_name(index, items)) - restricted
+        seen = N.canonical_email(read_as_ascii(items[0].address))
+        probable = (_near(index, address, seen) | _by_name(index, items)) - restricted
         focus |= restricted | probable
         recipients.append(
             Recipient(
@@ -92,10 +92,13 @@ def _by_name(index: Index, items: Sequence[Addressee]) -> set[int]:
     return {unpack(v)[0] for hits in index.lookup(probes) for v in hits}
 
 
-def _near(index: Index, address: str) -> set[int]:
-    """Records with a restricted address one edit away, or at a lookalike domain."""
-    local, _, domain = address.rpartition("@")
-    probes = [K.restricted_local_key(local), *K.probe_halves("R", (domain,), local)]
+def _near(index: Index, address: str, seen: str) -> set[int]:
+    """Records with a restricted address one edit away, or the same to the eye.
+
+    ``seen`` is the canonical form of the address as a reader sees it (lookalikes read
+    first, since folding reads some of them as other characters)."""
+    local, _, domain = seen.rpartition("@")
+    probes = [K.restricted_local_key(local), *K.probe_halves("R", (skeleton(domain),), local)]
     found: set[int] = set()
     for hits in index.lookup(probes):
         for value in hits:
@@ -103,27 +106,27 @@ def _near(index: Index, address: str) -> set[int]:
             if code != Code.RESTRICTED_NEAR:
                 continue
             known = index.record(record_no)[3][detail]
-            if known != address and _lookalike(address, known):
+            if known != address and _lookalike(seen, known):
                 found.add(record_no)
     return found
 
 
 def _lookalike(address: str, known: str) -> bool:
+    """Near-identical: one edit in the mailbox name at the same domain (or one that
+    looks the same), or the same mailbox name to the eye at a lookalike domain.
+
+    "To the eye" compares TR39-style skeletons (``confusables.skeleton``): Cyrillic,
+    Greek or fullwidth letters, ``rn``/``m``, ``0``/``o``, ``l``/``1``/``i``, ``vv``/``w``,
+    ``cl``/``d`` are one letter each."""
     local, _, domain = address.rpartition("@")
     known_local, _, known_domain = known.rpartition("@")
-    if domain == known_domain:
-        return within_one_edit(local, known_local)
-    if local.replace(".", "") != known_local.replace(".", ""):
+    same_domain = domain == known_domain or skeleton(domain) == skeleton(known_domain)
+    if same_domain and within_one_edit(local, known_local):
+        return True
+    if skeleton(local.replace(".", "")) != skeleton(known_local.replace(".", "")):
         return False
-    same_name = domain.partition(".")[0] == known_domain.partition(".")[0]
     return (
-        same_name
-        or _skeleton(domain) == _skeleton(known_domain)
+        same_domain
+        or domain.partition(".")[0] == known_domain.partition(".")[0]
         or within_one_edit(domain, known_domain)
     )
-
-
-def _skeleton(domain: str) -> str:
-    for fake, real in _CONFUSABLE:
-        domain = domain.replace(fake, real)
-    return domain

@@ -16,6 +16,7 @@ import numpy as np
 
 from gateway.findings import Confidence, Evidence, Finding, Kind
 from gateway.match import content as C
+from gateway.match import streets as S
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
@@ -24,10 +25,10 @@ from gateway.segments import Segment
 HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
 # Codes whose postings only matter for the same case's restricted recipients: when a
 # key is shared by many cases, only those cases are reported.
-WEAK = frozenset({Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB})
+WEAK = frozenset({Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB, Code.STREET})
 WEAK_LIMIT = 16
-_ADDRESS_CODES = {Code.ADDRESS, Code.ADDRESS_TYPO, Code.GENERIC}
-_TOKEN_PROBES = {"name", "name_typo", "generic", "address", "address_typo"}
+_ADDRESS_CODES = {Code.ADDRESS, Code.ADDRESS_TYPO, Code.GENERIC, Code.STREET}
+_TOKEN_PROBES = {"name", "name_typo", "generic", "address", "address_typo", "street"}
 
 
 @dataclass
@@ -178,10 +179,28 @@ class Verifier:
         if code == Code.POSTCODE:
             self._postcode(probe, record[1], kind, form, seen)
             return
+        if code == Code.STREET:
+            self._street(probe, record[1], kind, form, seen)
+            return
         result = _score_address(text, probe, self._span(probe), code, form)
         if result is not None:
             self.out.addressed.add(seen)
             self._add(kind, record[1], probe, *result)
+
+    def _street(
+        self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
+    ) -> None:
+        """A street named without a number before it: the address when its number or
+        house name is there, a ``street`` finding when its town or district is."""
+        result = S.score_street(self.folded[probe.segment], self._span(probe), form)
+        if result is None:
+            return
+        found, score, conf = result
+        if found == Kind.ADDRESS:
+            self.out.addressed.add(seen)
+            self._add(kind, case, probe, score, conf)
+        elif kind == Kind.ADDRESS:  # a refuge's street alone is not its address
+            self._add(found, case, probe, score, conf)
 
     def _postcode(
         self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
@@ -216,6 +235,17 @@ def token_bounds(folded: str) -> tuple[list[int], list[int]]:
     return edges[0::2].tolist(), edges[1::2].tolist()
 
 
+def _score_words(text: str, span: tuple[int, int], form: Any) -> tuple[int, Confidence] | None:
+    """An address with no UK street line: every number of it, and most of its words,
+    nearby."""
+    words = form[6]
+    window = set(N.folded_tokens(text[max(0, span[0] - 80) : span[1] + 160]))
+    if not all(w in window for w in words if any(ch.isdigit() for ch in w)):
+        return None
+    score = round(100 * sum(w in window for w in words) / len(words))
+    return None if score < 75 else (score, HIGH if score >= 90 else MEDIUM)
+
+
 def _score_address(
     text: str,
     probe: C.Probe,
@@ -224,13 +254,9 @@ def _score_address(
     form: Any,
 ) -> tuple[int, Confidence] | None:
     """Score of an address hit, or None when the text contradicts it."""
-    _house, flat, street, _kind, town, postcode, words = form
-    if code == Code.GENERIC:  # every number of the address, and most of its words, nearby
-        window = set(N.folded_tokens(text[max(0, span[0] - 80) : span[1] + 160]))
-        if not all(w in window for w in words if any(ch.isdigit() for ch in w)):
-            return None
-        score = round(100 * sum(w in window for w in words) / len(words))
-        return None if score < 75 else (score, HIGH if score >= 90 else MEDIUM)
+    _house, flat, street, _kind, town, postcode, _words, building, _also = form
+    if code == Code.GENERIC:
+        return S.score_building(text, span, form) if building else _score_words(text, span, form)
     typo = code == Code.ADDRESS_TYPO
     if typo and (probe.word == street or not C.within_one_edit(probe.word, street)):
         return None

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import idna
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.syntax import validate_email_local_part
@@ -127,10 +128,29 @@ def canonical_email(value: str) -> str:
         return value
     local = local.split("+", 1)[0]
     domain = domain.rstrip(".")
+    if "xn--" in domain or not domain.isascii():
+        domain = fold(_idna_domain(domain))
     if domain in _DOTLESS_PROVIDERS:
         domain = _DOTLESS_PROVIDERS[domain]
         local = local.replace(".", "")
     return f"{local}@{domain}"
+
+
+_IDNA_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the full stops UTS 46 maps to "."
+
+
+@functools.lru_cache(maxsize=4096)
+def _idna_domain(domain: str) -> str:
+    """``xn--`` labels and compatibility forms as the Unicode a mail client shows
+    (IDNA 2008 with UTS 46 mapping); a label that is not valid IDNA stays as it is."""
+    return ".".join(_idna_label(label) for label in _IDNA_DOTS.split(domain))
+
+
+def _idna_label(label: str) -> str:
+    try:
+        return str(idna.decode(label, uts46=True))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return label
 
 
 # --- phones ---------------------------------------------------------------------------
@@ -150,17 +170,49 @@ def phone_e164(value: str, region: str = "GB") -> str | None:
 
 def phone_digits_key(raw: str) -> str | None:
     """Digits found in text -> E.164 digits, GB as the default region; fast, no parse."""
-    plus = raw.lstrip().startswith("+")
     digits = "".join(ch for ch in raw if ch.isdigit())
+    return phone_from_digits(digits, raw.lstrip().startswith("+"))
+
+
+def phone_from_digits(digits: str, plus: bool) -> str | None:
+    """The digits of one written number -> E.164 digits, or None when the number plan
+    has no number of that length: national (``0`` + a GB significant number of 7, 9 or
+    10 digits), ``+`` or ``00`` and a country code with one of its lengths, or ``44``
+    and ten digits (``+`` lost)."""
     if not plus and digits.startswith("00"):
         digits, plus = digits[2:], True
     if plus or (digits.startswith("44") and len(digits) == 12):
         if digits.startswith("440") and len(digits) == 13:
             digits = "44" + digits[3:]  # +44 (0)7700 ...
-        return digits if 8 <= len(digits) <= 15 else None
-    if digits.startswith("0") and 10 <= len(digits) <= 11:
+        return digits if _possible_international(digits) else None
+    if digits.startswith("0") and len(digits) - 1 in _nsn_lengths(44):
         return "44" + digits[1:]
     return None
+
+
+def _possible_international(digits: str) -> bool:
+    """A country code (they are prefix-free) followed by a length its plan allows."""
+    for size in (1, 2, 3):
+        code = int(digits[:size] or 0)
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return len(digits) - size in _nsn_lengths(code)
+    return False
+
+
+@functools.cache
+def _nsn_lengths(code: int) -> frozenset[int]:
+    """Possible national significant number lengths of a country code (all its regions),
+    from the phonenumbers metadata."""
+    lengths: set[int] = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ()):
+        meta = (
+            phonenumbers.PhoneMetadata.metadata_for_nongeo_region(code)
+            if region == "001"
+            else phonenumbers.PhoneMetadata.metadata_for_region(region)
+        )
+        if meta is not None and meta.general_desc is not None:
+            lengths.update(meta.general_desc.possible_length or ())
+    return frozenset(lengths) or frozenset(range(4, 14))
 
 
 # --- dates ----------------------------------------------------------------------------
@@ -188,30 +240,45 @@ MONTHS = {
 }
 MONTH_WORDS = frozenset(MONTHS)
 _MONTH_ALT = "|".join(sorted(MONTHS, key=len, reverse=True))
+# Roman month numbers, as in ``17-IV-1988`` (the order of the alternatives is the
+# order a regex must try them in).
+ROMAN_MONTHS = {
+    r: i
+    for i, r in enumerate(
+        ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"], start=1
+    )
+}
+ROMAN_ALT = "xii|xi|x|ix|viii|vii|vi|v|iv|iii|ii|i"
+# A year of a written date: four digits, or two after an optional apostrophe ('88).
+_YEAR = r"(\d{4}|'?\d{2})"
 DATE_RES = (
-    # 1988-04-17
+    # 1988-04-17, 1988/04/17
     ("ymd", re.compile(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b")),
     # 17/04/1988, 17.4.88, 17-04-1988 (day first, as in the UK)
     ("dmy", re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")),
-    # 17 April 1988, 17th of Apr. 1988, 17-Apr-1988
+    # 17-IV-1988, 17.iv.88
+    ("dRy", re.compile(rf"\b(\d{{1,2}})[-/.]({ROMAN_ALT})[-/.](\d{{4}}|\d{{2}})\b", re.IGNORECASE)),
+    # 17 April 1988, 17th of Apr. 1988, 17-Apr-88, 17th day of April, 1988, 17 Apr '88
     (
         "dMy",
         re.compile(
-            rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s-]+(?:of[\s]+)?({_MONTH_ALT})\.?,?[\s-]+(\d{{4}})\b",
+            rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s/.-]+(?:day\s+)?(?:of\s+)?({_MONTH_ALT})\.?,?"
+            rf"[\s/.-]+{_YEAR}\b",
             re.IGNORECASE,
         ),
     ),
-    # April 17, 1988 / April 17th 1988
+    # April 17, 1988 / April 17th 1988 / April 17th, '88
     (
         "Mdy",
         re.compile(
-            rf"\b({_MONTH_ALT})\.?[\s]+(\d{{1,2}})(?:st|nd|rd|th)?,?[\s]+(\d{{4}})\b", re.IGNORECASE
+            rf"\b({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+{_YEAR}\b", re.IGNORECASE
         ),
     ),
 )
 
 
 def _year(text: str) -> int:
+    text = text.lstrip("'")
     year = int(text)
     if len(text) == 2:
         pivot = dt.date.today().year % 100
@@ -226,9 +293,11 @@ def date_from_groups(form: str, groups: tuple[str, ...]) -> dt.date | None:
             return dt.date(int(groups[0]), int(groups[1]), int(groups[2]))
         if form == "dmy":
             return dt.date(_year(groups[2]), int(groups[1]), int(groups[0]))
+        if form == "dRy":
+            return dt.date(_year(groups[2]), ROMAN_MONTHS[groups[1].lower()], int(groups[0]))
         if form == "dMy":
-            return dt.date(int(groups[2]), MONTHS[groups[1].lower()], int(groups[0]))
-        return dt.date(int(groups[2]), MONTHS[groups[0].lower()], int(groups[1]))
+            return dt.date(_year(groups[2]), MONTHS[groups[1].lower()], int(groups[0]))
+        return dt.date(_year(groups[2]), MONTHS[groups[0].lower()], int(groups[1]))
     except (ValueError, KeyError):
         return None
 
@@ -346,177 +415,4 @@ def given_forms(given: str) -> frozenset[str]:
 
 
 # --- addresses ------------------------------------------------------------------------
-
-_TYPES = {
-    "road": ("rd",),
-    "street": ("st", "str"),
-    "avenue": ("ave", "av", "avn"),
-    "lane": ("ln",),
-    "drive": ("dr", "drv"),
-    "close": ("cl",),
-    "crescent": ("cres", "cresc", "cr"),
-    "court": ("ct",),
-    "place": ("pl",),
-    "square": ("sq",),
-    "gardens": ("gdns", "gdn", "gardns"),
-    "terrace": ("terr", "ter", "tce"),
-    "grove": ("gr", "gro", "grv"),
-    "park": ("pk",),
-    "way": ("wy",),
-    "walk": ("wlk",),
-    "mews": (),
-    "row": (),
-    "hill": (),
-    "rise": (),
-    "view": (),
-    "green": ("grn",),
-    "parade": ("pde",),
-    "vale": (),
-    "mount": ("mt",),
-    "wharf": (),
-    "yard": ("yd",),
-    "quay": (),
-    "boulevard": ("blvd",),
-    "highway": ("hwy",),
-    "circus": (),
-    "croft": (),
-    "gate": (),
-    "chase": (),
-    "fields": (),
-    "meadow": (),
-    "meadows": (),
-    "brow": (),
-    "approach": ("app",),
-    "broadway": (),
-    "embankment": (),
-    "esplanade": ("esp",),
-    "wynd": (),
-    "path": (),
-    "passage": (),
-    "alley": (),
-    "heights": ("hts",),
-    "glade": (),
-    "dale": (),
-}
-# Misspellings of street types seen in real letters.
-_MISSPELT = {
-    "raod": "road",
-    "steet": "street",
-    "sreet": "street",
-    "stret": "street",
-    "streeet": "street",
-    "avenu": "avenue",
-    "avnue": "avenue",
-    "aveune": "avenue",
-    "cresent": "crescent",
-    "crescant": "crescent",
-    "cresecent": "crescent",
-    "clsoe": "close",
-    "terace": "terrace",
-    "terrance": "terrace",
-    "gardnes": "gardens",
-    "gardes": "gardens",
-    "drvie": "drive",
-    "lnae": "lane",
-    "plcae": "place",
-    "sqaure": "square",
-}
-STREET_TYPES: dict[str, str] = dict(_MISSPELT)
-for _canon, _abbrevs in _TYPES.items():
-    STREET_TYPES[_canon] = _canon
-    for _abbrev in _abbrevs:
-        STREET_TYPES[_abbrev] = _canon
-
-FLAT_WORDS = frozenset(["flat", "apartment", "apt", "unit", "suite", "room"])
-POSTCODE_RE = re.compile(r"\b([A-Za-z]{1,2}\d[A-Za-z\d]?)\s*(\d[A-Za-z]{2})\b")
-HOUSE_RE = re.compile(r"\d{1,4}[a-z]?")
-
-
-def canonical_postcode(outward: str, inward: str) -> str:
-    return (outward + inward).upper()
-
-
-@dataclass(frozen=True, slots=True)
-class AddressForm:
-    """An address folded into the parts a match is checked against.
-
-    ``street`` is the street name's tokens joined without spaces (``stjohnswood``);
-    ``kind`` the canonical street type (``road``); ``words`` every token of the address
-    but the postcode and a trailing country, and ``line`` the first line's tokens, for
-    addresses with no recognisable street line (abroad, or a house name).
-    """
-
-    house: str
-    flat: str
-    street: str
-    kind: str
-    town: tuple[str, ...]
-    postcode: str
-    words: tuple[str, ...]
-    line: tuple[str, ...] = ()
-
-    @property
-    def has_street(self) -> bool:
-        return bool(self.street and self.kind)
-
-
-_CHUNK_RE = re.compile(r"[,;\n]+")
-
-
-def parse_address(text: str) -> AddressForm:
-    """Free-text address -> its parts; never fails (missing parts stay empty).
-
-    The street line is the first comma- or line-separated chunk holding a street type
-    after a street name; its house number is the last number before the name, and an
-    earlier number (``Flat 3``, ``3/27``) is the flat.
-    """
-    postcode = ""
-    match = POSTCODE_RE.search(text)
-    if match:
-        postcode = canonical_postcode(*match.groups())
-        text = text[: match.start()] + " " + text[match.end() :]
-    chunks = [c for c in (tokens(chunk) for chunk in _CHUNK_RE.split(text)) if c]
-    # "..., Germany": a last line of one word, after two or more, is a country
-    country = len(chunks) >= 3 and len(chunks[-1]) == 1 and chunks[-1][0].isalpha()
-    words = tuple(w for chunk in (chunks[:-1] if country else chunks) for w in chunk)
-    line = tuple(chunks[0]) if chunks else ()
-    numbers: list[str] = []
-    for index, chunk in enumerate(chunks):
-        street = _street_of(chunk)
-        if street is not None:
-            name, kind, lead = street
-            numbers += [w for w in lead if HOUSE_RE.fullmatch(w)]
-            house = numbers[-1] if numbers else ""
-            flat = numbers[-2] if len(numbers) > 1 else _flat_after(chunks[index + 1 :])
-            town = tuple(
-                w for c in chunks[index + 1 :] for w in c if not w.isdigit() and w not in FLAT_WORDS
-            )
-            return AddressForm(house, flat, name, kind, town, postcode, words, line)
-        numbers += [w for w in chunk if HOUSE_RE.fullmatch(w)]
-    return AddressForm("", "", "", "", (), postcode, words, line)
-
-
-def _street_of(chunk: list[str]) -> tuple[str, str, list[str]] | None:
-    """(street name, canonical type, words before the name) of one chunk, if any."""
-    for j in range(len(chunk) - 1, 0, -1):
-        kind = STREET_TYPES.get(chunk[j])
-        if kind is None:
-            continue
-        start = j
-        while (
-            start > 0
-            and not HOUSE_RE.fullmatch(chunk[start - 1])
-            and chunk[start - 1] not in FLAT_WORDS
-        ):
-            start -= 1
-        if start < j:
-            return "".join(chunk[start:j]), kind, chunk[:start]
-    return None
-
-
-def _flat_after(chunks: list[list[str]]) -> str:
-    for chunk in chunks:
-        for i, word in enumerate(chunk[:-1]):
-            if word in FLAT_WORDS and HOUSE_RE.fullmatch(chunk[i + 1]):
-                return chunk[i + 1]
-    return ""
+# Addresses and postcodes have their own module: gateway/register/address.py.

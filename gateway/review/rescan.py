@@ -24,7 +24,7 @@ class StoredRescan:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self._policy = load_policy(settings.policies or default_policy_dir())
-        self._settings = ScanSettings(internal_domains=settings.internal_domains)
+        self._settings = ScanSettings(settings.internal_domains, settings.scan_limits())
         self._index: Index | None = None
 
     @property

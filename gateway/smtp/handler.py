@@ -1,5 +1,9 @@
 """receive: aiosmtpd hooks -> Envelope -> scan -> relay or hold, answering only when safe.
 
+What is scanned is what is relayed or held, byte for byte: the DATA with its line
+endings made canonical (``gateway.parse.canonical_line_endings``, the relay's own rule)
+and this gateway's ``Received:`` line on top, so the client's EHLO name is read too.
+
 The reply to DATA is given only after the upstream accepted the message (its reply
 passed on), or the message is committed to the quarantine store, or the policy chose
 a refusal.  Anything else is a 4xx, with a fixed text: no exception text, nothing
@@ -21,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.envelope import Envelope
+from gateway.parse import canonical_line_endings
 from gateway.relay import UpstreamError, UpstreamPool, UpstreamSession
 from gateway.scan import ScanResult
 from gateway.smtp import replies
@@ -160,13 +165,18 @@ class GatewayHandler:
     async def _deliver_or_hold(
         self, session: Session, envelope: SmtpEnvelope, relay: UpstreamSession
     ) -> str:
-        raw = envelope.original_content or b""
+        # One reading: the line endings the relay would rewrite are rewritten now, the
+        # trace header goes on before the scan, and those bytes are scanned, relayed
+        # and held, so nothing reaches the upstream that the scan did not read.
+        message_id = new_message_id()
+        raw = self._traced(
+            session, canonical_line_endings(envelope.original_content or b""), message_id
+        )
         ours = Envelope(
             envelope.mail_from or "", tuple(envelope.rcpt_tos), raw, peer=str(session.peer)
         )
         started = time.perf_counter()
         result = await self.scanner(ours)
-        message_id = new_message_id()
         action = result.verdict.action
         log.info(
             "scanned",
@@ -177,7 +187,7 @@ class GatewayHandler:
         )
         self.counters.count(action.value)
         if action is Action.DELIVER:
-            return await self._relay(relay, self._traced(session, raw, message_id))
+            return await self._relay(relay, raw)
         await relay.reset()
         if action is Action.REJECT:
             return replies.REJECTED

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import email
+import importlib
 import io
 import zipfile
 from collections.abc import Callable
 from email.message import EmailMessage
+from typing import Any, cast
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.envelope import Envelope
 from gateway.match import Index, build_index
@@ -195,3 +200,96 @@ def test_xlsx_date_cell_is_read_as_a_date(core: tuple[Index, Policy]) -> None:
     result = run(core, with_attachment("dob.xlsx", out.getvalue(), XLSX), rcpt=MARK)
     kinds = {f.kind.value for f in result.match.findings}
     assert {"name", "date_of_birth"} <= kinds
+
+
+# --- issue 9 item 7: names, sniffed parts, every archive format, PDFs drawn glyph by glyph
+
+
+def _builders() -> Any:
+    """The attachment builders shared with the unit tests."""
+    return importlib.import_module("tests.unit.extract.attachment_builders")
+
+
+def _name_leak_message(name: str, how: str, data: bytes, ctype: str = "image/png") -> EmailMessage:
+    raw = _builders().mime_with_named_part(name, how, data, ctype)
+    return cast(EmailMessage, email.message_from_bytes(raw, _class=EmailMessage))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    how=st.sampled_from(
+        ("plain", "rfc2231", "rfc2231-continued", "rfc2047-b", "rfc2047-q", "ct-name")
+    ),
+    form=st.sampled_from(
+        ("27 Kingfisher Road.png", "27_Kingfisher_Road.jpg", "Flat3-27KingfisherRoad.png")
+    ),
+    data=st.sampled_from((b"", b"\x89PNG\r\n\x1a\n" + bytes(40), b"\x00\x01\x02\x03" * 20)),
+)
+def test_address_in_an_attachment_name_is_held_whatever_the_file_holds(
+    core: tuple[Index, Policy], how: str, form: str, data: bytes
+) -> None:
+    """A protected address spelt in a file name (any encoding) holds mail to an outsider,
+    even when the file is an image, empty or unreadable; the name never shows."""
+    result = run(core, _name_leak_message(form, how, data))
+    assert "quarantine" == result.verdict.action.value
+    assert all("Kingfisher" not in f.location for f in result.match.findings)
+    twin = run(core, _name_leak_message(form.replace("27", "29"), how, data))
+    assert "deliver" == twin.verdict.action.value
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    formats=st.lists(
+        st.sampled_from(sorted(("zip", "7z", "tar", "tgz", "tar.bz2", "txz", "gz", "bz2", "xz"))),
+        min_size=1,
+        max_size=2,  # a compressed tar is two levels; max_depth is 5
+    ),
+    in_name=st.booleans(),
+)
+def test_address_inside_any_archive_is_held(
+    core: tuple[Index, Policy], formats: list[str], in_name: bool
+) -> None:
+    """The address as a member's text or as its name, inside any nesting of archive
+    formats, holds mail to an outsider; a different house number is delivered."""
+
+    def build(number: str) -> EmailMessage:
+        name, data = "notes.txt", f"Visit at {number} Kingfisher Road, Leeds".encode()
+        if in_name:
+            name, data = f"{number} Kingfisher Road.txt", b""
+        for fmt in formats:
+            name, data = _builders().wrap(fmt, name, data)
+        return with_attachment(name, data, "octet-stream")
+
+    assert "quarantine" == run(core, build("27")).verdict.action.value
+    assert "deliver" == run(core, build("29")).verdict.action.value
+
+
+def test_text_in_a_dat_file_in_utf16_is_held(core: tuple[Index, Policy]) -> None:
+    """A nameless-type .dat attachment holding UTF-16 text without BOM is read as text."""
+    data = f"address={STREET}, Leeds LS6 3QT".encode("utf-16-le")
+    result = run(core, with_attachment("export.dat", data, "octet-stream"))
+    assert "quarantine" == result.verdict.action.value
+
+
+def test_rar_is_held_for_a_restricted_contact_only(core: tuple[Index, Policy]) -> None:
+    """An archive we cannot open is unscannable: held to the restricted contact only."""
+    msg = with_attachment("files.rar", b"Rar!\x1a\x07\x00" + bytes(64), "octet-stream")
+    held = run(core, msg, rcpt=MARK)
+    assert "quarantine" == held.verdict.action.value
+    assert ["restricted-recipient-unscannable"] == held.verdict.rules
+    assert "deliver" == run(core, msg).verdict.action.value
+
+
+def test_shuffled_glyph_pdf_is_held(core: tuple[Index, Policy]) -> None:
+    """A PDF drawing the address glyph by glyph in a shuffled order is still held."""
+    b = _builders()
+    lines = ["Tenancy", f"{STREET}", "Leeds LS6 3QT"]
+    held = run(core, with_attachment("l.pdf", b.raw_pdf(b.glyph_ops(lines, seed=7)), "pdf"))
+    assert "quarantine" == held.verdict.action.value
+    twin = [line.replace("27", "29").replace("LS6 3QT", "LS1 1AA") for line in lines]
+    kept = run(core, with_attachment("l.pdf", b.raw_pdf(b.glyph_ops(twin, seed=7)), "pdf"))
+    assert "deliver" == kept.verdict.action.value

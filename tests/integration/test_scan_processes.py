@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks.worst_case import STUCK, names_message, stuck_core
 from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
+from gateway.extract import Limits
 from gateway.policy import default_policy_dir
 from gateway.store.registers import RegisterSource
 from gateway.verdict import Action
@@ -40,6 +42,7 @@ from tests.integration.smtp_support import (
 from tests.integration.support import MARK, REGISTER, SAFE_ADDRESS
 
 CLEAN_RCPT = "someone@partner.example"
+BUDGET = 1.0  # seconds: the scan budget of the tests of time
 INTERNAL = ("council.example.gov.uk",)
 SOURCE = RegisterSource(1, REGISTER.read_text(encoding="utf-8"), REGISTER.name)
 
@@ -73,10 +76,22 @@ def _stat(pid: int) -> list[str]:
 
 
 def scan_workers(gateway: Gateway) -> list[int]:
-    """The gateway's scan processes: children of its forkserver (the gateway's other
-    children, the forkserver and the resource tracker, are its own children)."""
+    """The gateway's scan workers: children of its forkserver (the gateway's other
+    children, the forkserver and the resource tracker, are its own children).  Each
+    is a supervisor, with the process that scans as its child."""
     below = descendants(gateway.process.pid)
-    return sorted(pid for pid, parent in below.items() if parent != gateway.process.pid)
+    return sorted(pid for pid, parent in below.items() if below.get(parent) == gateway.process.pid)
+
+
+def scanner_of(worker: int) -> int:
+    """The process that scans for ``worker`` (its supervisor): its only child."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = list(descendants(worker))
+        if children:
+            return children[0]
+        time.sleep(0.01)
+    raise AssertionError(f"scan worker {worker} has no scanning child")
 
 
 def cpu_ticks(pid: int) -> int:
@@ -185,7 +200,7 @@ def test_a_scan_process_killed_mid_scan_loses_nothing(
     """Killed while it scans a large clean message: the scan is tried again on a new
     worker and the message relayed, with one 250 (not held as unscannable); the leak
     after it is held as usual."""
-    [worker] = _wait_for_workers(one_worker, 1)
+    worker = scanner_of(_wait_for_workers(one_worker, 1)[0])
     filler = "".join(f"Meeting notes line {n}: nothing of note.\n" for n in range(60_000))
     big = outgoing(CLEAN_RCPT, filler, subject="Long notes")
     replies: list[tuple[int, bytes]] = []
@@ -213,13 +228,51 @@ def test_scan_processes_end_with_a_gateway_killed_by_sigkill(
 ) -> None:
     """No orphans: a worker reads the end of its socket when the server is gone."""
     running = start_gateway(tmp_path / "data", upstream[1], env={"GATEWAY_SCAN_PROCESSES": "2"})
-    workers = _wait_for_workers(running, 2)
+    workers = [
+        pid for worker in _wait_for_workers(running, 2) for pid in (worker, scanner_of(worker))
+    ]
     running.process.send_signal(signal.SIGKILL)
     running.process.wait(10)
     deadline = time.monotonic() + 10
     while any(_stat(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [] == [pid for pid in workers if _stat(pid)]
+
+
+def test_a_scan_over_its_budget_is_held_and_the_next_scanned_in_time(
+    tmp_path: Path, upstream: tuple[SinkHandler, int]
+) -> None:
+    """One scan process, a 1 s budget: 5 MB of name-like text to the restricted
+    contact is held as unscannable (a 250, not lost), and the clean message queued
+    behind it on the same worker is relayed within 2 s of the budget's end."""
+    env = {"GATEWAY_SCAN_PROCESSES": "1", "GATEWAY_SCAN_BUDGET": str(BUDGET)}
+    running = start_gateway(tmp_path / "data", upstream[1], env=env)
+    try:
+        _wait_for_workers(running, 1)
+        replies: dict[str, tuple[float, int]] = {}
+
+        def send(name: str, rcpt: str, data: bytes) -> None:
+            code = _send(running, rcpt, data)[0]
+            replies[name] = (time.monotonic(), code)
+
+        slow = threading.Thread(target=send, args=("slow", MARK, names_message(rcpt=MARK)))
+        started = time.monotonic()
+        slow.start()
+        worker = scanner_of(scan_workers(running)[0])
+        idle = cpu_ticks(worker)
+        while cpu_ticks(worker) < idle + 5 and time.monotonic() < started + 20:
+            time.sleep(0.01)  # until the slow message is being scanned
+        scanning = time.monotonic()
+        send("clean", CLEAN_RCPT, outgoing(CLEAN_RCPT, "The meeting is on Tuesday."))
+        slow.join(60)
+        assert {"slow": 250, "clean": 250} == {k: code for k, (_, code) in replies.items()}
+        assert replies["clean"][0] - (scanning + BUDGET) < 2.0
+        [held] = held_messages(running.data_dir).values()
+        assert b"Attendance" in held
+        assert [b"Tuesday" in m.content for m in upstream[0].messages] == [True]
+        assert "scan over time budget" in running.logs()
+    finally:
+        assert 0 == running.stop(), running.logs()[-2000:]
 
 
 # --- the pool itself, without the SMTP server -------------------------------------------
@@ -269,3 +322,38 @@ async def test_a_scan_process_refuses_an_index_built_with_another_hash_seed() ->
     foreign = dataclasses.replace(built, check=built.check + 1)
     with pytest.raises(WorkerLost, match="did not start"):
         await start_pool(1, foreign, default_policy_dir(), INTERNAL)
+
+
+@pytest.mark.asyncio
+async def test_a_scan_stuck_past_its_budget_is_killed_and_the_queue_behind_it_kept() -> None:
+    """A scan stuck in one C call (it never checks its deadline) is answered as
+    unscannable, over time budget, half a second after its budget; its scanning
+    process is replaced, and the scans queued behind it on the same worker get their
+    own verdicts within a second of the budget's end.  The pool is not broken."""
+    built = await build_in_process(SOURCE)
+    limits = Limits(time_budget_s=BUDGET)
+    pool = await start_pool(1, built, default_policy_dir(), INTERNAL, limits, stuck_core)
+    try:
+        supervisor = pool.workers[0].process.pid
+        assert supervisor is not None
+        scanner = scanner_of(supervisor)
+        stuck = _envelope(MARK, "Nothing to see.").raw + STUCK
+        started = time.monotonic()
+        async with asyncio.timeout(30):
+            held, leak, clean = await asyncio.gather(
+                pool.scan(Envelope("officer@council.example.gov.uk", (MARK,), stuck)),
+                pool.scan(_envelope(CLEAN_RCPT, f"She lives at {SAFE_ADDRESS}.")),
+                pool.scan(_envelope(CLEAN_RCPT, "The meeting is on Tuesday.")),
+            )
+        assert time.monotonic() - (started + BUDGET) < 1.0
+        assert [("unscannable", "message", "over time budget")] == [
+            (f.kind.value, f.location, f.reason) for f in held.match.findings
+        ]
+        assert Action.QUARANTINE == held.verdict.action
+        assert (Action.QUARANTINE, Action.DELIVER) == (leak.verdict.action, clean.verdict.action)
+        assert not pool.broken
+        assert scanner != scanner_of(supervisor)
+        assert pool.workers[0].process.is_alive()
+    finally:
+        await pool.close()
+    assert [False] == [w.process.is_alive() for w in pool.workers]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from gateway.console.view import message_view
+from gateway.extract import Limits
 from gateway.store import HeldMessage
 
 ADDRESS = "27 Kingfisher Road"
+LIMITS = Limits()
 
 
 def _held(body: str, evidence: list[dict[str, object]]) -> HeldMessage:
@@ -47,7 +49,8 @@ def test_evidence_is_cut_out_of_the_body() -> None:
                     "text": ADDRESS,
                 },
             ],
-        )
+        ),
+        LIMITS,
     )
     (part,) = [p for p in view.parts if p.location == "body"]
     first, evidence, rest = ((p.text, p.finding) for p in part.pieces)
@@ -64,7 +67,8 @@ def test_offsets_that_do_not_fit_fall_back_to_finding_the_text() -> None:
             [
                 {"finding": 1, "location": "body", "start": 0, "end": 3, "text": ADDRESS},
             ],
-        )
+        ),
+        LIMITS,
     )
     (part,) = [p for p in view.parts if p.location == "body"]
     assert [ADDRESS] == [p.text for p in part.pieces if p.finding is not None]
@@ -84,9 +88,17 @@ def test_restricted_recipients_are_marked_with_their_case() -> None:
                     "text": "mark.whitmore@example.com",
                 },
             ],
-        )
+        ),
+        LIMITS,
     )
     assert [("mark.whitmore@example.com", "DA-1"), ("team@council.example.gov.uk", None)] == [
         (r.address, r.case) for r in view.recipients
     ]
     assert ("Subject", "Visit") in view.headers
+
+
+def test_a_held_message_is_read_again_within_the_limits_given() -> None:
+    """The view re-reads a message within the scan's limits: with no time left, it
+    shows the message as unreadable, over time budget, instead of reading on."""
+    view = message_view(_held(f"She lives at {ADDRESS} now.", []), Limits(time_budget_s=0))
+    assert (("message", "over time budget"),) == view.unreadable

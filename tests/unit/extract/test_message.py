@@ -72,7 +72,7 @@ def test_html_keeps_hidden_text_alt_and_entities_but_drops_scripts() -> None:
     )
     result = extract(raw(message(html=html)))
     body = texts(result, "body")[1]
-    assert "Hidden\xa0Heron" in body
+    assert "Hidden Heron" in body  # &nbsp; decoded, then read as a plain space
     assert "Wren & Co" in body
     assert "Photo Finch" in body
     assert "Script" not in body

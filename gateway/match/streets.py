@@ -1,0 +1,149 @@
+"""A protected street or house name hit -> what the words around it make of it.
+
+A street named without a number before it is the protected address when its number
+follows (``Kingfisher Road, number 27``, ``Kingfisher Rd #27``) or its house name
+precedes it (``The Willows, Mill Lane``); it is the partial finding ``street`` when its
+town or postcode district stands beside it (``moved to Kingfisher Road in Leeds``,
+``Kingfisher Road, LS6``); another number, or another postcode, makes it another
+address.  A house name alone is nothing: it needs its street, town or postcode.
+Texts are folded; spans are character offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gateway.findings import Confidence, Kind
+from gateway.match import content as C
+from gateway.register import address as A
+from gateway.register import normalise as N
+
+Scored = tuple[Kind, int, Confidence]
+
+# The number after a street: ``, number 27``, ``no. 27``, ``#27``, ``(no 27c)``, ``27``.
+NUMBER_AFTER_RE = re.compile(
+    r"\.?[ \t]*(?:[,:;(\-][ \t]*)?(?:at[ \t]+)?"
+    r"(?:((?:house[ \t]+)?(?:number|no|nr|num)\.?|#)[ \t]*)?"
+    r"([0-9]{1,4})(?:[ \t]?-?[ \t]?([a-z]))?(?![a-z0-9])"
+)
+# Words of a town that say nothing on their own (``Newton-le-Willows``, ``East Ham``).
+_TOWN_NOISE = frozenset(
+    [
+        "the",
+        "upon",
+        "on",
+        "in",
+        "le",
+        "by",
+        "under",
+        "over",
+        "new",
+        "old",
+        "east",
+        "west",
+        "north",
+        "south",
+        "great",
+        "little",
+        "st",
+    ]
+)
+
+
+def score_street(text: str, span: tuple[int, int], form: tuple[Any, ...]) -> Scored | None:
+    """A street hit ``text[span]`` of the address ``form`` (a record's address tuple)
+    -> an address or street finding, or None."""
+    house, _flat, _street, _kind, town, postcode, _words, building, also = form
+    start, end = span
+    before = N.folded_tokens(text[max(0, start - 60) : start])
+    found = C.postcode_after(text, end)
+    # "27 Kingfisher Road" is the address probe's (another number, another house); a
+    # different postcode after it, another street of that name.
+    if _number_before(before) or (postcode and found and found != postcode):
+        return None
+    ours = _number_after(text, end, (house, *also))
+    if ours is not None:
+        return (Kind.ADDRESS, 100 if found else 95, Confidence.HIGH) if ours else None
+    if building and _contains(before, building):
+        return Kind.ADDRESS, 90, Confidence.HIGH
+    near = C.words_near(text, start, end, before=60, after=60)
+    return (Kind.STREET, 70, Confidence.MEDIUM) if _placed(near, town, postcode, found) else None
+
+
+def score_building(
+    text: str, span: tuple[int, int], form: tuple[Any, ...]
+) -> tuple[int, Confidence] | None:
+    """A house-name word hit -> an address score when the whole house name is there
+    with its street (high), or its town or postcode (medium); else None."""
+    _house, _flat, street, kind, town, postcode, _words, building, _also = form
+    near = C.words_near(text, span[0], span[1], before=60, after=100)
+    if not _contains(near, building):
+        return None
+    found = C.postcode_after(text, span[1], span=160)
+    if postcode and found and found != postcode:
+        return None
+    if street and _street_in(near, street, kind):
+        return 90, Confidence.HIGH
+    if _placed(near, town, postcode, found):
+        return 80, Confidence.MEDIUM
+    return None
+
+
+def _number_before(before: list[str]) -> bool:
+    """Whether the words before a street end with a building number (``27``, ``7 c``),
+    not a flat's (``Flat 3``)."""
+    if before and len(before[-1]) == 1 and before[-1].isalpha():
+        before = before[:-1] if len(before) > 1 and before[-2].isdigit() else []
+    if not before or not A.HOUSE_RE.fullmatch(before[-1]):
+        return False
+    return len(before) < 2 or before[-2] not in A.FLAT_WORDS
+
+
+def _number_after(text: str, end: int, houses: tuple[str, ...]) -> bool | None:
+    """Whether the building number written after a street is one of ``houses``: True,
+    False for another number a word marks as one (``number 29``: a neighbour's house),
+    None when no building number follows."""
+    number = NUMBER_AFTER_RE.match(text, end)
+    if number is None or not _is_house_after(text, number):
+        return None
+    if number.group(2) + (number.group(3) or "") in houses:
+        return True
+    return False if number.group(1) else None
+
+
+def _is_house_after(text: str, number: re.Match[str]) -> bool:
+    """A number after a street is its building number when a word says so (``no``,
+    ``#``), or when no street descriptor follows it (``, 27 Elm Street`` is another
+    address)."""
+    if number.group(1):
+        return True
+    after = N.folded_tokens(text[number.end() : number.end() + 40])[:3]
+    return not any(w in A.STREET_TYPES for w in after)
+
+
+def _placed(near: list[str], town: tuple[str, ...], postcode: str, found: str | None) -> bool:
+    """The town, the postcode district or the postcode itself stands nearby."""
+    if postcode and (found == postcode or A.district(postcode) in near):
+        return True
+    places = {w for w in town if len(w) >= 3 and w not in _TOWN_NOISE}
+    return not places.isdisjoint(near)
+
+
+def _contains(words: list[str], name: tuple[str, ...]) -> bool:
+    """``name``'s words, in order and side by side, among ``words`` (``the`` optional)."""
+    name = tuple(w for w in name if w != "the") or name
+    size = len(name)
+    return any(tuple(words[i : i + size]) == name for i in range(len(words) - size + 1))
+
+
+def _street_in(words: list[str], street: str, kind: str) -> bool:
+    """The street's name and descriptor, in either order the descriptor allows."""
+    for j, word in enumerate(words):
+        if A.STREET_TYPES.get(word) != kind:
+            continue
+        name = words[j + 1 : j + 4] if kind in A.LEADING_TYPES else words[max(0, j - 5) : j]
+        joined = "".join(name)
+        if joined.startswith(street) if kind in A.LEADING_TYPES else joined.endswith(street):
+            return True
+    return False
