@@ -21,6 +21,7 @@ import structlog
 from gateway.budget import Deadline, OverBudget
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
+from gateway.extract.glyphs import clean
 from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Addressee, Index, match
 from gateway.parse import header_block
@@ -160,6 +161,7 @@ def _split(loc: str) -> tuple[list[str], str]:
 def _name_text(name: str) -> str:
     """A file name as the words it spells: as written, without its extension, and with
     separators (``_``, ``-``, dots, ``%20``) and run-together words spaced out."""
+    name = clean(name)  # invisible characters and lookalikes, as in every segment
     stem = name[: len(name) - len(_extension(name))] or name
     spaced = _NAME_SEPARATORS.sub(" ", _NAME_JOINS.sub(" ", unquote(stem))).strip()
     return "\n".join(dict.fromkeys((name, stem, spaced)))
