@@ -21,11 +21,11 @@ import structlog
 from gateway.budget import Deadline, OverBudget
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
-from gateway.extract.glyphs import clean
 from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Addressee, Index, match
 from gateway.parse import header_block
 from gateway.policy import Policy, decide
+from gateway.register.glyphs import clean
 from gateway.register.normalise import canonical_email
 from gateway.segments import Extraction, Segment, Unreadable
 from gateway.verdict import Verdict

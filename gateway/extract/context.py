@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway import budget
-from gateway.extract.glyphs import clean
+from gateway.register.glyphs import clean
 from gateway.segments import Segment, Unreadable
 
 MIB = 1024 * 1024

@@ -362,10 +362,14 @@ def postcode_after(text: str, end: int, span: int = 80) -> str | None:
     """The postcode of the address line ending at ``end``, canonical: the first within
     ``span`` characters, unless another house number comes first (then the postcode
     belongs to a second address)."""
-    m = A.POSTCODE_TEXT_RE.search(text, end, min(len(text), end + span))
-    if m is None or _ANOTHER_HOUSE.search(text, end, m.start()):
-        return None
-    return A.text_postcode(m)
+    stop = min(len(text), end + span)
+    for m in A.POSTCODE_TEXT_RE.finditer(text, end, stop):
+        if _ANOTHER_HOUSE.search(text, end, m.start()):
+            return None
+        code = A.text_postcode(m)
+        if A.real_area(code):  # "on 27th" is not a postcode that contradicts the address
+            return code
+    return None
 
 
 def words_near(text: str, start: int, end: int, before: int = 120, after: int = 80) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.register.glyphs import clean
 from gateway.register.normalise import tokens
 
 # PAF thoroughfare descriptors that follow the name, with the abbreviations people
@@ -182,6 +183,27 @@ SLASH_RE = re.compile(r"(?<![\d/])(\d{1,4})\s*/\s*(\d{1,4})(?![\d/])")
 RANGE_RE = re.compile(r"(?<![\d/])(\d{1,4})\s*(?:[-\u2013\u2014]|\bto\b)\s*(\d{1,4})(?![\d/])")
 
 
+# The postcode areas Royal Mail uses (the letters before the district number): a
+# postcode-shaped phrase in another area ("on 27th" -> ON2 7TH) is not a postcode.
+AREAS = frozenset([
+    "ab", "al", "b", "ba", "bb", "bd", "bf", "bh", "bl", "bn", "br", "bs", "bt", "ca", "cb",
+    "cf", "ch", "cm", "co", "cr", "ct", "cv", "cw", "da", "dd", "de", "dg", "dh", "dl", "dn",
+    "dt", "dy", "e", "ec", "eh", "en", "ex", "fk", "fy", "g", "gl", "gu", "gy", "ha", "hd",
+    "hg", "hp", "hr", "hs", "hu", "hx", "ig", "im", "ip", "iv", "je", "ka", "kt", "kw", "ky",
+    "l", "la", "ld", "le", "ll", "ln", "ls", "lu", "m", "me", "mk", "ml", "n", "ne", "ng",
+    "nn", "np", "nr", "nw", "ol", "ox", "pa", "pe", "ph", "pl", "po", "pr", "rg", "rh", "rm",
+    "s", "sa", "se", "sg", "sk", "sl", "sm", "sn", "so", "sp", "sr", "ss", "st", "sw", "sy",
+    "ta", "td", "tf", "tn", "tq", "tr", "ts", "tw", "ub", "w", "wa", "wc", "wd", "wf", "wn",
+    "wr", "ws", "wv", "yo", "ze",
+])  # fmt: skip
+
+
+def real_area(postcode: str) -> bool:
+    """Whether a canonical postcode's area letters are a Royal Mail postcode area."""
+    letters = postcode[: 2 if postcode[1:2].isalpha() else 1].lower()
+    return letters in AREAS
+
+
 def canonical_postcode(outward: str, inward: str) -> str:
     return (outward + inward).replace(" ", "").upper()
 
@@ -239,6 +261,7 @@ def parse_address(text: str) -> AddressForm:
     a descriptor and a name); its house number is the last number before the name, and
     an earlier number (``Flat 3``, ``3/27``) is the flat.
     """
+    text = clean(text)  # read as message text is read, so "3º B" is "30 B" on both sides
     postcode = ""
     match = POSTCODE_RE.search(text)
     if match:

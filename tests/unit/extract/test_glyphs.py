@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.extract import extract
-from gateway.extract.glyphs import clean
 from gateway.register.confusables import reading_table
+from gateway.register.glyphs import clean
 
 DETAILS = [
     "Flat 3, 27 Kingfisher Road, Leeds LS6 3QT",
@@ -147,3 +147,18 @@ def test_every_extracted_segment_is_cleaned() -> None:
     segments = extract(raw(message(body=body, subject="Vis\u200bit"))).segments
     texts = {s.location: s.text for s in segments}
     assert ("Visit", f"Lives at {MARKER}") == (texts["subject"], texts["body"].strip())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    area=st.sampled_from(["L", "OL", "l", "ol"]),
+    district=st.integers(1, 99),
+    inward=st.from_regex(r"[0-9][ABD-HJLNP-UW-Z]{2}", fullmatch=True),
+    space=st.sampled_from([" ", "  ", ""]),
+)
+def test_postcodes_whose_area_letters_look_like_digits_keep_them(
+    area: str, district: int, inward: str, space: str
+) -> None:
+    """Liverpool (L) and Oldham (OL) postcodes are not digit runs: ``L10 4BT`` stays."""
+    text = f"Her flat is at {area}{district}{space}{inward} now"
+    assert text == clean(text)

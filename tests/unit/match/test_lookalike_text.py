@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.extract.glyphs import clean
 from gateway.match import Index
 from gateway.register.confusables import reading_table
+from gateway.register.glyphs import clean
 from tests.unit.match.conftest import Scanner, kinds
 
 _CYRILLIC = {"K": "\u041a", "o": "\u043e", "e": "\u0435", "a": "\u0430", "S": "\u0405"}

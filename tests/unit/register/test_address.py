@@ -93,3 +93,14 @@ def test_text_postcodes_in_any_spacing_are_one_canonical_code(
     match = A.POSTCODE_TEXT_RE.search(spelling.format(outward, inward).lower())
     assert match is not None
     assert outward + inward == A.text_postcode(match)
+
+
+@given(st.sampled_from(sorted(A.AREAS)), st.integers(1, 9), st.sampled_from("ABDEFGHJLNPQRSTUWXYZ"))
+def test_postcodes_of_every_royal_mail_area_are_real_and_other_letters_are_not(
+    area: str, district: int, unit: str
+) -> None:
+    """A postcode in any Royal Mail area is real; the same shape after letters that
+    are no area (``on 27th`` read as ON2 7TH) is not."""
+    code = f"{area.upper()}{district}{district}{unit}{unit}"
+    assert A.real_area(code)
+    assert not A.real_area(f"ON{district}{district}{unit}{unit}")
