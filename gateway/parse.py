@@ -64,11 +64,9 @@ def parse_message(raw: bytes) -> EmailMessage:
     return message
 
 
-# The first blank line (the first line itself, when it is empty), in bytes whose line
-# endings are all LF or (after canonical_line_endings) all CRLF.
-_BLANK_LINE = re.compile(rb"(?:\A|\r?\n)\r?\n")
-# The same in bytes not made canonical yet, line endings read as _LINE_END reads them.
-_ANY_BLANK_LINE = re.compile(rb"(?:\A|\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
+# The first blank line (the first line itself, when it is empty), line endings read as
+# _LINE_END reads them (so canonical and LF-only bytes too).
+_BLANK_LINE = re.compile(rb"(?:\A|\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
 # A Content-Type that plainly says text/*: no comment, quote or encoded word to parse.
 _PLAIN_TEXT_TYPE = re.compile(r"\s*text/[a-z0-9.+-]+\s*(?:;[^()\"]*)?", re.IGNORECASE)
 
@@ -76,7 +74,7 @@ _PLAIN_TEXT_TYPE = re.compile(r"\s*text/[a-z0-9.+-]+\s*(?:;[^()\"]*)?", re.IGNOR
 def header_block(raw: bytes) -> bytes:
     """The header lines and the blank line after them (all of ``raw`` if none), with
     line endings read as :func:`canonical_line_endings` reads them."""
-    split = _ANY_BLANK_LINE.search(raw)
+    split = _BLANK_LINE.search(raw)
     return raw if split is None else raw[: split.end()]
 
 

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import structlog
 
-from gateway.budget import Deadline, OverBudget
+from gateway.budget import NEVER, Deadline, OverBudget
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
 from gateway.findings import Confidence, Finding, Kind, Match
@@ -83,7 +83,7 @@ def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
 def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:
     deadline = Deadline.after(settings.limits.time_budget_s)
     extracted = extract(envelope.raw, settings.limits, deadline)
-    extraction = guard_attachment_names(index, extracted)
+    extraction = guard_attachment_names(index, extracted, deadline)
     found = match(
         index, extraction.segments, addressees(envelope), settings.internal_domains, deadline
     )
@@ -94,7 +94,9 @@ def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match
     return Match(found.findings + unscannable, found.recipients, found.evidence)
 
 
-def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
+def guard_attachment_names(
+    index: Index, extraction: Extraction, deadline: Deadline = NEVER
+) -> Extraction:
     """Attachment names are text too: every name the extractors saw (files, archive
     members and folders, whatever they hold) that carries a protected detail is matched
     as a segment of its own, and replaced in every location by a neutral name (keeping
@@ -103,7 +105,8 @@ def guard_attachment_names(index: Index, extraction: Extraction) -> Extraction:
     risky: dict[str, str] = {}
     for name in sorted(names):
         text = _name_text(name)
-        if match(index, [Segment("name", text)], ()).findings:
+        # each name alone: a date counts only beside a detail found in the same text
+        if match(index, [Segment("name", text)], (), (), deadline).findings:
             risky[name] = text
     if not risky:
         return extraction
