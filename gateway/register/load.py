@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import ValidationError
@@ -19,6 +19,33 @@ from gateway.register.model import Register
 from gateway.yamlsource import Loc, SourceError, parse_located
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class RegisterFile(NamedTuple):
+    """A register file read and validated: the register, and the text the store keeps
+    (the file's own text for YAML and JSON; the register as JSON for a CSV export)."""
+
+    register: Register
+    text: str
+    format: Literal["yaml", "json"]
+
+
+def read_register_file(
+    path: Path, *, fmt: str | None = None, mapping: Path | None = None
+) -> RegisterFile:
+    """A register file of any accepted format (``fmt``: yaml, json or csv; by default
+    from the file's suffix; csv needs a ``mapping``); a ``RegisterError`` otherwise."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegisterError(file, None, f"cannot read register: {exc.__class__.__name__}") from exc
+    kind = (
+        "json"
+        if (fmt or "").lower() == "json" or (fmt is None and file.endswith(".json"))
+        else "yaml"
+    )
+    return RegisterFile(parse_register(text, file), text, kind)
 
 
 def load_register(path: Path) -> Register:
