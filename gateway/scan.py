@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
+from email.message import Message
 from email.utils import getaddresses
 from pathlib import PurePath
 from urllib.parse import unquote
@@ -21,9 +19,10 @@ import structlog
 from gateway.budget import NEVER, Deadline, OverBudget
 from gateway.envelope import Envelope
 from gateway.extract import Limits, extract
+from gateway.extract.headers import decode_words, unfold
 from gateway.findings import Confidence, Finding, Kind, Match
 from gateway.match import Addressee, Index, match
-from gateway.parse import header_block
+from gateway.parse import parse_message
 from gateway.policy import Policy, decide
 from gateway.register.glyphs import clean
 from gateway.register.normalise import canonical_email
@@ -49,6 +48,7 @@ class ScanResult:
     verdict: Verdict
     match: Match
     elapsed_ms: float
+    register_version: int = 0  # the version whose index scanned it (0: not known here)
 
 
 SCAN_FAILED = "scan failed"
@@ -82,11 +82,14 @@ def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
 
 def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:
     deadline = Deadline.after(settings.limits.time_budget_s)
-    extracted = extract(envelope.raw, settings.limits, deadline)
+    # One parse for the text and for the recipients' display names (extract declines
+    # a message over the size limit before parsing it, and so does this).
+    oversize = len(envelope.raw) > settings.limits.max_message_bytes
+    message = None if oversize else parse_message(envelope.raw)
+    extracted = extract(envelope.raw, settings.limits, deadline, message)
     extraction = guard_attachment_names(index, extracted, deadline)
-    found = match(
-        index, extraction.segments, addressees(envelope), settings.internal_domains, deadline
-    )
+    named = addressees(envelope, message)
+    found = match(index, extraction.segments, named, settings.internal_domains, deadline)
     unscannable = tuple(
         Finding(Kind.UNSCANNABLE, None, u.location, Confidence.HIGH, 100, reason=u.reason)
         for u in extraction.unreadable
@@ -175,11 +178,12 @@ def _extension(name: str) -> str:
     return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
 
 
-def addressees(envelope: Envelope) -> list[Addressee]:
+def addressees(envelope: Envelope, message: Message | None = None) -> list[Addressee]:
     """Who the message goes to: the envelope's recipients (with the display names the
     headers give them) or, without an envelope, the To, Cc and Bcc headers; the
-    Reply-To always counts, since replies would go there."""
-    named = _header_addresses(envelope.raw)
+    Reply-To always counts, since replies would go there.  ``message``: the parsed
+    message, when the caller has it."""
+    named = _header_addresses(parse_message(envelope.raw) if message is None else message)
     out: list[Addressee] = []
     if envelope.explicit_rcpts:
         names = {canonical_email(a.address): a.display_name for a in named}
@@ -192,24 +196,34 @@ def addressees(envelope: Envelope) -> list[Addressee]:
     return out
 
 
-def _header_addresses(raw: bytes) -> list[Addressee]:
-    try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
-    except Exception:
-        return []
+def _header_addresses(message: Message) -> list[Addressee]:
+    """The addresses of the message's To, Cc, Bcc and Reply-To fields (in that order),
+    with their decoded display names."""
+    fields: dict[str, list[str]] = {name: [] for name in (*RECIPIENT_HEADERS, "reply-to")}
+    for name, value in message.raw_items():
+        values = fields.get(name.lower())
+        if values is not None:
+            values.append(unfold(str(value)))
     out: list[Addressee] = []
-    for name in (*RECIPIENT_HEADERS, "reply-to"):
-        values = [str(v) for v in headers.get_all(name, [])]
-        for display, address in getaddresses(values):
-            if "@" in address:
-                out.append(Addressee(address, f"header:{name}", _decode(display)))
+    for name, values in fields.items():
+        for value in values:
+            for display, address in _pairs(value):
+                if "@" in address:
+                    out.append(Addressee(_utf8(address), f"header:{name}", decode_words(display)))
     return out
 
 
-def _decode(text: str) -> str:
-    if "=?" not in text:
-        return text
+def _pairs(value: str) -> list[tuple[str, str]]:
+    """Every address the full RFC 5322 parser reads (``a@b <c@d>`` gives both, where
+    the fast reader of segments gives one), or none if it fails on hostile syntax."""
     try:
-        return str(make_header(decode_header(text)))
+        return getaddresses([value])
     except Exception:
-        return text
+        return []
+
+
+def _utf8(address: str) -> str:
+    """An address with 8-bit bytes (RFC 6532) read as UTF-8."""
+    if address.isascii():
+        return address
+    return address.encode("ascii", "surrogateescape").decode("utf-8", "replace")

@@ -6,6 +6,8 @@ fixed reason, and the caller holds the message as unscannable.
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 from gateway.budget import Deadline
 from gateway.extract.context import (
     OVER_SIZE,
@@ -29,17 +31,20 @@ def _result(ctx: Context) -> Extraction:
 
 
 def extract(
-    raw: bytes, limits: Limits | None = None, deadline: Deadline | None = None
+    raw: bytes,
+    limits: Limits | None = None,
+    deadline: Deadline | None = None,
+    parsed: EmailMessage | None = None,
 ) -> Extraction:
     """Every piece of text in ``raw`` with its location, within ``limits``; by
     ``deadline`` when given (a scan's, shared with matching), else within the time
-    budget from now."""
+    budget from now.  ``parsed``: ``parse_message(raw)``, when the caller has it."""
     at = 0.0 if deadline is None else deadline.at
     ctx = Context(limits or Limits(), deadline=at, read_blob=read_blob)
     if len(raw) > ctx.limits.max_message_bytes:
         return Extraction((), (Unreadable("message", OVER_SIZE),))
     try:
-        message = parse_message(raw)
+        message = parse_message(raw) if parsed is None else parsed
         if is_unparseable(message):
             return Extraction((), (Unreadable("message", UNPARSEABLE),))
         walk_message(ctx, message, "", 0)

@@ -79,13 +79,21 @@ def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def unfold(value: str) -> str:
+    """A raw header value on one line (RFC 5322 unfolding)."""
+    return _FOLD.sub(" ", value) if "\n" in value or "\r" in value else value
+
+
+def address_pairs(value: str) -> list[tuple[str, str]]:
+    """(raw display name, address) of each address in an unfolded address field."""
+    pairs = _simple_addresses(value)
+    return email.utils.getaddresses([value]) if pairs is None else pairs
+
+
 def address_text(value: str) -> str:
     """Display names and addresses of an address header, one address per line."""
     lines = []
-    pairs = _simple_addresses(value)
-    if pairs is None:
-        pairs = email.utils.getaddresses([value])
-    for raw_name, addr in pairs:
+    for raw_name, addr in address_pairs(value):
         name = decode_words(raw_name)
         shown = f"{name} <{addr}>" if name and addr else name or addr
         if shown:
@@ -135,9 +143,7 @@ class Fields:
         Subject is ``subject``."""
         for name, value in part.raw_items():
             key = name.lower()
-            raw = str(value)
-            if "\n" in raw or "\r" in raw:
-                raw = _FOLD.sub(" ", raw)
+            raw = unfold(str(value))
             if key in ADDRESS_FIELDS:
                 self.named.setdefault(f"header:{key}", []).append(_address_field(raw))
             elif key in _HUMAN_FIELDS or key == "subject":

@@ -100,12 +100,13 @@ def probes(index: Index, texts: Sequence[str], deadline: Deadline = NEVER) -> li
                 _take(out, finder(folded, number), deadline)
             for chunk in _checked(chunks, deadline):
                 out.extend(_addresses(words, chunk, number))
+            # a written date has its day and year in digits
+            months = frozenset(words[i] for i in marked if words[i] in N.MONTH_WORDS)
+            if months:
+                _take(out, _written_dates(folded, number, months), deadline)
         if index.streets:
             for chunk in _checked(chunks, deadline):
                 out.extend(_streets(index, words, chunk, number))
-        months = frozenset(words[i] for i in marked if words[i] in N.MONTH_WORDS)
-        if months:
-            _take(out, _written_dates(folded, number, months), deadline)
         _take(out, _emails(folded, number), deadline)
         for chunk in _checked(chunks, deadline):
             out.extend(_names(index, words, chunk, number))

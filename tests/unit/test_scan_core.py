@@ -69,6 +69,25 @@ def test_without_envelope_recipients_the_headers_count() -> None:
     ] == [(a.address, a.location, a.display_name) for a in addressees(envelope)]
 
 
+def test_header_recipients_in_raw_utf8_are_read_as_utf8(index: Index, policy: Policy) -> None:
+    """An 8-bit To field (RFC 6532) gives the address and display name as UTF-8, so a
+    restricted contact's mailbox behind a lookalike letter is still recognised."""
+    raw = "From: a@council.example\nTo: Märk <mаrk@example.com>\nSubject: s\n\nhello\n"
+    envelope = Envelope("", (), raw.encode(), explicit_rcpts=False)
+    assert [("mаrk@example.com", "header:to", "Märk")] == [
+        (a.address, a.location, a.display_name) for a in addressees(envelope)
+    ]
+    found = scan(envelope, index, policy, ScanSettings()).match.findings
+    assert ["probable_restricted_recipient"] == [f.kind.value for f in found]
+
+
+def test_an_address_written_as_a_display_name_is_a_recipient_too() -> None:
+    """``a@x <b@y>``: clients differ on which one is meant, so both count."""
+    raw = _raw("x", to="mark@example.com <other@x.example>")
+    envelope = Envelope("", (), raw, explicit_rcpts=False)
+    assert ["mark@example.com", "other@x.example"] == [a.address for a in addressees(envelope)]
+
+
 def test_envelope_recipients_take_display_names_from_headers() -> None:
     """With RCPT, header addresses outside the envelope do not count, but names carry over."""
     raw = _raw("x", to="Mark W <MARK@example.com>, other@x.example")
