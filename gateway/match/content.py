@@ -59,6 +59,9 @@ MONTH_FIRST_RES = {
     for month in N.MONTHS
 }
 MONTH_YEAR_RES = {month: re.compile(rf"{month}\.?,?[\s/.-]+{_YEAR}") for month in N.MONTHS}
+# What both forms have: the month word, then a digit (month words are common English:
+# "may", "march"; one search rules a text out before the two finer ones run).
+MONTH_DIGIT_RES = {month: re.compile(rf"{month}\.?,?[\s/.-]+'?[0-9]") for month in N.MONTHS}
 DAY_BEFORE_RE = re.compile(r"[0-9]{1,2}(?:st|nd|rd|th)?[\s/.-]+(?:day\s+)?(?:of\s+)?$")
 _DIGITS = frozenset("0123456789")
 
@@ -215,6 +218,8 @@ def _dates(text: str, seg: int) -> Iterator[Probe]:
 def _written_dates(text: str, seg: int, months: frozenset[str]) -> Iterator[Probe]:
     """``17th of April 1988`` and ``April 17, 1988``, for the month words the text has."""
     for month in months:
+        if MONTH_DIGIT_RES[month].search(text) is None:
+            continue
         for m in MONTH_FIRST_RES[month].finditer(text):
             if _boundary(text, m.start()):
                 yield from _dob(text, seg, m.start(), m.end())

@@ -120,6 +120,7 @@ def _valid_whole(value: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=65536)  # the same addresses come back in message after message
 def canonical_email(value: str) -> str:
     """``Sarah.W+News@GoogleMail.com`` -> ``sarahw@gmail.com``."""
     value = fold(value.strip().strip("<>"))
