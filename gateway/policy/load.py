@@ -38,11 +38,15 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def default_policy_dir() -> Path:
-    """The project's shipped ``policies/`` folder, found from any working directory."""
+    """The project's shipped ``policies/`` folder, found from any working directory:
+    the checkout's top-level folder, else the copy an installed package carries
+    (``gateway/policies`` is a link to it in the checkout, so wheels hold the files)."""
     # From this file rather than ``gateway.__file__``, which is None when the package
     # is imported as a namespace package (an editable install made before
     # ``gateway/__init__.py`` existed).
-    return Path(__file__).resolve().parents[2] / "policies"
+    here = Path(__file__).resolve()
+    checkout = here.parents[2] / "policies"
+    return checkout if (checkout / "default").is_dir() else here.parents[1] / "policies"
 
 
 def load_policy(path: Path) -> Policy:
