@@ -108,12 +108,18 @@ class GatewayHandler:
     ) -> str:
         if _has_control(address):
             return replies.BAD_SENDER_SYNTAX
+        # The null sender (bounces, receipts, out-of-office replies) is relayed too.
+        sender = _sender(address)
+        if not (envelope.smtp_utf8 or sender.isascii()):
+            return replies.NEEDS_SMTPUTF8
+        if not all(option.isascii() for option in mail_options):
+            return replies.BAD_PARAMETERS
         try:
-            reply = await self._session(session).mail(address, mail_options, envelope.smtp_utf8)
+            reply = await self._session(session).mail(sender, mail_options, envelope.smtp_utf8)
         except UpstreamError as exc:
             return exc.reply
         if reply.startswith("2"):
-            envelope.mail_from = address
+            envelope.mail_from = address  # aiosmtpd's "MAIL given" flag: "<>" is truthy
             envelope.mail_options.extend(mail_options)
         return reply
 
@@ -125,8 +131,12 @@ class GatewayHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if _has_control(address):
+        if _has_control(address) or address == "<>":  # no null recipient (RFC 5321)
             return replies.BAD_RECIPIENT_SYNTAX
+        if not (envelope.smtp_utf8 or address.isascii()):
+            return replies.NEEDS_SMTPUTF8
+        if not all(option.isascii() for option in rcpt_options):  # xtext is ASCII (RFC 3461)
+            return replies.BAD_PARAMETERS
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         try:
@@ -137,6 +147,13 @@ class GatewayHandler:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
         return reply
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any failure aiosmtpd did not turn into a reply itself: a fixed reply, and a
+        log line with the exception's class only (its text and traceback may quote
+        the client's command, addresses included)."""
+        log.error("smtp command failed", error=error.__class__.__name__)
+        return replies.INTERNAL_ERROR
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         await self._session(session).reset()
@@ -173,7 +190,7 @@ class GatewayHandler:
             session, canonical_line_endings(envelope.original_content or b""), message_id
         )
         ours = Envelope(
-            envelope.mail_from or "", tuple(envelope.rcpt_tos), raw, peer=str(session.peer)
+            _sender(envelope.mail_from), tuple(envelope.rcpt_tos), raw, peer=str(session.peer)
         )
         started = time.perf_counter()
         result = await self.scanner(ours)
@@ -184,6 +201,7 @@ class GatewayHandler:
             action=action.value,
             rules=result.verdict.rules,
             elapsed_ms=round(result.elapsed_ms, 2),
+            version=result.register_version,
         )
         self.counters.count(action.value)
         if action is Action.DELIVER:
@@ -246,6 +264,11 @@ class GatewayHandler:
             f"(Safe-Address Gateway) with ESMTP id {message_id};\r\n\t{stamp}\r\n"
         )
         return header.encode("ascii", "replace") + raw
+
+
+def _sender(address: str | None) -> str:
+    """The envelope sender; "" for the null sender, which aiosmtpd gives as ``<>``."""
+    return "" if address is None or address == "<>" else address
 
 
 def _has_control(address: str) -> bool:

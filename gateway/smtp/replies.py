@@ -16,7 +16,10 @@ INTERNAL_ERROR = "451 4.3.0 Temporary failure, try again later"
 STORAGE_FAILED = "452 4.3.1 Temporary storage failure, try again later"
 BAD_SENDER_SYNTAX = "501 5.1.7 Bad sender address syntax"
 BAD_RECIPIENT_SYNTAX = "501 5.1.3 Bad recipient address syntax"
+BAD_PARAMETERS = "501 5.5.4 Bad parameter syntax"
+NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"  # RFC 6531, 3.5
 NO_VALID_RECIPIENTS = "554 5.5.1 No valid recipients"
+CANNOT_VRFY = "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery"
 REJECTED = "550 5.7.1 Message refused by policy"
 TEMPFAIL = "451 4.7.1 Message deferred by policy, try again later"
 

@@ -1,10 +1,11 @@
 """receive: the listening socket, who may connect, and how many at once.
 
-aiosmtpd's ``SMTP`` with four changes: command lines end at CRLF only (no bare-LF
+aiosmtpd's ``SMTP`` with five changes: command lines end at CRLF only (no bare-LF
 command smuggling); a greeting of 554 for clients outside the
 trusted networks and 421 when too busy or shutting down; DSN parameters (RET, ENVID,
-NOTIFY, ORCPT) accepted and handed to the hooks instead of refused with 555; and
-the upstream session closed when a client goes away without QUIT.
+NOTIFY, ORCPT) accepted and handed to the hooks instead of refused with 555; the
+upstream session closed when a client goes away without QUIT; and a VRFY that never
+echoes its argument.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from gateway.smtp import replies
 from gateway.smtp.handler import GatewayHandler
@@ -115,6 +116,15 @@ class GatewaySMTP(SMTP):
             relay.tainted = True
             relay.abort()
         super().connection_lost(error)
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg: str) -> None:
+        """Never confirms an address, and never echoes one back (aiosmtpd's "502 Could
+        not VRFY <argument>" would quote whatever the client sent)."""
+        if not arg:
+            await self.push("501 Syntax: VRFY <address>")  # aiosmtpd's own reply
+            return
+        await self.push(replies.CANNOT_VRFY)
 
     def _getparams(self, params: Any) -> Any:
         # DSN parameters are passed upstream by the hooks, not refused with 555.

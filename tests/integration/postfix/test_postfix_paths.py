@@ -61,11 +61,14 @@ def workdir() -> Iterator[Path]:
 # --------------------------------------------------------------------------- helpers
 
 
-def send(port: int, msg: EmailMessage, rcpts: list[str]) -> tuple[int, str]:
-    """Submit ``msg`` with smtplib; the reply to the final dot as (code, text)."""
+def send(
+    port: int, msg: EmailMessage, rcpts: list[str], sender: str | None = None
+) -> tuple[int, str]:
+    """Submit ``msg`` with smtplib (from ``sender``, else its From); the reply to the
+    final dot as (code, text)."""
     with smtplib.SMTP(HOST, port, timeout=30) as smtp:
         smtp.ehlo("client.test")
-        code, _ = smtp.mail(str(msg["From"]))
+        code, _ = smtp.mail(str(msg["From"]) if sender is None else sender)
         assert 250 == code
         for rcpt in rcpts:
             code, text = smtp.rcpt(rcpt)
@@ -245,6 +248,18 @@ def test_leaking_message_is_held_and_never_reaches_the_sink(mail_path: Path_) ->
     held = quarantined(mail_path.gw, candidates)
     assert 1 == len(held), f"gateway replies {client_replies}, candidates {candidates}"
     assert len(sent) == len(arrived) + len(held)
+
+
+def test_null_sender_mail_is_relayed_with_the_null_sender(mail_path: Path_) -> None:
+    """A read receipt from staff (``MAIL FROM:<>``) passes Postfix and the gateway and
+    arrives with the null sender."""
+    receipt = build_mail(to=[LANDLORD], subject="Read: Boiler", body="Your message was read.\n")
+    code, reply = send(mail_path.in_port, receipt, [LANDLORD], sender="")
+    assert 250 == code, reply
+    (arrived,) = mail_path.sink.wait_for(1)
+    mail_path.pf.wait_queue_empty()
+    assert ("", (LANDLORD,)) == (arrived.mail_from, arrived.rcpt_to)
+    assert receipt["Message-ID"] == arrived.message["Message-ID"]
 
 
 # --------------------------------------------------------------------------- sink variants
