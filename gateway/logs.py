@@ -39,6 +39,8 @@ SAFE_KEYS = frozenset(
         "seconds",
         "path",
         "version",
+        "upstream_id",
+        "source",
         "status",
     }
 )

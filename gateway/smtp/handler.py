@@ -13,6 +13,7 @@ about what matched.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -205,7 +206,7 @@ class GatewayHandler:
         )
         self.counters.count(action.value)
         if action is Action.DELIVER:
-            return await self._relay(relay, raw)
+            return await self._relay(relay, raw, message_id)
         await relay.reset()
         if action is Action.REJECT:
             return replies.REJECTED
@@ -242,16 +243,26 @@ class GatewayHandler:
         )
         return replies.queued(message_id)
 
-    async def _relay(self, relay: UpstreamSession, message: bytes) -> str:
-        """Send upstream, telling the observer how long it took and whether it went."""
+    async def _relay(self, relay: UpstreamSession, message: bytes, message_id: str) -> str:
+        """Send upstream, telling the observer how long it took and whether it went.
+
+        An accepted message is answered with the gateway's own id, exactly as a held
+        one is: a sender who could tell the two replies apart could probe which
+        details the gateway holds.  The upstream's queue id goes to the log, beside
+        ours, so an admin can follow the message on."""
         started = time.perf_counter()
         try:
             reply = await relay.data(message)
         except UpstreamError:
             self.on_relay(time.perf_counter() - started, False)
             raise
-        self.on_relay(time.perf_counter() - started, reply.startswith("2"))
-        return reply
+        accepted = reply.startswith("2")
+        self.on_relay(time.perf_counter() - started, accepted)
+        if not accepted:
+            return reply
+        upstream = _UPSTREAM_ID.search(reply)
+        log.info("relayed", message_id=message_id, upstream_id=upstream[1] if upstream else None)
+        return replies.queued(message_id)
 
     def _traced(self, session: Session, raw: bytes, message_id: str) -> bytes:
         if not self.trace_header:
@@ -264,6 +275,10 @@ class GatewayHandler:
             f"(Safe-Address Gateway) with ESMTP id {message_id};\r\n\t{stamp}\r\n"
         )
         return header.encode("ascii", "replace") + raw
+
+
+# The queue id in an upstream's 250 reply: Postfix "queued as 4Xy...", Exim "OK id=...".
+_UPSTREAM_ID = re.compile(r"(?:queued as|id=)\s*<?([\w.@-]{1,64})", re.IGNORECASE)
 
 
 def _sender(address: str | None) -> str:

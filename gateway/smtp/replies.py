@@ -1,7 +1,7 @@
 """Every SMTP reply text the gateway writes itself, in one place.
 
 No reply ever says what matched: a held message is answered exactly like a relayed
-one ("queued as" an id), so the sender learns nothing from the reply.
+one ("queued as" the gateway's own id), so the sender learns nothing from the reply.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ TEMPFAIL = "451 4.7.1 Message deferred by policy, try again later"
 
 
 def queued(message_id: str) -> str:
-    """The reply for a message held in quarantine: the same shape as a relayed one."""
+    """The reply for a message relayed or held: the same, with the gateway's own id."""
     return f"250 2.0.0 Ok: queued as {message_id}"
 
 

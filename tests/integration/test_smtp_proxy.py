@@ -24,7 +24,8 @@ from tests.integration.smtp_support import (
 )
 from tests.integration.support import MARK, SAFE_ADDRESS
 
-QUEUED = re.compile(rb"^2\.0\.0 Ok: queued as \w+$")
+# The gateway's own id, relayed or held alike (the upstream's id is in the log).
+QUEUED = re.compile(rb"^2\.0\.0 Ok: queued as Q[0-9a-f]{26}$")
 
 
 @pytest.fixture
@@ -67,6 +68,8 @@ def test_clean_mail_is_relayed_with_one_trace_header(
     assert received.content.endswith(b"\r\n" + data)
     assert 1 == received.content.count(b"Received:")
     assert 0 == _held(gateway)
+    ours = reply.decode().rsplit(" ", 1)[1]
+    assert f'"message_id": "{ours}", "upstream_id": "4F00000001"' in gateway.logs()
 
 
 def test_leak_is_held_and_the_reply_looks_like_a_relayed_one(
