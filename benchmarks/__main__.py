@@ -4,7 +4,9 @@ Prints, for each register size: index build time and memory per case, messages p
 second on one core, p50/p99 scan time, and the same for a naive baseline (rapidfuzz
 over every register entry, timed on a sample of cases and scaled up), with ratios.
 Then pages per second for PDF and DOCX attachments, and the worst-case scan time over
-the hostile corpus with how soon a worker is free again (``benchmarks/worst_case.py``).
+the hostile corpus with how soon a worker is free again (``benchmarks/worst_case.py``),
+and the register's life under ``gateway serve``: import-to-in-force and
+restart-to-accepting times against their targets (``benchmarks/register_life.py``).
 Figures vary with the machine; read the ratios.  ``--smtp`` adds the SMTP load test
 (``benchmarks/smtp_load.py``): direct to a sink, a plain relay and ``gateway serve``,
 over 20 connections.
@@ -20,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import documents, smtp_load, synthetic, worst_case
+from benchmarks import documents, register_life, smtp_load, synthetic, worst_case
 from gateway.envelope import Envelope
 from gateway.match import Index, build_index
 from gateway.match.parallel import build_index_parallel
@@ -182,6 +184,7 @@ def main() -> None:
     )
     parser.add_argument("--smtp", action="store_true", help="also run the SMTP load test")
     smtp_load.add_arguments(parser)
+    register_life.add_arguments(parser)
     args = parser.parse_args()
     messages = synthetic.messages(CORPUS, args.messages)
     # One small build first, so one-off costs (the nickname list, caches, the worker
@@ -203,6 +206,7 @@ def main() -> None:
     documents.report(args.pages)
     print()
     worst_case.report(args.budget)
+    register_life.report(args.life_sizes, args.life_timeout)
     if args.smtp:
         smtp_load.report(args)
 

@@ -18,6 +18,7 @@ sealed a blob without revealing anything about the key itself.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -104,6 +105,15 @@ class KeyRing:
             if path.exists():  # another process made it between the check and now
                 return cls.load(path), False
             raise
+
+    def derive(self, purpose: str, size: int = KEY_BYTES) -> bytes:
+        """A sub-key for ``purpose`` (HMAC-SHA256 of the master key): the same for the
+        same master key, unrelated to it or to any other purpose's; a new master key
+        (``rewrap``) gives new sub-keys."""
+        if not 0 < size <= hashlib.sha256().digest_size:
+            raise ValueError("a derived key is 1 to 32 bytes")
+        message = b"gateway derived key\x00" + purpose.encode("utf-8")
+        return hmac.new(self._key, message, hashlib.sha256).digest()[:size]
 
     def seal(self, record_id: str, plaintext: bytes) -> bytes:
         """Encrypt ``plaintext`` for ``record_id`` under a fresh data key."""

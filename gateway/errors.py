@@ -3,6 +3,7 @@
     GatewayError
     ├── ConfigError            bad settings or command-line usage
     ├── RegisterError          a register file that cannot be loaded (file, line, case, field)
+    │   └── RegisterErrors     every error found in one reading of a register file
     ├── PolicyError            a policy file that cannot be loaded (file, line, reason)
     ├── ScanError              the core could not scan a message (held as unscannable)
     │   └── WorkerLost         a scan process died, or did not start
@@ -28,18 +29,38 @@ class ConfigError(GatewayError):
 
 
 class _LocatedError(GatewayError):
-    """An error that points at a place in a file."""
+    """An error that points at a place in a file: ``file:line: reason``, or
+    ``file:line:column: reason`` where the column is known (a CSV cell)."""
 
-    def __init__(self, file: str, line: int | None, reason: str) -> None:
+    def __init__(
+        self, file: str, line: int | None, reason: str, *, column: int | None = None
+    ) -> None:
         self.file = file
         self.line = line
+        self.column = column
         self.reason = reason
         where = f"{file}:{line}" if line is not None else file
+        where += f":{column}" if line is not None and column is not None else ""
         super().__init__(f"{where}: {reason}")
 
 
 class RegisterError(_LocatedError):
     """A register file that cannot be loaded; names the file, line, case and field."""
+
+
+class RegisterErrors(RegisterError):
+    """Every error found in one reading of a register file (or its CSV mapping), in
+    file order; ``str()`` lists them one per line.  ``file``, ``line`` and ``column``
+    are the first error's, so a caller that wants one place still gets one."""
+
+    def __init__(self, errors: list[RegisterError]) -> None:
+        if not errors:
+            raise ValueError("RegisterErrors needs at least one error")
+        self.errors = errors
+        first = errors[0]
+        self.file, self.line, self.column = first.file, first.line, first.column
+        self.reason = "\n".join(str(error) for error in errors)
+        GatewayError.__init__(self, self.reason)
 
 
 class PolicyError(_LocatedError):

@@ -43,7 +43,9 @@ class Metrics:
         self.held = Gauge("gateway_quarantine_held", "Messages waiting in quarantine", registry=r)
         self.connections = Gauge("gateway_connections", "Open client connections", registry=r)
         self.register_version = Gauge(
-            "gateway_register_version", "Register version in use", registry=r
+            "gateway_register_version",
+            "Register version in force: every scan worker scans with it",
+            registry=r,
         )
 
 

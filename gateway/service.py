@@ -8,148 +8,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import signal
 import socket
 import ssl
-import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from gateway import workers
-from gateway.budget import OVER_TIME
 from gateway.console import Console, ConsoleSettings, bind_console, serve_console
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError, WorkerLost
-from gateway.match import Index, build_index
+from gateway.match import build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
-from gateway.register import parse_register
+from gateway.register.diff import canonical, diff_stored, shrink_refusal
+from gateway.register.load import read_register_file
 from gateway.relay import UpstreamPool, upstream_config
 from gateway.review import Notifier, Review, record_event
 from gateway.review.upkeep import audit_policy, upkeep
-from gateway.scan import SCAN_FAILED, ScanResult, ScanSettings, scan, unscannable
+from gateway.scan import ScanResult, ScanSettings
+from gateway.scanner import Core, Scanner
 from gateway.settings import Settings
 from gateway.smtp.auth import Authenticator, load_users
 from gateway.smtp.handler import GatewayHandler, Holder
 from gateway.smtp.server import Gate, GatewaySMTP
 from gateway.store import HeldMessage, Store, StoreError
+from gateway.store.registers import Origin
 
 log = structlog.get_logger("gateway.service")
 WATCH_SECONDS = 2.0
 DRAIN_SECONDS = 60.0
 NOTICE_SECONDS = 10.0  # at shutdown, for the held-mail notices under way
 SERVE_ACTOR = "system:serve"
-
-
-@dataclass
-class Core:
-    """What a scan needs, swapped whole when a new register version is imported."""
-
-    index: Index | None
-    policy: Policy
-    settings: ScanSettings
-    version: int
-    pool: workers.ScanPool | None = None  # scanning in processes, each with its index
-
-
-class Scanner:
-    """Runs the core in worker threads or processes, within the scan time budget;
-    fails closed.
-
-    Each scan stops by itself at its budget (``scan_budget``: the deadline extraction
-    and matching check between chunks of work) and the message is held as
-    unscannable.  A scan process that overruns anyway (a long C call) is killed by
-    its supervisor and replaced at once (``gateway/workers.py``).  A scan thread
-    (``scan_processes = 0``) cannot be killed: there the cooperative deadline is all
-    that holds, and ``timeout`` only stops the wait for its answer.
-    """
-
-    def __init__(
-        self,
-        core: Core,
-        workers: int,
-        timeout: float,
-        metrics: Metrics,
-        reload: Callable[[], Awaitable[Core]] | None = None,
-    ) -> None:
-        self.core = core
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
-        self.timeout = timeout
-        self.metrics = metrics
-        self.reload = reload  # a fresh core, for when the scan processes died
-        self._reloading = asyncio.Lock()
-        self._retiring: set[asyncio.Task[None]] = set()
-
-    async def __call__(self, envelope: Envelope) -> ScanResult:
-        started = time.perf_counter()
-        result = await self._scan(envelope)
-        self.metrics.scan_seconds.observe(time.perf_counter() - started)
-        self.metrics.messages.labels(result.verdict.action.value).inc()
-        return result
-
-    async def rescan(self, envelope: Envelope) -> ScanResult:
-        """A scan for a release (``release: rescan``): not counted as mail."""
-        return await self._scan(envelope)
-
-    async def _scan(self, envelope: Envelope) -> ScanResult:
-        """A scan whose worker process died is tried once more on new processes (it
-        may have died of another message); a second death holds the message."""
-        core = self.core
-        try:
-            return await self._scan_on(core, envelope)
-        except WorkerLost:
-            if not (core.pool is not None and core.pool.closing):
-                log.error("scan process died", reason="worker lost")
-            core = await self._replace(core)
-        try:
-            return await self._scan_on(core, envelope)
-        except WorkerLost:
-            log.error("scan process died", reason="worker lost")
-            return unscannable(core.policy, SCAN_FAILED, 0.0)
-
-    async def _scan_on(self, core: Core, envelope: Envelope) -> ScanResult:
-        if core.pool is not None:
-            job: Awaitable[ScanResult] = core.pool.scan(envelope)
-        else:
-            assert core.index is not None
-            job = asyncio.get_running_loop().run_in_executor(
-                self.pool, scan, envelope, core.index, core.policy, core.settings
-            )
-        try:
-            return await asyncio.wait_for(job, self.timeout)
-        except TimeoutError:
-            log.warning("scan over time budget", reason=OVER_TIME)
-            return unscannable(core.policy, OVER_TIME, self.timeout * 1000)
-
-    async def _replace(self, broken: Core) -> Core:
-        """New scan processes for a core whose pool broke (concurrent callers share one
-        restart); the core in force, if the broken one was retired meanwhile."""
-        retired = broken.pool is not None and broken.pool.closing  # by a reload or a stop
-        async with self._reloading:
-            if self.core is broken and not retired and self.reload is not None:
-                self.core = await self.reload()
-                self.retire(broken)
-                log.info("scan processes restarted")
-        return self.core
-
-    def retire(self, core: Core) -> None:
-        """Stop an old core's scan processes once their scans are done, meanwhile."""
-        if core.pool is not None:
-            task = asyncio.create_task(core.pool.close())
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
-
-    async def close(self) -> None:
-        """Stop the scan threads and processes (scans under way finish first)."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        self.retire(self.core)
-        await asyncio.gather(*self._retiring)
+NOT_FROM_FILE = (
+    "never imported into this store, which has a register from elsewhere; that one stays "
+    "(import the file with `gateway register import FILE` to use it)"
+)
 
 
 class _ReleaseScan:
@@ -168,30 +66,32 @@ class _ReleaseScan:
 
 
 async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
-    """The newest register version, parsed and indexed: for scan processes, in a
-    builder process (so the server's event loop never holds the GIL for it, nor keeps
-    the parse's memory); for scan threads, in a thread."""
+    """The newest register version, parsed and indexed, ready to scan but not yet in
+    force (``Scanner.install`` puts it there): for scan processes, built in a builder
+    process (so the server's event loop never holds the GIL for it, nor keeps the
+    parse's memory) and held by every worker; for scan threads, built in a thread."""
     source = await store.register_source()
     if source is None:
         raise ConfigError(
             "no register imported yet: pass --register FILE or run 'gateway register import FILE'"
         )
+    origin = await store.register_origin(source.version)
     scan_settings = ScanSettings(settings.internal_domains, settings.scan_limits())
     if settings.scan_processes > 0:
-        built = await workers.build_in_process(source)
-        log.info("register loaded", version=source.version, count=built.cases)
+        built = await workers.build_in_process(source, store)
         pool = await workers.start_pool(
             settings.scan_processes,
             built,
             settings.policies or default_policy_dir(),
             settings.internal_domains,
             scan_settings.limits,
+            version=source.version,
         )
-        return Core(None, policy, scan_settings, source.version, pool)
+        return Core(None, policy, scan_settings, source.version, pool, built.cases, origin)
     register = await asyncio.to_thread(source.parse)
     index = await asyncio.to_thread(build_index, register.cases, register.protected_locations)
-    log.info("register loaded", version=source.version, count=len(register.cases))
-    return Core(index, policy, scan_settings, source.version)
+    cases = len(register.cases)
+    return Core(index, policy, scan_settings, source.version, None, cases, origin)
 
 
 async def run(settings: Settings) -> None:
@@ -289,9 +189,19 @@ async def _serve(store: Store, settings: Settings) -> None:
 
 
 async def _start_with(store: Store, settings: Settings, review: Review) -> tuple[Path, Policy]:
-    """Import the register given at start, load the policy, audit a policy change."""
+    """Import the register given at start if it is new or changed, say which version is
+    current and where it came from; load the policy, audit a policy change."""
     if settings.register is not None:
-        await _import_if_changed(store, settings.register)
+        await _import_if_changed(store, settings.register, settings)
+    current = await store.register_info()
+    if current is not None:
+        log.info(
+            "register current",
+            version=current.version,
+            action=current.action,
+            source=current.source or "-",
+            cases=current.cases,
+        )
     policy_dir = settings.policies or default_policy_dir()
     policy = load_policy(policy_dir)
     await audit_policy(review, policy_dir, SERVE_ACTOR)
@@ -339,7 +249,11 @@ async def _smtp_server(settings: Settings, handler: GatewayHandler, gate: Gate) 
 
 def _console_settings(settings: Settings) -> ConsoleSettings:
     return ConsoleSettings(
-        settings.console_idle_timeout, settings.console_session_lifetime, settings.scan_limits()
+        settings.console_idle_timeout,
+        settings.console_session_lifetime,
+        settings.scan_limits(),
+        settings.register_max_shrink,
+        settings.register_keep_versions,
     )
 
 
@@ -380,25 +294,51 @@ def _client_security(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def _import_if_changed(store: Store, path: Path) -> None:
-    """Import the register given at start, unless the store already has the same one."""
+async def _import_if_changed(store: Store, path: Path, settings: Settings) -> None:
+    """Import the register file given at start only when the store has no register, or
+    when the file changed since it was last imported from it: so a restart never puts
+    back an old file over a newer version from the CLI or the console.  A change goes
+    through the import's shrink guard: a start that would remove too much fails."""
     try:
-        text = path.read_text(encoding="utf-8")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read register ({exc.strerror})") from exc
-    register = parse_register(text, str(path))
-    if register == await store.load_register():
-        log.info("register unchanged", version=await store.register_version())
+    where = str(path.resolve())
+    current = await store.register_info()
+    last = await store.last_file_import(where, str(path))
+    if current is not None and (last is None or last.digest == digest):
+        if last is None:  # the store's register came from elsewhere: it stays
+            log.warning("register file not imported", path=where, reason=NOT_FROM_FILE)
+        else:
+            log.info("register unchanged", version=current.version, path=where)
         return
-    version = await store.import_register(text, str(path))
-    await record_event(
-        store,
-        SERVE_ACTOR,
-        "register-import",
-        f"register:{version}",
-        f"{path.name}: {len(register.cases)} cases",
+    file = await asyncio.to_thread(read_register_file, path)
+    base, stored = await store.register_canonical() or (0, None)
+    diff = await asyncio.to_thread(diff_stored, stored, file.register)
+    refusal = shrink_refusal(diff, settings.register_max_shrink) if base else None
+    if refusal:
+        raise ConfigError(
+            f"{path}: not imported at start: against register version {base}, {refusal}. "
+            f"Check the file; import it anyway with `gateway register import --allow-shrink "
+            f"{path}`, or start without --register to keep version {base}"
+        )
+    if base and diff.empty:
+        await store.remember_file(where, digest, base)
+        log.info("register unchanged", version=base, path=where)
+        return
+    origin = Origin(SERVE_ACTOR, "import", where, digest, file=where)
+    version = await store.save_register(
+        file.text,
+        file.format,
+        len(file.register.cases),
+        origin,
+        after=base,
+        keep=settings.register_keep_versions,
+        canonical_text=await asyncio.to_thread(canonical, file.register),
     )
-    log.info("register imported", version=version)
+    reason = f"{path.name}: {diff.counts()}"
+    await record_event(store, SERVE_ACTOR, "register-import", f"register:{version}", reason)
+    log.info("register imported", version=version, path=where)
 
 
 async def _drain(handler: GatewayHandler) -> None:
@@ -417,18 +357,53 @@ async def _watch(
     metrics: Metrics,
     pool: UpstreamPool,
 ) -> None:
-    """Pick up a register import without a restart; keep the quarantine gauge fresh;
-    let go of upstream connections idle for too long."""
+    """Pick up a register import without a restart; record the version in force and
+    a heartbeat in the store, for ``register import --wait`` and the console; keep
+    the quarantine gauge fresh; let go of upstream connections idle for too long."""
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(_record_in_force(store, scanner))
+        tasks.create_task(_heartbeat(store))
+        while True:
+            pool.prune()
+            metrics.held.set(await store.count_held())
+            await asyncio.sleep(WATCH_SECONDS)
+            if await store.register_version() > scanner.core.version:
+                try:
+                    new = await load_core(store, settings, policy)
+                except WorkerLost:
+                    log.error("register version not loaded; the one in force stays")
+                    continue
+                scanner.install(new)
+
+
+async def _record_in_force(store: Store, scanner: Scanner) -> None:
+    """Record each version the scanner puts in force, once it is (and again after a
+    failed write, at the next watch)."""
+    recorded = None
     while True:
-        pool.prune()
-        metrics.register_version.set(scanner.core.version)
-        metrics.held.set(await store.count_held())
-        await asyncio.sleep(WATCH_SECONDS)
-        if await store.register_version() != scanner.core.version:
+        scanner.switched.clear()
+        core = scanner.core
+        if core.version != recorded:
             try:
-                new = await load_core(store, settings, policy)
-            except WorkerLost:
-                log.error("register version not loaded; the one in force stays")
-                continue
-            old, scanner.core = scanner.core, new
-            scanner.retire(old)
+                await store.record_in_force(core.version, core.source)
+                recorded = core.version
+            except StoreError as exc:
+                log.error("register version in force not recorded", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WATCH_SECONDS):
+                await scanner.switched.wait()
+
+
+async def _heartbeat(store: Store) -> None:
+    """Say in the store, every ``WATCH_SECONDS``, that this gateway runs; and that it
+    stopped, when it stops."""
+    try:
+        while True:
+            try:
+                await store.beat(WATCH_SECONDS)
+            except StoreError as exc:
+                log.error("heartbeat not recorded", error=str(exc))
+            await asyncio.sleep(WATCH_SECONDS)
+    finally:
+        with contextlib.suppress(StoreError):
+            await store.end_heartbeat()

@@ -74,6 +74,10 @@ class Settings:
     digest_hour: int = -1  # UTC hour for the review team's daily digest; -1: none
     retention_days: float = 90.0  # messages (any status) are purged after this
     release_retry: float = 120.0  # seconds between tries of a release the upstream refused
+    # the largest share of the cases (or of the protected locations) a register import
+    # may remove without --allow-shrink; a start whose --register file would remove more fails
+    register_max_shrink: float = 0.05
+    register_keep_versions: int = 0  # register versions kept, the newest; 0: every one
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # scan threads
     # > 0: scan in that many processes (each with its own index), not in threads
     scan_processes: int = field(default_factory=lambda: auto_scan_processes())
@@ -117,6 +121,11 @@ _PATHS = {
 _LISTS = {"internal_domains", "trusted_networks", "review_team"}
 _BOOLS = {"trace_header", "require_auth", "notify_sender_on_hold"}
 _TYPES = {f.name: f.type for f in fields(Settings)}
+# Settings whose value must lie in a range (low, high; None: no bound).
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "register_max_shrink": (0.0, 1.0),
+    "register_keep_versions": (0, None),
+}
 
 
 def load_settings(
@@ -169,6 +178,12 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if name in _BOOLS:
             return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
         default = getattr(Settings(), name)
-        return type(default)(value) if isinstance(default, int | float) else str(value)
+        coerced = type(default)(value) if isinstance(default, int | float) else str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} {name}: invalid value") from exc
+    if name in _RANGES:
+        low, high = _RANGES[name]
+        if float(coerced) < low or (high is not None and float(coerced) > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{where} {name}: must be {bounds}")
+    return coerced

@@ -1,13 +1,15 @@
 """The register's index, built in a process of its own; scanning in worker processes,
 so that scans use every core, not one GIL.
 
-A builder process parses the register and builds the index, sends it back pickled
-(its arrays, records and token sets: tens of MB per 100,000 cases) and exits, taking
-the parse's garbage with it: parsing leaves hundreds of MB the allocator keeps, which
-a long-lived process would carry for good.  The server then hands the index to each
-scan worker.  The forkserver gives each a clean process, with no threads or sockets
-of the server's, and the builder's hash seed: index keys are built-in hashes, so an
-index works only where the seed is the same, which each worker checks.
+A builder process parses the register and builds the index (on every core), sends it
+back pickled (its arrays, records, token sets and hashing key: tens of MB per 100,000
+cases) and exits, taking the parse's garbage with it: parsing leaves hundreds of MB
+the allocator keeps, which a long-lived process would carry for good.  The server
+keeps the index sealed on disk (``gateway.match.stored``), so that a restart with the
+same register version loads it instead of building it, and hands it to each scan
+worker.  The forkserver gives each a clean process, with no threads or sockets of the
+server's; index keys are keyed hashes (``gateway.match.keys``) under a key derived
+from the master key, which the index brings with it.
 
 A worker scans the envelopes it is sent over its own socket pair.  The event loop
 reads and writes those sockets itself: a scan costs the server one pickle each way
@@ -45,9 +47,10 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -55,10 +58,16 @@ from gateway.budget import OVER_TIME
 from gateway.envelope import Envelope
 from gateway.errors import WorkerLost
 from gateway.extract import Limits
-from gateway.match import Index, build_index
+from gateway.match import Index, stored
+from gateway.match import keys as K
+from gateway.match.parallel import build_from_data
 from gateway.policy import Policy, load_policy
+from gateway.register.load import read_data
 from gateway.scan import ScanResult, ScanSettings, scan, unscannable
 from gateway.store.registers import RegisterSource
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 _LENGTH = struct.Struct("!Q")
 _STARTED = struct.Struct("d")
@@ -95,34 +104,42 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 
 def _build(sock: socket.socket) -> None:
-    """The builder's life: read the register's text, parse it, build the index, send
-    the number of cases and the pickled index, exit."""
+    """The builder's life: read the register's text and the hashing key, parse the
+    text, validate and index its cases on every core, send the number of cases and
+    the pickled index, exit."""
     with sock:
         start = _read_frame(sock)
         if start is None:
             return
-        source: RegisterSource = pickle.loads(start)  # noqa: S301 - from our own server
-        register = source.parse()
-        index = build_index(register.cases, register.protected_locations)
-        _send_frame(sock, pickle.dumps((len(register.cases), _hash_check())))
+        source: RegisterSource
+        source, hash_key = pickle.loads(start)  # noqa: S301 - from our own server
+        # This process lives for one build: the cyclic collector would only walk the
+        # parse's millions of new objects again and again (80% of a 100,000-case
+        # parse's time); what it would free goes when the process exits.
+        gc.disable()
+        if hash_key is not None:
+            K.use_key(hash_key)
+        index, cases = build_from_data(read_data(source.text, source.name))
+        _send_frame(sock, pickle.dumps((cases, _hash_check())))
         _send_frame(sock, pickle.dumps(index, pickle.HIGHEST_PROTOCOL))
 
 
 def _hash_check() -> int:
-    """Equal in two processes only if their built-in hashes (the index keys) are."""
-    return hash(("gateway", "index", "keys"))
+    """Equal in two processes only if they make index keys the same way (the keys'
+    format; the hashing key itself comes with the index)."""
+    return K.FORMAT
 
 
 def _serve(sock: socket.socket) -> None:
     """A scan worker's life: read the pickled index and then its settings (the policy
-    folder, the internal domains, the limits, the core to run), say ready, then
-    supervise scanning children until the socket closes."""
+    folder, the internal domains, the limits, the core to run, the register version),
+    say ready, then supervise scanning children until the socket closes."""
     with sock:
         built, start = _read_frame(sock), _read_frame(sock)
         if built is None or start is None:
             return
         index: Index = pickle.loads(built)  # noqa: S301 - from our own server
-        policy_dir, internal_domains, limits, core, check = pickle.loads(start)  # noqa: S301
+        policy_dir, internal_domains, limits, core, check, version = pickle.loads(start)  # noqa: S301
         if check != _hash_check():
             raise WorkerLost("the index was built with another hash seed")
         policy = load_policy(Path(policy_dir))
@@ -133,7 +150,7 @@ def _serve(sock: socket.socket) -> None:
         gc.collect()
         gc.freeze()
         _send_frame(sock, _READY)
-        job = _Job(sock, index, policy, settings, core, _Clock())
+        job = _Job(sock, index, policy, settings, core, _Clock(), version)
         while _fork_scanner(job):
             log.warning("scan process replaced", reason=OVER_TIME)
 
@@ -148,6 +165,11 @@ class _Job:
     settings: ScanSettings
     core: ScanFunction
     clock: _Clock
+    version: int  # of the register the index was built from: each answer says it
+
+    def answer(self, result: ScanResult) -> bytes:
+        """``result`` pickled for the server, with the register version that scanned it."""
+        return pickle.dumps(replace(result, register_version=self.version))
 
     @property
     def limit(self) -> float:
@@ -199,7 +221,7 @@ def _kill(job: _Job, child: int, started: float) -> bool:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
         elapsed_ms = (time.monotonic() - started) * 1000
-        _send_frame(job.sock, pickle.dumps(unscannable(job.policy, OVER_TIME, elapsed_ms)))
+        _send_frame(job.sock, job.answer(unscannable(job.policy, OVER_TIME, elapsed_ms)))
         job.clock.set(0.0)
         return True
     finally:
@@ -216,7 +238,7 @@ def _scanner(job: _Job, parent: int) -> None:
         while (frame := _read_frame(job.sock)) is not None:
             clock.set(time.monotonic())
             envelope: Envelope = pickle.loads(frame)  # noqa: S301 - from our own server
-            answer = pickle.dumps(job.core(envelope, job.index, job.policy, job.settings))
+            answer = job.answer(job.core(envelope, job.index, job.policy, job.settings))
             with clock.lock:
                 clock.set(0.0)
             _send_frame(job.sock, answer)
@@ -297,6 +319,7 @@ class ScanPool:
 
     workers: list[_Worker]
     cases: int  # in the register the workers indexed
+    version: int = 0  # of that register
     closing: bool = False  # retired: scans go to the pool in force instead
 
     def __post_init__(self) -> None:
@@ -354,18 +377,47 @@ def _join(processes: list[BaseProcess]) -> None:
 
 @dataclass(frozen=True)
 class BuiltIndex:
-    """An index as the builder process sent it: pickled, with its register's size."""
+    """An index as the builder process sent it (or as kept on disk): pickled, with
+    its register's size."""
 
     pickled: bytes
     cases: int
     check: int  # the builder's _hash_check()
+    from_disk: bool = False
 
 
-async def build_in_process(source: RegisterSource) -> BuiltIndex:
-    """Parse and index ``source`` in a builder process: nothing here parses it."""
+async def build_in_process(source: RegisterSource, store: Store | None = None) -> BuiltIndex:
+    """``source``'s index: with a ``store``, the one sealed beside it if it is that
+    version's (a restart), else built in a builder process (nothing here parses the
+    register), under the store's hashing key, and sealed there for the next start."""
+    if store is None:
+        return await _build_in_process(source, None)
+    keys, path = store.keys, stored.index_path(store.path)
+    digest = await asyncio.to_thread(stored.register_digest, source.text)
+    try:
+        pickled, cases = await asyncio.to_thread(stored.load, path, keys, source.version, digest)
+    except stored.Stale as why:
+        log.info("building the index", version=source.version, reason=str(why))
+    else:
+        log.info("index loaded from disk", version=source.version, count=cases)
+        return BuiltIndex(pickled, cases, _hash_check(), from_disk=True)
+    started = time.monotonic()
+    built = await _build_in_process(source, stored.hash_key(keys))
+    log.info("index built", version=source.version, seconds=round(time.monotonic() - started, 2))
+    stamp = stored.Stamp(source.version, digest, built.cases, stored.key_id(stored.hash_key(keys)))
+    try:
+        await asyncio.to_thread(stored.save, path, keys, stamp, built.pickled)
+    except OSError as exc:  # the gateway runs on; the next start builds again
+        log.warning("index not kept on disk", path=str(path), reason=exc.strerror)
+    return built
+
+
+async def _build_in_process(source: RegisterSource, hash_key: bytes | None) -> BuiltIndex:
+    """Parse and index ``source`` in a builder process, under ``hash_key`` (by
+    default the builder's own random key, which the index takes with it)."""
     [builder] = await _spawn(_build, 1, "gateway-index")
     try:
-        await builder.send(pickle.dumps(source))
+        await builder.send(pickle.dumps((source, hash_key)))
         cases, check = pickle.loads(await builder.read_frame())  # noqa: S301 - ours
         return BuiltIndex(await builder.read_frame(), cases, check)
     except (OSError, asyncio.IncompleteReadError) as exc:
@@ -382,13 +434,16 @@ async def start_pool(
     internal_domains: tuple[str, ...],
     limits: Limits | None = None,
     core: ScanFunction = scan,
+    version: int = 0,
 ) -> ScanPool:
-    """A pool whose every worker holds the index before the first message; each scan
-    within ``limits`` (its process killed and replaced when it overruns them)."""
+    """A pool whose every worker holds the index of register ``version`` before the
+    first message (it returns only once each said so); each scan within ``limits``
+    (its process killed and replaced when it overruns them), its answer stamped with
+    ``version``."""
     workers: list[_Worker] = []
     try:
         workers = await _spawn(_serve, processes, "gateway-scan")
-        start = (str(policy_dir), internal_domains, limits or Limits(), core, built.check)
+        start = (str(policy_dir), internal_domains, limits or Limits(), core, built.check, version)
         settings = pickle.dumps(start)
         for worker in workers:
             await worker.send(built.pickled)
@@ -401,7 +456,7 @@ async def start_pool(
             worker.process.kill()
         await _stop(workers)
         raise WorkerLost("a scan process did not start (see its error above)") from exc
-    return ScanPool(workers, built.cases)
+    return ScanPool(workers, built.cases, version)
 
 
 async def _spawn(target: Callable[[socket.socket], None], count: int, name: str) -> list[_Worker]:

@@ -6,13 +6,15 @@ role checks are in ``Console.app``'s routes and again in what the handlers call.
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import hashlib
 import hmac
+import secrets
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -20,14 +22,42 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.errors import AccessDenied, ConfigError, NotFound, RegisterError
 from gateway.policy import Policy
+from gateway.register import Register, parse_register
+from gateway.register.diff import RegisterDiff, canonical, diff_stored, shrink_refusal
 from gateway.review import Review, accounts, audit, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import ROLES
 from gateway.review.upkeep import policy_digest
 from gateway.store import Store
+from gateway.store.registers import Origin
+
+if TYPE_CHECKING:
+    from gateway.console.app import ConsoleSettings
 
 MAX_REGISTER_BYTES = 50 * 1024 * 1024
 ENROL_SECONDS = 600
+PREVIEW_SECONDS = 900.0  # an upload waits this long for its confirm button
+MAX_PREVIEWS = 16  # changes waiting, all admins together (one each)
+VERSIONS_SHOWN = 50
+DIFF_SHOWN = 200  # case ids of each kind (added, removed, changed) on the page
+
+
+@dataclass(frozen=True)
+class RegisterPreview:
+    """A register change shown to its admin, waiting for the confirm button.  It lives
+    in the console's memory only (the text holds protected values: it is never written
+    unsealed)."""
+
+    user: str
+    text: str
+    fmt: str
+    canonical: str  # the register's form for the next diff (``diff.canonical``)
+    cases: int
+    origin: Origin
+    base: int  # the version it was compared with
+    diff: RegisterDiff
+    refusal: str | None  # why it removes too much, if it does
+    made: float = field(default_factory=time.monotonic)
 
 
 class AdminPages:
@@ -39,6 +69,8 @@ class AdminPages:
     policy_dir: Path | None
     notices: dict[str, str]
     enrol_key: bytes  # MACs the authenticator set-up between its two steps
+    settings: ConsoleSettings
+    register_previews: dict[str, RegisterPreview]  # by token, see ``import_register``
 
     def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
         raise NotImplementedError
@@ -155,21 +187,32 @@ class AdminPages:
         return {"secret": secret, "uri": uri, "issued": issued, "proof": proof}
 
     async def register(self, request: Request, session: Session) -> Response:
-        versions = await self.store.fetch_all(
-            "SELECT version, imported_at, source, cases FROM register_versions"
-            " ORDER BY version DESC LIMIT 50"
-        )
-        cases = await self.store.register_cases()
-        return self.render(
-            "register.html",
-            session=session,
-            versions=[(v, dt.datetime.fromisoformat(at), src, n) for v, at, src, n in versions],
-            cases=cases,
-            error=request.query_params.get("error", ""),
+        return await self._register_page(
+            session,
             notice=self.notices.get(request.query_params.get("notice", "")),
         )
 
+    async def _register_page(
+        self, session: Session, token: str = "", notice: str | None = None
+    ) -> Response:
+        """The versions, the current version's cases, and a change waiting for its
+        confirm button (``token``), if any."""
+        return self.render(
+            "register.html",
+            session=session,
+            versions=await self.store.register_versions(limit=VERSIONS_SHOWN),
+            cases=await self.store.register_cases(),
+            preview=self.register_previews.get(token),
+            token=token,
+            shown=DIFF_SHOWN,
+            notice=notice,
+            in_force=await self.store.in_force(),  # what the running gateway scans with
+            beat=await self.store.heartbeat(),
+        )
+
     async def import_register(self, request: Request, session: Session) -> Response:
+        """An upload, read and compared with the current version: the page shows what it
+        changes, and nothing is stored until the admin confirms."""
         form: FormData = request.state.form
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
@@ -179,15 +222,82 @@ class AdminPages:
         if len(data) > MAX_REGISTER_BYTES:
             raise ConfigError(f"{name}: larger than {MAX_REGISTER_BYTES // 2**20} MiB")
         try:
-            version = await self.store.import_register(data.decode("utf-8"), name)
+            text = data.decode("utf-8")
+            register = await asyncio.to_thread(parse_register, text, name)
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{name}: not UTF-8 text") from exc
         except RegisterError as exc:  # names the file, line, case and field; no values
             raise ConfigError(str(exc)) from exc
-        await record_event(
-            self.store, session.user.actor, "register-import", f"register:{version}", name
+        fmt = "json" if name.endswith(".json") else "yaml"
+        digest = hashlib.sha256(data).hexdigest()
+        origin = Origin(session.user.actor, "import", name, digest)
+        return await self._preview(session, text, fmt, register, origin)
+
+    async def rollback_register(self, request: Request, session: Session) -> Response:
+        """An old version as the next one: shown and confirmed like an upload."""
+        wanted = str(request.state.form.get("version", ""))
+        source = await self.store.register_source(int(wanted)) if wanted.isdigit() else None
+        if source is None:
+            raise NotFound(f"no register version {wanted!r}")
+        register = await asyncio.to_thread(source.parse)
+        origin = Origin(session.user.actor, "rollback", f"version {source.version}")
+        return await self._preview(session, source.text, source.format, register, origin)
+
+    async def _preview(
+        self, session: Session, text: str, fmt: str, register: Register, origin: Origin
+    ) -> Response:
+        base, stored = await self.store.register_canonical() or (0, None)
+        diff = await asyncio.to_thread(diff_stored, stored, register)
+        if diff.empty:
+            return RedirectResponse("/register?notice=register-same", status_code=303)
+        refusal = shrink_refusal(diff, self.settings.register_max_shrink)
+        form = await asyncio.to_thread(canonical, register)
+        preview = RegisterPreview(
+            session.user.name, text, fmt, form, len(register.cases), origin, base, diff, refusal
         )
-        return RedirectResponse("/register?notice=register-imported", status_code=303)
+        now = time.monotonic()
+        for old, waiting in list(self.register_previews.items()):
+            if now - waiting.made > PREVIEW_SECONDS or waiting.user == preview.user:
+                del self.register_previews[old]  # one waiting change per admin
+        while len(self.register_previews) >= MAX_PREVIEWS:
+            del self.register_previews[next(iter(self.register_previews))]
+        token = secrets.token_urlsafe(18)
+        self.register_previews[token] = preview
+        return await self._register_page(session, token)
+
+    async def confirm_register(self, request: Request, session: Session) -> Response:
+        """Store the change the admin saw (unless the register changed since), audited
+        with its counts."""
+        form: FormData = request.state.form
+        token = str(form.get("token", ""))
+        preview = self.register_previews.get(token)
+        fresh = preview is not None and time.monotonic() - preview.made < PREVIEW_SECONDS
+        if preview is None or not fresh or preview.user != session.user.name:
+            raise ConfigError("This change is no longer waiting; upload the file again.")
+        if preview.refusal and form.get("allow_shrink") != "on":
+            raise ConfigError(
+                f"Not applied: {preview.refusal}. Tick the box to remove them all the same."
+            )
+        del self.register_previews[token]
+        origin = preview.origin
+        version = await self.store.save_register(
+            preview.text,
+            preview.fmt,
+            preview.cases,
+            origin,
+            after=preview.base,
+            keep=self.settings.register_keep_versions,
+            canonical_text=preview.canonical,
+        )
+        await record_event(
+            self.store,
+            origin.actor,
+            f"register-{origin.action}",
+            f"register:{version}",
+            f"{origin.source}: {preview.diff.counts()}",
+        )
+        notice = "register-rolled-back" if origin.action == "rollback" else "register-imported"
+        return RedirectResponse(f"/register?notice={notice}", status_code=303)
 
     async def _rule_counts(self, false_positive_only: bool = False) -> Counter[str]:
         """Messages in the quarantine (any status) per rule that decided them."""

@@ -50,6 +50,10 @@ NOTICES = {
     "user-added": "User added.",
     "user-changed": "User changed.",
     "register-imported": "Register imported; the gateway uses it within seconds.",
+    "register-rolled-back": "Rolled back: a new version with the old content; the gateway "
+    "uses it within seconds.",
+    "register-same": "That register holds the same cases as the current version: "
+    "nothing was stored.",
     "totp-on": "Your authenticator app is now needed at every login and release.",
 }
 LIST_LIMIT = 500  # messages on one list page, most severe and oldest first
@@ -62,6 +66,8 @@ class ConsoleSettings:
     idle_timeout: float = 900.0  # seconds without a request before a session ends
     session_lifetime: float = 8 * 3600.0  # however busy, a session ends after this
     limits: Limits = field(default_factory=Limits)  # the scan's, for re-reading a message
+    register_max_shrink: float = 0.05  # as the settings of the same names
+    register_keep_versions: int = 0
 
 
 class Console(AdminPages):
@@ -81,6 +87,7 @@ class Console(AdminPages):
         self.policy_dir = policy_dir
         self.notices = NOTICES
         self.enrol_key = secrets.token_bytes(32)
+        self.register_previews = {}
         self.throttle = web.Throttle()
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -109,10 +116,13 @@ class Console(AdminPages):
             Route("/account", page(self.account, frozenset(Role))),
             Route("/account", page(self.change_account, frozenset(Role)), methods=["POST"]),
             Route("/register", page(self.register, REGISTER_READERS)),
-            Route(
-                "/register",
-                page(self.import_register, frozenset({Role.REGISTER_ADMIN})),
-                methods=["POST"],
+            *(
+                Route(path, page(handler, frozenset({Role.REGISTER_ADMIN})), methods=["POST"])
+                for path, handler in (
+                    ("/register", self.import_register),
+                    ("/register/confirm", self.confirm_register),
+                    ("/register/rollback", self.rollback_register),
+                )
             ),
             Route("/policies", page(self.policies, POLICY_READERS)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

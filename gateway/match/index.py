@@ -1,10 +1,11 @@
 """Register -> Index: anchor keys and compact records, built once per register version.
 
 Memory is what limits a million-case register, so nothing here is a Python object
-per key: keys and postings are two sorted int64 numpy arrays, and each case's
-verification data is one ``marshal`` record in a single bytes blob.  Small Python
-sets of distinct tokens (given names, surnames) let the text scan skip most words
-without touching the arrays.
+per key: keys (uint64, keyed hashes: ``keys``) and postings (int64) are two sorted
+numpy arrays, and each case's verification data is one ``marshal`` record in a single
+bytes blob.  Small Python sets of distinct tokens (given names, surnames) let the text
+scan skip most words without touching the arrays.  An index holds the hashing key it
+was built under and makes its process hash under it (``keys.use_key``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gateway.register import normalise as N
 from gateway.register.model import Case, ProtectedLocation, ProtectedPerson, RestrictedContact
 
 Postings = npt.NDArray[np.int64]
+Keys = npt.NDArray[np.uint64]
 
 # Posting layout: record index << 20 | code << 16 | person << 8 | detail; person and
 # detail numbers above 255 share the last slot (no case has that many people).
@@ -50,7 +52,7 @@ Record = tuple[Any, ...]
 
 @dataclass
 class _Builder:
-    keys: array[int] = field(default_factory=lambda: array("q"))
+    keys: array[int] = field(default_factory=lambda: array("Q"))
     values: array[int] = field(default_factory=lambda: array("q"))
     blob: bytearray = field(default_factory=bytearray)
     offsets: array[int] = field(default_factory=lambda: array("q"))
@@ -70,8 +72,8 @@ class _Builder:
 class Part:
     """What one builder made: sortable arrays and records, numbered from zero."""
 
-    keys: npt.NDArray[np.int64]
-    values: npt.NDArray[np.int64]
+    keys: Keys
+    values: Postings
     blob: bytes
     offsets: npt.NDArray[np.int64]
     given: frozenset[str]
@@ -83,7 +85,7 @@ class Part:
     @classmethod
     def of(cls, b: _Builder) -> Part:
         return cls(
-            np.frombuffer(b.keys, dtype=np.int64),
+            np.frombuffer(b.keys, dtype=np.uint64),
             np.frombuffer(b.values, dtype=np.int64),
             bytes(b.blob),
             np.frombuffer(b.offsets, dtype=np.int64),
@@ -95,8 +97,9 @@ class Part:
         )
 
 
-def merge(parts: Sequence[Part]) -> Index:
-    """One index from parts built apart: record numbers and blob offsets are shifted."""
+def merge(parts: Sequence[Part], hash_key: bytes | None = None) -> Index:
+    """One index from parts built apart (under ``hash_key``, by default this process's
+    key): record numbers and blob offsets are shifted."""
     values, offsets = [], []
     records = blob_size = 0
     for part in parts:
@@ -115,7 +118,12 @@ def merge(parts: Sequence[Part]) -> Index:
             frozenset().union(*(getattr(p, name) for p in parts))
             for name in ("given", "first", "surnames", "generic", "streets")
         ],
+        K.current_key() if hash_key is None else hash_key,
     )
+
+
+class IndexKeyError(RuntimeError):
+    """A look-up in an index built under another hashing key than the process's."""
 
 
 class Index:
@@ -123,12 +131,18 @@ class Index:
 
     def __init__(
         self,
-        keys: npt.NDArray[np.int64],
+        keys: Keys,
         values: Postings,
         blob: bytes,
         offsets: npt.NDArray[np.int64],
         token_sets: Sequence[frozenset[Any]],
+        hash_key: bytes,
     ) -> None:
+        # The probes of a scan are hashed under the process's key: make it this
+        # index's (a scan process receives its index, key included, from the builder).
+        if K.current_key() != hash_key:
+            K.use_key(hash_key)
+        self.hash_key = hash_key
         self._keys = keys
         self._values = values
         self._blob = blob
@@ -140,10 +154,12 @@ class Index:
         self.record = functools.lru_cache(maxsize=4096)(self._record)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as its arrays, records and token sets (built once, sent to the scan
-        processes); the bitmap and the record cache are made again on arrival."""
+        """Pickled as its arrays, records, token sets and hashing key (built once, sent
+        to the scan processes over their sockets, or sealed on disk); the bitmap and the
+        record cache are made again on arrival."""
         sets = (self.given, self.first, self.surnames, self.generic, self.streets)
-        return (Index, (self._keys, self._values, self._blob, self._offsets, sets))
+        args = (self._keys, self._values, self._blob, self._offsets, sets, self.hash_key)
+        return (Index, args)
 
     @property
     def size(self) -> int:
@@ -173,12 +189,15 @@ class Index:
         A key with more than ``cap`` postings whose code is in ``weak`` keeps only the
         postings of the records in ``keep``: such a key is too common to be evidence
         on its own.  A bitmap of the keys' low bits rules most unknown keys out with
-        one memory access, before the binary search.
+        one memory access, before the binary search.  ``IndexKeyError`` if the process
+        hashes under another key than the index's (its probes could never match).
         """
+        if K.current_key() != self.hash_key:
+            raise IndexKeyError("the index was built under another hashing key")
         out: list[list[int]] = [[] for _ in probes]
         if not probes or not len(self._keys):
             return out
-        query = np.array(probes, dtype=np.int64)
+        query = np.array(probes, dtype=np.uint64)
         bit = query & self._mask
         maybe = np.flatnonzero((self._bitmap[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1)
         if not len(maybe):
@@ -196,7 +215,7 @@ class Index:
         return out
 
 
-def _bitmap(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
+def _bitmap(keys: Keys) -> tuple[npt.NDArray[np.uint8], int]:
     """One bit per key's low bits, 8 bits per key: about 12% of unknown keys get past."""
     bits = 1 << max(16, int(len(keys) * 8).bit_length())
     mask = bits - 1

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.register import normalise
 
@@ -48,7 +49,8 @@ Phone = Annotated[
     str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_phone)
 ]
 Text = Annotated[str, AfterValidator(_text)]
-Dob = Annotated[dt.date, BeforeValidator(_date)]
+Day = Annotated[dt.date, BeforeValidator(_date)]
+Dob = Day
 
 
 class _Model(BaseModel):
@@ -82,6 +84,17 @@ class Case(_Model):
     protected: list[ProtectedPerson] = Field(min_length=1)
     restricted: list[RestrictedContact] = Field(default_factory=list)
     allowed_recipients: list[Email] = Field(default_factory=list)
+    # When the case (its order, its referral) starts and ends, as the case system has
+    # it.  Optional, and carried for the record: the matcher protects a case whatever
+    # its dates, because a lapsed order does not make the victim safe.
+    valid_from: Day | None = None
+    valid_to: Day | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Case:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
 
 
 class ProtectedLocation(_Model):
@@ -105,7 +118,11 @@ class Register(_Model):
         for where, ident in [("cases", c.id) for c in self.cases] + [
             ("protected_locations", p.id) for p in self.protected_locations
         ]:
-            if ident in seen:
-                raise ValueError(f"duplicate id {ident!r} in {where}")
+            if ident in seen:  # the loader reports each one at its own line
+                raise PydanticCustomError(
+                    "duplicate_id",
+                    "duplicate id {ident} in {where}",
+                    {"ident": ident, "where": where},
+                )
             seen.add(ident)
         return self

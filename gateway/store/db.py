@@ -22,6 +22,7 @@ import aiosqlite
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
 from gateway.store.base import guard, now
+from gateway.store.inforce import InForceRecords
 from gateway.store.model import (
     STATUSES,
     HeldMessage,
@@ -66,7 +67,7 @@ def _details_id(message_id: str) -> str:
     return f"{message_id}/details"
 
 
-class Store(RegisterVersions):
+class Store(RegisterVersions, InForceRecords):
     """Held messages and the register, in one SQLite file; open with ``Store.open``."""
 
     def __repr__(self) -> str:

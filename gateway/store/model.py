@@ -105,8 +105,12 @@ class RegisterVersion:
 
     version: int
     imported_at: dt.datetime
-    source: str
+    source: str  # a file's path, an upload's name, or the version a rollback restored
     cases: int
+    actor: str = ""  # who made it ('' for versions made before schema 3)
+    action: str = "import"  # import, add, update, remove, rollback
+    digest: str = ""  # SHA-256 (hex) of the version's text
+    source_digest: str = ""  # SHA-256 (hex) of the source file's bytes, when a file
 
 
 @dataclass(frozen=True)

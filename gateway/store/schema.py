@@ -110,6 +110,26 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # 3: register versions say who made them (actor), how (action: import, add, update,
+    # remove, rollback), from what (source; source_digest, SHA-256 of the source file's
+    # bytes) and the SHA-256 of their own text (digest).  Older rows keep '' (unknown).
+    # canonical (sealed, NULL for older rows): each entry's validated JSON by id, which
+    # the next change is compared with (register/diff.py) without validating again.
+    # register_files remembers the last import from each file, beyond the retention of
+    # versions: a restart imports its --register file again only when it changed.
+    """
+    ALTER TABLE register_versions ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+    ALTER TABLE register_versions ADD COLUMN action TEXT NOT NULL DEFAULT 'import';
+    ALTER TABLE register_versions ADD COLUMN source_digest TEXT NOT NULL DEFAULT '';
+    ALTER TABLE register_versions ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+    ALTER TABLE register_versions ADD COLUMN canonical BLOB;
+    CREATE TABLE register_files (
+        path TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        imported_at TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -107,7 +107,7 @@ def test_a_rule_asking_for_a_rescan_stops_a_release_the_new_register_catches(
         register["cases"][0]["restricted"][0]["emails"].append("lettings@landlord.example")
         changed = tmp_path / "register.yaml"
         changed.write_text(yaml.safe_dump(register))
-        assert 0 == g.cli("register", "import", str(changed)).returncode
+        assert 0 == g.cli("register", "import", "--yes", str(changed)).returncode
         status, out = _act(
             g, "rita", "release", caught, "--reason", "ok", "--policies", str(policies)
         )

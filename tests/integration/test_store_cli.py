@@ -105,12 +105,13 @@ def test_import_without_a_key_is_a_clear_error(tmp_path: Path, gateway: Gateway)
 
 
 def test_import_prints_the_version_and_counts_only(data: Path, gateway: Gateway) -> None:
-    """Import reports version and counts; a second import is version 2."""
+    """Import reports version and counts; the same file again says so and stores nothing."""
     first = gateway("register", "import", REGISTER, "--data-dir", data)
     second = gateway("register", "import", REGISTER, "--data-dir", data)
     assert (0, 0) == (first.status, second.status)
     assert "register version 1, 2 cases, 3 protected people" in first.out
-    assert "register version 2" in second.out
+    assert "the same as register version 1; nothing stored" in second.out
+    assert "register version 1: 2 cases" in gateway("register", "list", "--data-dir", data).out
     _assert_no_protected_value(first)
 
 

@@ -62,16 +62,27 @@ def _login(client: httpx.Client, name: str) -> tuple[httpx.Client, str]:
 
 
 def test_a_register_admin_imports_a_new_version(running: ConsoleGateway, login: Login) -> None:
-    """The upload becomes the next version, is audited, and no protected value is shown."""
+    """The upload shows what it changes, becomes the next version once confirmed, is
+    audited, and no protected value is shown."""
     client, csrf = login("reggie")
     before = client.get("/register")
     assert "DA-2025-0142" in before.text
     assert SAFE_ADDRESS not in before.text
-    sent = client.post(
+    changed = REGISTER.read_bytes().replace(
+        b"emails: [mark.whitmore@example.com",
+        b"emails: [lettings@landlord.example, mark.whitmore@example.com",
+    )
+    assert changed != REGISTER.read_bytes()
+    shown = client.post(
         "/register",
         data={"csrf": csrf},
-        files={"file": ("new.yaml", REGISTER.read_bytes(), "application/yaml")},
+        files={"file": ("new.yaml", changed, "application/yaml")},
     )
+    assert (200, True) == (shown.status_code, "restricted[0].emails" in shown.text)
+    assert SAFE_ADDRESS not in shown.text
+    token = re.search(r'name="token" value="([^"]+)"', shown.text)
+    assert token is not None
+    sent = client.post("/register/confirm", data={"csrf": csrf, "token": token[1]})
     assert (303, "/register?notice=register-imported") == (
         sent.status_code,
         sent.headers["location"],

@@ -131,3 +131,13 @@ def test_no_key_material_in_repr_or_str(keys: KeyRing) -> None:
         assert key.hex() not in text
         assert repr(key) not in text
         assert keys.id.hex() in text
+
+
+def test_a_derived_key_is_stable_and_tied_to_its_master_key_and_purpose() -> None:
+    """The same master key and purpose give the same sub-key; another of either does not."""
+    one, other = KeyRing(bytes(32)), KeyRing(bytes([7]) * 32)
+    assert one.derive("index") == KeyRing(bytes(32)).derive("index")
+    assert 16 == len(one.derive("index", 16))
+    assert one.derive("index") != other.derive("index")
+    assert one.derive("index") != one.derive("other")
+    assert bytes(32) != one.derive("index")

@@ -1,0 +1,90 @@
+"""``gateway register import --wait``: until the running gateway scans with a version.
+
+The running ``gateway serve`` records in the store the register version every scan
+worker scans with, once they all do, and a heartbeat every few seconds (removed when
+it stops); this reads both until the version (or a newer one) is in force.
+
+Exit status: 0 in force; 3 not in force within ``--timeout``; 4 no gateway running
+(the version is stored, and will be in force when one starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from gateway.crypto import KeyRing
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.inforce import InForce
+
+NOT_IN_FORCE = 3
+NOT_RUNNING = 4
+DEFAULT_TIMEOUT_S = 300.0
+POLL_S = 0.2  # the store is read, never written, at this pace
+
+
+def add_wait_options(parser: argparse.ArgumentParser) -> None:
+    """``--wait`` and ``--timeout S``."""
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="return once the running gateway scans every message with the new version "
+        f"(exit {NOT_IN_FORCE} on timeout, {NOT_RUNNING} if no gateway runs)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"how long --wait waits, in seconds (default {DEFAULT_TIMEOUT_S:.0f})",
+    )
+
+
+def wait_in_force(settings: Settings, version: int, timeout: float) -> int:
+    """Wait until the running gateway has register ``version`` (or a newer one) in
+    force -> the exit status, with a line saying what happened."""
+    keys = KeyRing.load(settings.key_path)
+
+    async def work() -> tuple[int, InForce | None]:
+        store = await Store.open(settings.database, keys)
+        try:
+            return await _poll(store, version, time.monotonic() + timeout)
+        finally:
+            await store.close()
+
+    status, now = asyncio.run(work())
+    shown = "none" if now is None else f"version {now.version}"
+    if status == 0:
+        assert now is not None
+        print(f"register version {now.version} in force since {now.since:%Y-%m-%d %H:%M:%S} UTC")
+    elif status == NOT_RUNNING:
+        print(
+            f"the gateway is not running (no heartbeat in {settings.data_dir}): register "
+            f"version {version} will be in force when it starts",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"register version {version} not in force after {timeout:g} s "
+            f"(in force: {shown}); see the gateway's log",
+            file=sys.stderr,
+        )
+    return status
+
+
+async def _poll(store: Store, version: int, deadline: float) -> tuple[int, InForce | None]:
+    """Read the heartbeat and the version in force until it is ``version`` or newer,
+    the gateway is gone, or ``deadline`` (monotonic) has passed."""
+    while True:
+        beat = await store.heartbeat()
+        now = await store.in_force()
+        if beat is None or not beat.alive():
+            return NOT_RUNNING, now
+        if now is not None and now.version >= version:
+            return 0, now
+        if time.monotonic() >= deadline:
+            return NOT_IN_FORCE, now
+        await asyncio.sleep(POLL_S)

@@ -1,0 +1,119 @@
+"""The register version in force and the running gateway's heartbeat, in ``meta``.
+
+``gateway serve`` records a version as in force only once every scan worker scans
+with it, and refreshes a heartbeat while it runs (removed when it stops), so another
+process (``gateway register import --wait``, the console) can tell what the running
+gateway scans with, or that no gateway is running.  Both are name/value rows of
+``meta`` holding JSON: versions, times, a process id and the register's source name,
+never a protected value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.store.base import Connection, guard
+
+IN_FORCE = "register_in_force"
+HEARTBEAT = "serve_heartbeat"
+#: a heartbeat older than this many beat intervals (and at least STALE_MIN_S) is stale
+STALE_BEATS = 5
+STALE_MIN_S = 15.0
+_HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The register version every scan worker of the gateway scans with, since when,
+    and where that version came from (the file or upload it was imported from)."""
+
+    version: int
+    since: dt.datetime
+    source: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The last sign of life of a running ``gateway serve``."""
+
+    at: float  # time.time() of the beat
+    every: float  # seconds between beats
+    pid: int
+    host: str
+
+    def alive(self, now: float | None = None) -> bool:
+        """True while the beat is fresh: younger than a few intervals."""
+        age = (time.time() if now is None else now) - self.at
+        return age < max(STALE_BEATS * self.every, STALE_MIN_S)
+
+
+class InForceRecords(Connection):
+    """Record and read the version in force and the serving gateway's heartbeat."""
+
+    async def record_in_force(self, version: int, source: str) -> None:
+        """Record ``version`` (from ``source``) as the one every scan worker scans with."""
+        since = dt.datetime.now(dt.UTC).isoformat()
+        value = json.dumps({"version": version, "since": since, "source": source})
+        await self._put(IN_FORCE, value, "record the register version in force")
+
+    async def in_force(self) -> InForce | None:
+        """The version the gateway last put in force; ``None`` if it never did."""
+        data = await self._get(IN_FORCE, "read the register version in force")
+        if data is None:
+            return None
+        since = dt.datetime.fromisoformat(str(data["since"]))
+        return InForce(int(data["version"]), since, str(data["source"]))
+
+    async def beat(self, every: float) -> None:
+        """Say the gateway is running and beats every ``every`` seconds."""
+        value = {"at": time.time(), "every": every, "pid": os.getpid(), "host": _HOST}
+        await self._put(HEARTBEAT, json.dumps(value), "record the heartbeat")
+
+    async def heartbeat(self) -> Heartbeat | None:
+        """The running gateway's last heartbeat; ``None`` if none runs (or ran)."""
+        data = await self._get(HEARTBEAT, "read the heartbeat")
+        if data is None:
+            return None
+        at, every = float(data["at"]), float(data["every"])
+        return Heartbeat(at, every, int(data["pid"]), str(data["host"]))
+
+    async def end_heartbeat(self) -> None:
+        """Say this gateway stopped (another one's beat is left alone)."""
+        with guard("remove the heartbeat"):
+            async with self._writing:
+                await self._db.execute(
+                    "DELETE FROM meta WHERE name = ? AND json_extract(value, '$.pid') = ?"
+                    " AND json_extract(value, '$.host') = ?",
+                    (HEARTBEAT, os.getpid(), _HOST),
+                )
+
+    async def register_origin(self, version: int) -> str:
+        """Where register ``version`` came from (its source); '' if there is none."""
+        with guard("read the register"):
+            row = await self._one(
+                "SELECT source FROM register_versions WHERE version = ?", (version,)
+            )
+        return "" if row is None else str(row[0])
+
+    async def _put(self, name: str, value: str, what: str) -> None:
+        with guard(what):
+            async with self._writing:
+                await self._db.execute(
+                    "INSERT INTO meta VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (name, value),
+                )
+
+    async def _get(self, name: str, what: str) -> dict[str, Any] | None:
+        with guard(what):
+            row = await self._one("SELECT value FROM meta WHERE name = ?", (name,))
+        if row is None:
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
