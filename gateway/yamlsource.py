@@ -6,6 +6,7 @@ the same composer, so a JSON register reports lines too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ def _error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
     return int(mark.line) + 1 if mark is not None else None
 
 
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
 def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
     """Plain data from a composed node; a mapping value's line is its key's line."""
     lines.setdefault(loc, node.start_mark.line + 1)
@@ -78,8 +82,10 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
-            if key in out:
-                raise SourceError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            if key in out:  # the key is named only when it looks like a field name:
+                # a value typed as a key (``Sarah Davies:``) may be a protected one
+                shown = repr(key) if _FIELD_NAME.fullmatch(str(key)) else "(a key)"
+                raise SourceError(key_node.start_mark.line + 1, f"duplicate key {shown}")
             lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*loc, key), lines)
         return out

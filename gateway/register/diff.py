@@ -236,6 +236,12 @@ def _case_fields(old: Case, new: Case) -> tuple[str, ...]:
         out += _people_fields(kind, getattr(old, kind), getattr(new, kind))
     if sorted(old.allowed_recipients) != sorted(new.allowed_recipients):
         out.append("allowed_recipients")
+    compared = {"id", "allowed_recipients", *PEOPLE}
+    out += [
+        name  # the case's own fields (valid_from, valid_to, any added later)
+        for name in Case.model_fields
+        if name not in compared and getattr(old, name) != getattr(new, name)
+    ]
     return tuple(out)
 
 

@@ -25,7 +25,22 @@ from gateway.register.mapping import load_mapping
 from gateway.register.model import Register
 from gateway.yamlsource import Loc, Located, SourceError, parse_located
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """The C safe loader, refusing a key given twice in one mapping (YAML 1.2 forbids
+    it; PyYAML would keep the last, and a first ``emails:`` list would be lost without
+    a word).  The refusal sends the file to the slow parser, which names the line."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        keys = [key.value for key, _value in node.value if isinstance(key, yaml.ScalarNode)]
+        if len(keys) != len(set(keys)):
+            raise yaml.constructor.ConstructorError(None, None, "duplicate key", node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 Place = tabular.Place
 
 

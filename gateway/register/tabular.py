@@ -142,10 +142,10 @@ class _Case:
     rows: dict[str, list[_Row]] = field(default_factory=lambda: {"protected": [], "restricted": []})
     allowed: list[str] = field(default_factory=list)
     allowed_at: list[tuple[int, int]] = field(default_factory=list)
-    dates: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # value, line, column
+    dates: dict[str, tuple[dt.date, int, int]] = field(default_factory=dict)  # day, line, column
 
     def valid_to_first(self) -> bool:
-        """Whether the case ends before it starts (ISO dates compare as text)."""
+        """Whether the case ends before it starts."""
         ends = self.dates.get("valid_to")
         return ends is not None and ends[0] < self.dates["valid_from"][0]
 
@@ -184,7 +184,7 @@ class _Rows:
         )
         # A 100,000-row export repeats its role values and many dates: each is read once.
         self.role_memo: dict[str, Role | None] = {}
-        self.date_memo: dict[str, str] = {}
+        self.date_memo: dict[str, dt.date] = {}
 
     def add(self, line: int, cells: list[str]) -> None:
         """One row -> a person (or allowed recipient) of its case; errors noted."""
@@ -226,7 +226,7 @@ class _Rows:
 
     def _values(
         self, line: int, cells: list[str], ident: str, name: str
-    ) -> tuple[list[str], list[int]]:
+    ) -> tuple[list[Any], list[int]]:
         """The values of one register field in a row, and the column of each."""
         if name == "name":
             cols = [i for i in self.columns["name"] if cells[i].strip()]
@@ -248,15 +248,13 @@ class _Rows:
 
     def _date(
         self, line: int, cells: list[str], ident: str, name: str
-    ) -> tuple[list[str], list[int]]:
+    ) -> tuple[list[dt.date], list[int]]:
         cols = self.columns.get(name, [])
         if not cols or not cells[cols[0]].strip():
             return [], []
         text = cells[cols[0]]
         try:
-            day = self.date_memo.get(text) or self.date_memo.setdefault(
-                text, uk_date(text).isoformat()
-            )
+            day = self.date_memo.get(text) or self.date_memo.setdefault(text, uk_date(text))
             return [day], cols
         except ValueError as exc:
             self._error(line, cols[0], ident, f"{name}: {exc}")

@@ -160,3 +160,20 @@ def test_register_check_prints_warnings_and_still_exits_zero(tmp_path: Path) -> 
     assert expected == [line[: len(start)] for start, line in zip(expected, warnings, strict=True)]
     assert "2 warnings" in result.out
     assert not any(value in result.out for value in EXPORT_VALUES)
+
+
+def test_the_readme_export_example_gives_the_output_it_shows() -> None:
+    """The README's command reading the example export prints exactly what it shows."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### A register from a case-management export")[1].split("```")[1]
+    command, *shown = block.strip().splitlines()
+    argv = command.removeprefix("$ gateway register check ").split()
+    done = subprocess.run(
+        [str(GATEWAY), "register", "check", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=EXAMPLES.parent,
+    )
+    assert (0, shown) == (done.returncode, done.stdout.splitlines())

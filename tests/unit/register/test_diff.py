@@ -71,6 +71,17 @@ def test_added_removed_and_changed_cases_are_named_with_their_fields() -> None:
     assert "1 added, 1 removed, 1 changed; 2 cases, 1 protected locations" == diff.counts()
 
 
+def test_a_case_whose_dates_alone_changed_is_changed() -> None:
+    """An export that only moves a case's validity dates is a change, named by field."""
+    data = copy.deepcopy(BASE)
+    data["cases"][0]["valid_from"] = "2025-01-31"
+    diff = diff_registers(_register(BASE), _register(data))
+    assert (Changed("DA-2025-0142", ("valid_from",)),) == diff.cases.changed
+    assert (Changed("DA-2025-0142", ("valid_from",)),) == diff_canonical(
+        read_canonical(canonical(_register(BASE))), _register(data)
+    ).cases.changed
+
+
 def test_people_added_or_removed_are_counted_and_a_changed_one_is_located() -> None:
     """A second restricted contact is `restricted (+1)`; a person's new phone is located
     at their index in the new list."""

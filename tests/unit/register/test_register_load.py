@@ -169,3 +169,20 @@ def test_a_register_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path.write_bytes(b"version: 1\ncases:\n  - id: C\xe91\n")
     with pytest.raises(RegisterError, match=r"r.yaml:3: cannot read register: not UTF-8"):
         read_register_file(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("emails", "duplicate key 'emails'"), ("Sarah Davies", "duplicate key (a key)")],
+)
+def test_a_key_given_twice_is_refused_at_its_line(key: str, shown: str) -> None:
+    """YAML forbids a key twice in one mapping; a loader that kept the last would lose
+    the first list without a word.  A key that may be a value is not echoed."""
+    text = (
+        "version: 1\ncases:\n  - id: A-1\n    protected:\n      - name: Ann Smith\n"
+        f"        {key}: [ann@example.net]\n        {key}: [other@example.net]\n"
+    )
+    with pytest.raises(RegisterError) as caught:
+        parse_register(text, "r.yaml")
+    assert f"r.yaml:7: {shown}" in str(caught.value)
+    assert "example.net" not in str(caught.value)
