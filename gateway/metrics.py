@@ -42,6 +42,12 @@ class Metrics:
         )
         self.held = Gauge("gateway_quarantine_held", "Messages waiting in quarantine", registry=r)
         self.connections = Gauge("gateway_connections", "Open client connections", registry=r)
+        self.audit_chain_intact = Gauge(
+            "gateway_audit_chain_intact",
+            "1 if the audit chain verified at its last check (at start, then every"
+            " few minutes: review/upkeep.py), 0 if it is broken",
+            registry=r,
+        )
         self.register_version = Gauge(
             "gateway_register_version",
             "Register version in force: every scan worker scans with it",

@@ -174,7 +174,13 @@ async def _serve(store: Store, settings: Settings) -> None:
     async with asyncio.TaskGroup() as tasks:
         watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics, pool))
         chores = tasks.create_task(
-            upkeep(review, review.notifier, settings.retention_days, settings.digest_hour)
+            upkeep(
+                review,
+                review.notifier,
+                settings.retention_days,
+                settings.digest_hour,
+                lambda ok: metrics.audit_chain_intact.set(int(ok)),
+            )
         )
         if console_socket is not None:
             console = Console(review, _console_settings(settings), policy, policy_dir)

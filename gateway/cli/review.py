@@ -1,5 +1,5 @@
 """Commands for review: ``quarantine list|show|release|reject|false-positive|purge|export``,
-``user add|disable|enable|reset-password|totp|list``, ``audit list|verify``.
+``user add|alias|email|disable|enable|reset-password|totp|list``, ``audit list|verify``.
 
 Every action goes through ``gateway.review.Review`` with the same rules as the console.
 Actions on held mail name a review account (``--user``) and read its password from
@@ -24,6 +24,7 @@ from gateway.review import (
     User,
     accounts,
     audit,
+    identity,
     outcome_text,
     record_event,
 )
@@ -126,8 +127,26 @@ def _user_parsers(commands: Any, options: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--email", required=True, help="their mail address (a sender cannot release their own mail)"
     )
+    p.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="another address they send from (a shared mailbox...); repeat for more",
+    )
     p.add_argument("--role", required=True, help=f"comma-separated: {', '.join(ROLES)}")
     p.set_defaults(run=_user_add)
+    p = u.add_parser(
+        "alias", parents=[options], help="add or remove an address the account sends from"
+    )
+    p.add_argument("name")
+    p.add_argument("change", choices=("add", "remove"))
+    p.add_argument("address")
+    p.set_defaults(run=_user_alias)
+    p = u.add_parser("email", parents=[options], help="change the account's main address")
+    p.add_argument("name")
+    p.add_argument("address")
+    p.set_defaults(run=_user_email)
     for name in ("disable", "enable", "reset-password", "totp", "totp-off"):
         p = u.add_parser(name, parents=[options])
         p.add_argument("name")
@@ -289,14 +308,45 @@ def _user_add(args: argparse.Namespace) -> int:
     password = read_secret(f"new password for {args.name}: ")
 
     async def work(store: Store) -> User:
-        user = await accounts.add_user(store, args.name, args.email, roles, password)
-        await record_event(
-            store, cli_actor(), "user-add", f"user:{args.name}", f"roles {','.join(sorted(roles))}"
+        user = await accounts.add_user(
+            store, args.name, args.email, roles, password, tuple(args.alias)
         )
+        await record_event(store, cli_actor(), "user-add", f"user:{user.name}", added(user))
         return user
 
     user = _run(args, work, create=True)
     print(f"user {user.name} added: {', '.join(sorted(user.roles))}")
+    return 0
+
+
+def added(user: User) -> str:
+    """The audit reason of a new account: its roles and how many aliases (no addresses)."""
+    return f"roles {','.join(sorted(user.roles))}; {len(user.aliases)} aliases"
+
+
+def _user_alias(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        if args.change == "add":
+            await accounts.add_alias(store, args.name, args.address)
+        else:
+            await accounts.remove_alias(store, args.name, args.address)
+        target, reason = f"user:{args.name}", f"alias {identity.fingerprint(args.address)}"
+        await record_event(store, cli_actor(), f"user-alias-{args.change}", target, reason)
+
+    _run(args, work)
+    done = "added" if args.change == "add" else "removed"
+    print(f"user {args.name}: alias {done}")
+    return 0
+
+
+def _user_email(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        await accounts.set_email(store, args.name, args.address)
+        reason = f"email {identity.fingerprint(args.address)}"
+        await record_event(store, cli_actor(), "user-email", f"user:{args.name}", reason)
+
+    _run(args, work)
+    print(f"user {args.name}: main address changed")
     return 0
 
 
@@ -329,7 +379,9 @@ def _user_list(args: argparse.Namespace) -> int:
         print("no users (add one: gateway user add NAME --email ADDRESS --role admin)")
     for user in users:
         flags = (" disabled" if user.disabled else "") + (" totp" if user.has_totp else "")
-        print(f"{user.name}  {user.email}  {','.join(sorted(user.roles))}{flags}")
+        aliases = f"  aliases: {', '.join(user.aliases)}" if user.aliases else ""
+        clash = f"  CANNOT LOG IN: {user.clash}" if user.clash else ""
+        print(f"{user.name}  {user.email}  {','.join(sorted(user.roles))}{flags}{aliases}{clash}")
     return 0
 
 

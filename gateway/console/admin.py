@@ -24,7 +24,7 @@ from gateway.errors import AccessDenied, ConfigError, NotFound, RegisterError
 from gateway.policy import Policy
 from gateway.register import Register, parse_register
 from gateway.register.diff import RegisterDiff, canonical, diff_stored, shrink_refusal
-from gateway.review import Review, accounts, audit, record_event
+from gateway.review import Review, accounts, audit, identity, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import ROLES
 from gateway.review.upkeep import policy_digest
@@ -102,13 +102,21 @@ class AdminPages:
         actor = session.user.actor
         if change == "add":
             roles = accounts.parse_roles(",".join(str(r) for r in form.getlist("roles")))
-            await accounts.add_user(
-                self.store, name, str(form.get("email", "")), roles, str(form.get("password", ""))
+            aliases = tuple(str(form.get("aliases", "")).replace(",", " ").split())
+            user = await accounts.add_user(
+                self.store,
+                name,
+                str(form.get("email", "")),
+                roles,
+                str(form.get("password", "")),
+                aliases,
             )
-            await record_event(
-                self.store, actor, "user-add", f"user:{name}", f"roles {','.join(sorted(roles))}"
-            )
+            reason = f"roles {','.join(sorted(roles))}; {len(user.aliases)} aliases"
+            await record_event(self.store, actor, "user-add", f"user:{user.name}", reason)
             return RedirectResponse("/users?notice=user-added", status_code=303)
+        if change in ("alias-add", "alias-remove"):
+            await self._change_alias(session, change, name, str(form.get("address", "")))
+            return RedirectResponse("/users?notice=user-changed", status_code=303)
         if change in ("disable", "enable"):
             if name == session.user.name:
                 raise AccessDenied("you cannot disable your own account")
@@ -119,6 +127,16 @@ class AdminPages:
             raise NotFound(f"no change {change!r}")
         await record_event(self.store, actor, f"user-{change}", f"user:{name}")
         return RedirectResponse("/users?notice=user-changed", status_code=303)
+
+    async def _change_alias(self, session: Session, change: str, name: str, address: str) -> None:
+        """Another address the account sends from, or one fewer; audited with a digest of
+        the address, not the address."""
+        if change == "alias-add":
+            await accounts.add_alias(self.store, name, address)
+        else:
+            await accounts.remove_alias(self.store, name, address)
+        reason = f"alias {identity.fingerprint(address)}"
+        await record_event(self.store, session.user.actor, f"user-{change}", f"user:{name}", reason)
 
     async def account(self, request: Request, session: Session) -> Response:
         return self.render(

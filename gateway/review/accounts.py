@@ -7,6 +7,9 @@ account is locked for a time that doubles with each further failure (up to
 ``LOCK_MAX_SECONDS``).  Optional TOTP second factor (RFC 6238, via pyotp); its secret is
 sealed by the master key like every other secret in the store.
 
+Names are unique after case folding and NFKC, and no two accounts share an address
+(identity.py); each account has a random id, which approvals record.
+
 Console sessions are random tokens; the store keeps only their SHA-256, with a CSRF
 token, the start time (absolute timeout) and the last use (idle timeout).
 """
@@ -19,13 +22,14 @@ import hashlib
 import secrets
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from gateway.errors import ConfigError, LoginFailed, NotFound
+from gateway.review import identity
 from gateway.review.model import ROLES, Role, User
 from gateway.store import Store
 
@@ -38,7 +42,11 @@ LOGIN_FAILED = "wrong name, password or code, or the account is locked or disabl
 _attempts: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-_SELECT_USERS = "SELECT name, email, roles, disabled, totp IS NOT NULL FROM users"
+_SELECT_USERS = "SELECT name, email, roles, disabled, totp IS NOT NULL, uid FROM users"
+CLASHING = (
+    "this account shares its name or an address with another account: an admin must "
+    "resolve that first (gateway user list)"
+)
 
 
 def hash_password(password: str) -> str:
@@ -69,38 +77,64 @@ def _verify(stored_hash: str, password: str) -> bool:
         return False
 
 
-def _user(row: tuple[object, ...]) -> User:
+def _user(row: tuple[object, ...], aliases: tuple[str, ...]) -> User:
     roles = frozenset(Role(r) for r in str(row[2]).split(",") if r)
-    return User(str(row[0]), str(row[1]), roles, bool(row[3]), bool(row[4]))
+    return User(str(row[0]), str(row[1]), roles, bool(row[3]), bool(row[4]), str(row[5]), aliases)
 
 
 async def add_user(
-    store: Store, name: str, email: str, roles: frozenset[Role], password: str
+    store: Store,
+    name: str,
+    email: str,
+    roles: frozenset[Role],
+    password: str,
+    aliases: tuple[str, ...] = (),
 ) -> User:
-    """A new account; ``ConfigError`` if the name is taken."""
-    if not name or not name.replace("-", "").replace(".", "").replace("_", "").isalnum():
-        raise ConfigError(f"user name {name!r}: use letters, digits, '.', '-' or '_'")
-    if await find_user(store, name) is not None:
-        raise ConfigError(f"user {name!r} already exists")
-    if "@" not in email.strip()[1:-1]:  # the sender rule compares it with envelope senders
-        raise ConfigError(f"user {name!r}: give the mail address they send from")
+    """A new account with its mail address and the other addresses it sends from;
+    ``ConfigError`` if its name or an address is another account's (``identity``)."""
+    name = identity.clean_name(name)
+    # The sender rule compares these with envelope senders.
+    addresses = [identity.clean_address(a, name) for a in (email, *aliases)]
     password_hash = await asyncio.to_thread(hash_password, password)
-    await store.execute(
-        "INSERT INTO users (name, email, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        (
-            name,
-            email.strip().lower(),
-            ",".join(sorted(roles)),
-            password_hash,
-            dt.datetime.now(dt.UTC).isoformat(),
-        ),
-    )
+    now = dt.datetime.now(dt.UTC).isoformat()
+    uid = secrets.token_hex(16)
+    async with store.transaction() as write:  # checked and written under one lock
+        users = await _users(store)
+        identity.refuse_name(users, name)
+        identity.refuse_addresses(users, name, addresses)
+        await write(
+            "INSERT INTO users (name, email, roles, password_hash, created_at, uid)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (name, addresses[0], ",".join(sorted(roles)), password_hash, now, uid),
+        )
+        for alias in addresses[1:]:
+            await write("INSERT INTO user_aliases VALUES (?, ?, ?)", (uid, alias, now))
     return await get_user(store, name)
 
 
+async def _users(store: Store) -> list[User]:
+    """Every account with its aliases, by name; no clash computed."""
+    aliases: dict[str, list[str]] = {}
+    for uid, address in await store.fetch_all(
+        "SELECT uid, address FROM user_aliases ORDER BY added_at, address"
+    ):
+        aliases.setdefault(str(uid), []).append(str(address))
+    rows = await store.fetch_all(_SELECT_USERS + " ORDER BY name")
+    return [_user(tuple(row), tuple(aliases.get(str(row[5]), ()))) for row in rows]
+
+
+async def list_users(store: Store) -> list[User]:
+    """Every account, by name, each with why it may not log in (``clash``) if it shares
+    a name or an address with another enabled account."""
+    users = await _users(store)
+    found = identity.clashes(users)
+    return [replace(u, clash=found[u.id]) if u.id in found else u for u in users]
+
+
 async def find_user(store: Store, name: str) -> User | None:
-    row = await store.fetch_one(_SELECT_USERS + " WHERE name = ?", (name,))
-    return None if row is None else _user(tuple(row))
+    """The account called exactly ``name`` (accounts are few: all are read, to see
+    clashes)."""
+    return next((u for u in await list_users(store) if u.name == name), None)
 
 
 async def get_user(store: Store, name: str) -> User:
@@ -110,13 +144,14 @@ async def get_user(store: Store, name: str) -> User:
     return user
 
 
-async def list_users(store: Store) -> list[User]:
-    rows = await store.fetch_all(_SELECT_USERS + " ORDER BY name")
-    return [_user(tuple(row)) for row in rows]
-
-
 async def set_disabled(store: Store, name: str, disabled: bool) -> None:
-    """Disable (or enable) an account; a disabled account's sessions end at once."""
+    """Disable (or enable) an account; a disabled account's sessions end at once.
+    Enabling one that would share a name or address with an enabled account is refused."""
+    user = await get_user(store, name)
+    if not disabled and user.disabled:
+        others = [u for u in await _users(store) if not u.disabled and u.id != user.id]
+        identity.refuse_name(others, user.name)
+        identity.refuse_addresses(others, user.name, user.addresses)
     if (
         await store.execute("UPDATE users SET disabled = ? WHERE name = ?", (int(disabled), name))
         != 1
@@ -124,6 +159,41 @@ async def set_disabled(store: Store, name: str, disabled: bool) -> None:
         raise NotFound(f"no user {name!r}")
     if disabled:
         await store.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+
+async def set_email(store: Store, name: str, address: str) -> None:
+    """A new main address for ``name``; ``ConfigError`` if another account has it."""
+    user = await get_user(store, name)
+    email = identity.clean_address(address, name)
+    async with store.transaction() as write:
+        users = await _users(store)
+        identity.refuse_addresses(users, name, [email, *user.aliases], skip=user.id)
+        await write("UPDATE users SET email = ? WHERE uid = ?", (email, user.id))
+
+
+async def add_alias(store: Store, name: str, address: str) -> None:
+    """Another address ``name`` sends from; ``ConfigError`` if it is already an address
+    of this account or another."""
+    user = await get_user(store, name)
+    alias = identity.clean_address(address, name)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    async with store.transaction() as write:
+        users = await _users(store)
+        identity.refuse_addresses(users, name, [*user.addresses, alias], skip=user.id)
+        await write("INSERT INTO user_aliases VALUES (?, ?, ?)", (user.id, alias, now))
+
+
+async def remove_alias(store: Store, name: str, address: str) -> None:
+    """``name`` no longer sends from ``address`` (compared in canonical form);
+    ``NotFound`` if it is not one of its aliases."""
+    user = await get_user(store, name)
+    key = identity.address_key(address)
+    gone = [a for a in user.aliases if identity.address_key(a) == key]
+    if not gone:
+        raise NotFound(f"user {name!r} has no such alias")
+    async with store.transaction() as write:
+        for alias in gone:
+            await write("DELETE FROM user_aliases WHERE uid = ? AND address = ?", (user.id, alias))
 
 
 async def reset_password(store: Store, name: str, password: str) -> None:
@@ -188,7 +258,10 @@ async def authenticate(store: Store, name: str, password: str, code: str = "") -
         await asyncio.to_thread(_verify, _DUMMY_HASH, password)  # the same cost
         raise LoginFailed(LOGIN_FAILED)
     async with lock:
-        return await _authenticate(store, name, password, code)
+        user = await _authenticate(store, name, password, code)
+    if user.clash:  # told only after the right password: it gives no name away
+        raise LoginFailed(CLASHING)
+    return user
 
 
 async def _authenticate(store: Store, name: str, password: str, code: str) -> User:
@@ -260,7 +333,8 @@ async def resume_session(store: Store, token: str, idle: float, lifetime: float)
     if row is None:
         return None
     user = await find_user(store, row[0])
-    if user is None or user.disabled or now - row[3] > idle or now - row[2] > lifetime:
+    expired = now - row[3] > idle or now - row[2] > lifetime
+    if user is None or user.disabled or user.clash or expired:
         await store.execute("DELETE FROM sessions WHERE token_hash = ?", (key,))
         return None
     await store.execute("UPDATE sessions SET seen = ? WHERE token_hash = ?", (now, key))

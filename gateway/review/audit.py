@@ -10,6 +10,18 @@ finds what was done around them.  What the chain cannot show is the whole databa
 back to an earlier copy: keep the audit exported (``gateway audit list``) off the host
 for that.
 
+The chain starts with a genesis record (seq 0, MAC'd like any other), written with the
+audit key when the store is created, so an empty chain, or one without its genesis,
+fails ``verify``: an audit log emptied together with its head no longer reads as
+"intact: 0 records".  A store made before genesis records gets one once, when it is
+first opened by this version (``ensure_genesis``), appended after its records.  The
+gateway writes a genesis only while ``meta`` lacks the ``audit_genesis`` mark, and an
+attacker can delete the mark with the rows: so with no mark and an empty chain, a
+store that already holds accounts, register versions or messages (which its old code
+audited) gets a genesis that says so and never verifies.  The audit key is made only
+there too: a key removed from ``meta`` is reported, not replaced.  Only a store with
+nothing in it (a new file) starts a clean chain.
+
 Reasons are free text a reviewer typed, and may quote what the message held: they are
 sealed like message bodies (AES-GCM under the master key, the record's sequence number
 bound), and the MAC covers the reason as written, so a rekey leaves the chain intact.
@@ -24,25 +36,36 @@ import hmac
 import json
 import secrets
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.crypto import KeyRing, SealError
 from gateway.review.model import AuditRecord, ChainReport
-from gateway.store import Store
+from gateway.store import Store, StoreError
 
-GENESIS = "0" * 64
+GENESIS = "0" * 64  # the link before the first record
+GENESIS_ACTION = "genesis"
+NEW_STORE, UPGRADE, EMPTIED = "store", "upgrade", "upgrade-of-an-emptied-log"
 _KEY_RECORD = "audit-key"
+_KEY_MISSING = "the audit key is missing from the store"
+EMPTIED_PROBLEM = (
+    "the audit log was empty when this store was first opened by a version with genesis "
+    "records, though the store held accounts or data: it had been emptied"
+)
 
 
 async def audit_key(store: Store) -> bytes:
-    """The audit MAC key, made and sealed on first use."""
+    """The audit MAC key; ``StoreError`` if it is missing (it is made only with the
+    genesis: a key deleted from the database is not silently replaced)."""
+    key = await _key(store)
+    if key is None:
+        raise StoreError(f"store: cannot write the audit log: {_KEY_MISSING}")
+    return key
+
+
+async def _key(store: Store) -> bytes | None:
     row = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_key'")
-    if row is None:
-        sealed = store.keys.seal(_KEY_RECORD, secrets.token_bytes(32))
-        await store.execute("INSERT OR IGNORE INTO meta VALUES ('audit_key', ?)", (sealed.hex(),))
-        row = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_key'")
-    assert row is not None
-    return store.keys.open(_KEY_RECORD, bytes.fromhex(row[0]))
+    return None if row is None else store.keys.open(_KEY_RECORD, bytes.fromhex(row[0]))
 
 
 def _mac(
@@ -60,22 +83,69 @@ def _head(key: bytes, seq: int, mac: str) -> str:
 async def record(store: Store, actor: str, action: str, target: str = "", reason: str = "") -> int:
     """Append one record; its sequence number.  Durable when this returns."""
     key = await audit_key(store)
-    at = dt.datetime.now(dt.UTC).isoformat()
     async with store.transaction() as write:
-        head = await store.fetch_one("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
-        seq, prev = (1, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
-        mac = _mac(key, seq, at, actor, action, target, reason, prev)
-        sealed = store.keys.seal(reason_id(seq), reason.encode()).hex() if reason else ""
-        await write(
-            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, at, actor, action, target, sealed, prev, mac),
-        )
-        await write(
-            "INSERT INTO meta VALUES ('audit_head', ?)"
-            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (_head(key, seq, mac),),
-        )
+        return await _append(store, write, key, actor, action, target, reason)
+
+
+async def _append(
+    store: Store,
+    write: Callable[..., Awaitable[int]],
+    key: bytes,
+    actor: str,
+    action: str,
+    target: str,
+    reason: str,
+    first: int = 1,
+) -> int:
+    """Inside a write transaction: the next record (``first`` if the chain is empty),
+    linked to the last, and the head moved to it."""
+    at = dt.datetime.now(dt.UTC).isoformat()
+    head = await store.fetch_one("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+    seq, prev = (first, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
+    mac = _mac(key, seq, at, actor, action, target, reason, prev)
+    sealed = store.keys.seal(reason_id(seq), reason.encode()).hex() if reason else ""
+    await write(
+        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, at, actor, action, target, sealed, prev, mac),
+    )
+    await write(
+        "INSERT INTO meta VALUES ('audit_head', ?)"
+        " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        (_head(key, seq, mac),),
+    )
     return seq
+
+
+async def ensure_genesis(store: Store, new: bool) -> None:
+    """Once per store: the audit key and the genesis record, unless ``meta`` says they
+    were written.  ``new``: the database file was created by this open."""
+    if await store.fetch_one("SELECT 1 FROM meta WHERE name = 'audit_genesis'"):
+        return
+    async with store.transaction() as write:
+        if await store.fetch_one("SELECT 1 FROM meta WHERE name = 'audit_genesis'"):
+            return  # another process opening the store at the same moment wrote it
+        key = await _key(store)
+        if key is None:
+            sealed = store.keys.seal(_KEY_RECORD, secrets.token_bytes(32))
+            await write("INSERT INTO meta VALUES ('audit_key', ?)", (sealed.hex(),))
+            key = store.keys.open(_KEY_RECORD, sealed)
+        kind = await _genesis_kind(store, new)
+        seq = await _append(store, write, key, "system", GENESIS_ACTION, kind, "", first=0)
+        await write("INSERT INTO meta VALUES ('audit_genesis', ?)", (str(seq),))
+
+
+async def _genesis_kind(store: Store, new: bool) -> str:
+    """Which genesis a store gets: a new one's, an upgrade's (after its records), or,
+    for an empty chain in a store that was used, the one that never verifies."""
+    if await store.fetch_one("SELECT 1 FROM audit LIMIT 1"):
+        return UPGRADE
+    if new:
+        return NEW_STORE
+    used = await store.fetch_one(
+        "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM register_versions)"
+        " + (SELECT count(*) FROM messages) + (SELECT count(*) FROM approvals)"
+    )
+    return EMPTIED if used is not None and int(used[0]) > 0 else NEW_STORE
 
 
 async def records(
@@ -89,7 +159,7 @@ async def records(
     after = None if since is None else since.astimezone(dt.UTC).isoformat()
     rows = await store.fetch_all(
         "SELECT seq, at, actor, action, target, reason FROM audit"
-        " WHERE target = coalesce(?, target) AND at >= coalesce(?, at)"
+        " WHERE seq > 0 AND target = coalesce(?, target) AND at >= coalesce(?, at)"
         " ORDER BY seq DESC LIMIT ?",
         (target, after, limit),
     )
@@ -113,8 +183,11 @@ def _reason(keys: KeyRing, row: sqlite3.Row | tuple[Any, ...]) -> str:
 
 
 async def verify(store: Store) -> ChainReport:
-    """Walk the whole chain: every MAC, every link, no gap, and the head where it was left."""
-    key = await audit_key(store)
+    """Walk the whole chain: its genesis, every MAC, every link, no gap, and the head
+    where it was left."""
+    key = await _key(store)
+    if key is None:
+        return ChainReport(0, 0, _KEY_MISSING)
     rows = await store.fetch_all(
         "SELECT seq, at, actor, action, target, reason, prev, mac FROM audit ORDER BY rowid"
     )
@@ -124,21 +197,46 @@ async def verify(store: Store) -> ChainReport:
 
 
 def _walk(key: bytes, keys: KeyRing, rows: list[sqlite3.Row], head: str) -> ChainReport:
-    prev, expected_seq = GENESIS, 1
+    if not rows:
+        return ChainReport(0, 0, "the audit log is empty: its genesis record is missing")
+    # A chain begun by this version starts at its genesis, 0; an older one at 1.
+    prev, expected_seq = GENESIS, 0 if rows[0][0] == 0 else 1
+    genesis: list[str] = []  # the targets of the genesis records met
     for row in rows:
-        seq, at, actor, action, target, _, link, mac = row
+        seq, _, actor, action, target, _, _, mac = row
         if seq != expected_seq:
             return ChainReport(len(rows), expected_seq, f"record {expected_seq} is missing")
-        if link != prev:
-            return ChainReport(len(rows), seq, f"record {seq} does not follow record {seq - 1}")
-        try:
-            reason = _reason(keys, row)
-        except (SealError, ValueError):  # not hex, or a blob that does not open here
-            return ChainReport(len(rows), seq, f"record {seq} was altered")
-        if not hmac.compare_digest(mac, _mac(key, seq, at, actor, action, target, reason, link)):
-            return ChainReport(len(rows), seq, f"record {seq} was altered")
+        problem = _row_problem(key, keys, row, prev)
+        if problem:
+            return ChainReport(len(rows), seq, problem)
+        if action == GENESIS_ACTION and actor == "system":
+            genesis.append(target)
         prev, expected_seq = mac, seq + 1
-    last = _head(key, expected_seq - 1, prev) if rows else ""
-    if not hmac.compare_digest(head, last):
-        return ChainReport(len(rows), expected_seq, "records are missing from the end")
-    return ChainReport(len(rows))
+    counted = len(rows) - (rows[0][0] == 0)  # the genesis at 0 is not a record of anything
+    if not hmac.compare_digest(head, _head(key, expected_seq - 1, prev)):
+        return ChainReport(counted, expected_seq, "records are missing from the end")
+    return _genesis_report(counted, rows[0][0], genesis)
+
+
+def _row_problem(key: bytes, keys: KeyRing, row: sqlite3.Row, prev: str) -> str:
+    """What is wrong with one record that should follow the MAC ``prev``; "" if nothing."""
+    seq, at, actor, action, target, _, link, mac = row
+    if link != prev:
+        return f"record {seq} does not follow record {seq - 1}"
+    try:
+        reason = _reason(keys, row)
+    except (SealError, ValueError):  # not hex, or a blob that does not open here
+        return f"record {seq} was altered"
+    if not hmac.compare_digest(mac, _mac(key, seq, at, actor, action, target, reason, link)):
+        return f"record {seq} was altered"
+    return ""
+
+
+def _genesis_report(counted: int, first: int, genesis: list[str]) -> ChainReport:
+    """An intact chain's last checks: it begins at its genesis (seq 0) or, begun before
+    genesis records, holds its upgrade's; and no genesis says the log had been emptied."""
+    if EMPTIED in genesis:
+        return ChainReport(counted, 0, EMPTIED_PROBLEM)
+    if (first == 0 and genesis[:1] != [NEW_STORE]) or (first != 0 and UPGRADE not in genesis):
+        return ChainReport(counted, first, "the genesis record is missing")
+    return ChainReport(counted)

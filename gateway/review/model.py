@@ -32,6 +32,14 @@ class User:
     roles: frozenset[Role]
     disabled: bool = False
     has_totp: bool = False
+    id: str = ""  # stable and random: what the four-eyes rule compares
+    aliases: tuple[str, ...] = ()  # other addresses the user sends from
+    clash: str = ""  # why the account may not log in (a name or address shared), or ""
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address that makes this user the sender: the email, then the aliases."""
+        return (self.email, *self.aliases) if self.email else self.aliases
 
     def has(self, *roles: Role) -> bool:
         """True if the user holds any of ``roles``."""

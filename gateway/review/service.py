@@ -4,8 +4,11 @@ The one place the review rules live; the CLI and the console both call ``Review`
 the same checks apply everywhere:
 
 * reading held mail needs reviewer, senior or auditor; acting needs reviewer or senior;
-* every action needs a reason; the sender of a held message can never release it;
-* a critical hold is released by two different people, the second a senior reviewer;
+* every action needs a reason; the sender of a held message can never release it (any
+  of the account's addresses, compared in the canonical form the matcher uses);
+* a critical hold is released by two different accounts (by id, not typed name), the
+  second a senior reviewer; an account sharing a name or address with another (made
+  before names were unique) may not act;
 * a message leaves ``held`` once (a compare-and-set in the store), so two reviewers
   pressing at the same moment release it once;
 * a release the upstream does not take stays ``releasing`` and is retried;
@@ -29,6 +32,7 @@ from gateway.policy.model import ReleaseMode
 from gateway.relay import upstream_config
 from gateway.review import audit
 from gateway.review.deliver import Deliverer, DeliveryError, SmtpDeliverer
+from gateway.review.identity import address_key, name_key
 from gateway.review.model import READERS, REVIEWERS, AuditRecord, ReleaseOutcome, Role, User
 from gateway.review.notify import Notifier, NotifySettings
 from gateway.scan import ScanResult
@@ -62,13 +66,15 @@ def _reason(text: str) -> str:
 
 
 def _need(user: User, roles: frozenset[Role], what: str) -> None:
-    if user.disabled or not user.has(*roles):
+    if user.disabled or user.clash or not user.has(*roles):
         raise AccessDenied(f"{user.name} may not {what}")
 
 
 def is_sender(user: User, message: HeldMessage) -> bool:
-    """True if ``user`` sent ``message`` (by envelope sender, case-insensitively)."""
-    return bool(user.email) and user.email.lower() == message.mail_from.strip().lower()
+    """True if ``user`` sent ``message``: the envelope sender is one of the user's
+    addresses, in canonical form (case, plus-tags, provider dots ignored)."""
+    sender = address_key(message.mail_from)
+    return bool(sender) and any(address_key(a) == sender for a in user.addresses)
 
 
 class Review:
@@ -135,10 +141,25 @@ class Review:
         return message.raw
 
     async def approvals(self, message_id: str) -> list[str]:
+        """The names of the accounts that approved ``message_id``, first first."""
         rows = await self.store.fetch_all(
-            "SELECT user FROM approvals WHERE message_id = ? ORDER BY at", (message_id,)
+            "SELECT coalesce(users.name, approvals.user) FROM approvals"
+            " LEFT JOIN users ON users.uid = approvals.user_id"
+            " WHERE message_id = ? ORDER BY at",
+            (message_id,),
         )
         return [str(row[0]) for row in rows]
+
+    async def _approved_by(self, user: User, message_id: str) -> tuple[bool, bool]:
+        """(anyone approved ``message_id``, ``user``'s account did): by account id; an
+        approval from before ids (none recorded) by its name, case folded."""
+        rows = await self.store.fetch_all(
+            "SELECT user_id, user FROM approvals WHERE message_id = ?", (message_id,)
+        )
+        mine = any(
+            uid == user.id if uid else name_key(name) == name_key(user.name) for uid, name in rows
+        )
+        return bool(rows), mine
 
     async def audit_log(
         self, user: User, target: str | None = None, limit: int = 1000
@@ -162,10 +183,10 @@ class Review:
         if is_sender(user, message):
             raise AccessDenied("the sender of a message cannot release it")
         if message.severity == Severity.CRITICAL:
-            approvers = await self.approvals(message_id)
-            if user.name in approvers:
+            approved, mine = await self._approved_by(user, message_id)
+            if mine:
                 raise Conflict("you approved this already; a second reviewer must release it")
-            if not approvers:
+            if not approved:
                 await self._approve(user, message_id, reason)
                 return ReleaseOutcome(message_id, "approved", "waiting for a senior reviewer")
             if not user.has(Role.SENIOR):
@@ -198,8 +219,8 @@ class Review:
 
     async def _approve(self, user: User, message_id: str, reason: str) -> None:
         await self.store.execute(
-            "INSERT OR IGNORE INTO approvals VALUES (?, ?, ?)",
-            (message_id, user.name, dt.datetime.now(dt.UTC).isoformat()),
+            "INSERT OR IGNORE INTO approvals (message_id, user, at, user_id) VALUES (?, ?, ?, ?)",
+            (message_id, user.name, dt.datetime.now(dt.UTC).isoformat(), user.id),
         )
         await audit.record(self.store, user.actor, "approve", message_id, reason)
 

@@ -2,7 +2,10 @@
 
 ``upkeep`` runs in ``gateway serve``'s task group: every ``TICK_SECONDS`` it tries again
 the releases the upstream refused, purges messages past the retention period, and once
-a day at the configured hour sends the review team its digest.
+a day at the configured hour sends the review team its digest.  It verifies the audit
+chain at the first tick and every ``CHAIN_CHECK_SECONDS`` after (a long chain is many
+MACs: too costly for each metrics scrape), and reports the outcome to ``chain_checked``
+(the ``gateway_audit_chain_intact`` metric); a broken chain is logged too.
 """
 
 from __future__ import annotations
@@ -10,29 +13,50 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from gateway.errors import GatewayError
+from gateway.review import audit
 from gateway.review.notify import Notifier
 from gateway.review.service import Review, record_event
 
 log = structlog.get_logger("gateway.review")
 TICK_SECONDS = 30.0
+CHAIN_CHECK_SECONDS = 600.0
 RETENTION_ACTOR = "system:retention"
 
 
 async def upkeep(
-    review: Review, notifier: Notifier | None, retention_days: float, digest_hour: int
+    review: Review,
+    notifier: Notifier | None,
+    retention_days: float,
+    digest_hour: int,
+    chain_checked: Callable[[bool], None] | None = None,
 ) -> None:
-    """Forever: retry releases, purge old messages, send the digest when due."""
+    """Forever: retry releases, purge old messages, send the digest when due, verify
+    the audit chain now and then."""
+    checked = -CHAIN_CHECK_SECONDS
     while True:
         try:
+            if chain_checked is not None and time.monotonic() - checked >= CHAIN_CHECK_SECONDS:
+                checked = time.monotonic()
+                chain_checked(await check_chain(review))
             await tick(review, notifier, retention_days, digest_hour)
         except GatewayError as exc:  # a store or upstream hiccup: try again next tick
             log.warning("review upkeep failed", error=exc.__class__.__name__)
         await asyncio.sleep(TICK_SECONDS)
+
+
+async def check_chain(review: Review) -> bool:
+    """True if the audit chain verifies; a broken one is logged (record numbers only)."""
+    report = await audit.verify(review.store)
+    if not report.ok:
+        log.error("audit chain broken", record=report.broken_at, problem=report.problem)
+    return report.ok
 
 
 async def tick(

@@ -86,6 +86,11 @@ class Store(RegisterVersions, InForceRecords):
                 if new:
                     path.chmod(0o600)
                 await store._setup()
+            # The audit chain's first record, written once per store (review/audit.py
+            # says when); imported here, as the review package builds on the store.
+            from gateway.review.audit import ensure_genesis  # noqa: PLC0415
+
+            await ensure_genesis(store, new)
         except BaseException:
             await db.close()
             raise

@@ -130,6 +130,28 @@ MIGRATIONS: tuple[str, ...] = (
         imported_at TEXT NOT NULL
     );
     """,
+    # 4: review rules.  Each account gets a stable random id (uid): approvals name the
+    # account by it (user_id), so the four-eyes rule compares accounts, not typed names.
+    # user_aliases holds the other addresses an account sends from (the sender rule
+    # compares their canonical forms).  No unique index on folded names or addresses:
+    # a store made before this migration may hold such duplicates, and must still open;
+    # accounts.py refuses new ones and keeps clashing old ones from logging in.  The audit
+    # chain's genesis record is written by the code (it needs the audit key), once, in
+    # the same open as this migration (review/audit.py ``ensure_genesis``).
+    """
+    ALTER TABLE users ADD COLUMN uid TEXT;
+    UPDATE users SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL;
+    CREATE UNIQUE INDEX users_by_uid ON users (uid);
+    CREATE TABLE user_aliases (
+        uid TEXT NOT NULL,
+        address TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (uid, address)
+    );
+    ALTER TABLE approvals ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+    UPDATE approvals SET user_id = coalesce(
+        (SELECT uid FROM users WHERE users.name = approvals.user), '');
+    """,
 )
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import yaml
 
+from gateway.crypto import KeyRing
 from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway, high_hold
-from tests.integration.smtp_support import REPO
+from tests.integration.smtp_support import GATEWAY, REPO
 from tests.integration.support import REGISTER, SAFE_ADDRESS
+from tests.unit.review.legacy import old_store
 
 
 def _released(g: ConsoleGateway, count: int) -> None:
@@ -119,3 +124,70 @@ def test_a_rule_asking_for_a_rescan_stops_a_release_the_new_register_catches(
         )
         assert (0, True) == (status, "accepted by the upstream" in out)
         assert "release-stopped" in g.cli("audit", "list", "--target", caught).stdout
+
+
+def _verify(data_dir: Path) -> tuple[int, str]:
+    command = [str(GATEWAY), "audit", "verify", "--data-dir", str(data_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def _empty_the_log(database: Path, *more: str) -> None:
+    """Delete the audit rows and head around the triggers (and run ``more``)."""
+    with closing(sqlite3.connect(database)) as db:
+        for statement in (
+            "DROP TRIGGER IF EXISTS audit_no_update",
+            "DROP TRIGGER IF EXISTS audit_no_delete",
+            "DELETE FROM audit",
+            "DELETE FROM meta WHERE name = 'audit_head'",
+            *more,
+        ):
+            db.execute(statement)
+        db.commit()
+
+
+def test_audit_verify_fails_on_an_emptied_log_of_an_upgraded_store(tmp_path: Path) -> None:
+    """A store from before genesis records verifies once upgraded; emptied (and its
+    genesis mark deleted, so the next open looks like the first), verify exits 1."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    keys = KeyRing.generate(data_dir / "master.key")
+    old_store(data_dir / "gateway.sqlite3", keys, [("rita", "rita@council.example")], 3)
+    assert (0, "audit chain intact: 4 records\n") == _verify(data_dir)
+    _empty_the_log(data_dir / "gateway.sqlite3")
+    status, out = _verify(data_dir)
+    assert (1, True) == (status, "genesis record is missing" in out)
+    _empty_the_log(data_dir / "gateway.sqlite3", "DELETE FROM meta WHERE name = 'audit_genesis'")
+    status, out = _verify(data_dir)
+    assert (1, True) == (status, "it had been emptied" in out)
+
+
+def test_audit_verify_fails_on_an_emptied_log_of_a_new_store(tmp_path: Path) -> None:
+    """A store made by ``gateway user add``, its log emptied with its head: exit 1."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    KeyRing.generate(data_dir / "master.key")
+    added = subprocess.run(
+        [
+            str(GATEWAY),
+            "user",
+            "add",
+            "ada",
+            "--email",
+            "ada@council.example",
+            "--role",
+            "admin",
+            "--data-dir",
+            str(data_dir),
+        ],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert 0 == added.returncode, added.stderr
+    assert (0, "audit chain intact: 1 records\n") == _verify(data_dir)
+    _empty_the_log(data_dir / "gateway.sqlite3")
+    status, out = _verify(data_dir)
+    assert (1, True) == (status, "BROKEN" in out)

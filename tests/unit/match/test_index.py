@@ -3,14 +3,15 @@
 import hashlib
 
 import numpy as np
+import pytest
 
-from gateway.match import build_index, match
+from gateway.match import build_index, match, parallel
 from gateway.match import keys as K
 from gateway.match.index import unpack
 from gateway.match.keys import Code
 from gateway.match.parallel import build_index_parallel, split
 from gateway.match.recipients import Addressee
-from gateway.register.model import Case, ProtectedPerson, RestrictedContact
+from gateway.register.model import Case, ProtectedPerson, Register, RestrictedContact
 from gateway.segments import Segment
 
 
@@ -86,3 +87,38 @@ def test_parallel_build_gives_the_same_index_as_a_serial_one() -> None:
     assert serial.lookup(probes) == parallel.lookup(probes)
     assert np.array_equal(serial._keys, parallel._keys)
     assert [serial.record(i) for i in range(60)] == [parallel.record(i) for i in range(60)]
+
+
+def _data(count: int) -> dict[str, object]:
+    return {
+        "version": 1,
+        "cases": [_case(n).model_dump(mode="json") for n in range(count)],
+        "protected_locations": [{"id": "L-1", "address": "12 Example Street, Sheffield, S1 2AB"}],
+    }
+
+
+def test_a_register_validated_and_indexed_on_two_cores_gives_the_serial_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cases validated and indexed in two processes: the same keys, postings and
+    records as the whole register validated and indexed in one."""
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 10)
+    data = _data(41)
+    index, cases = parallel.build_from_data(data, processes=2)
+    register = Register.model_validate(data)
+    serial = build_index(register.cases, register.protected_locations)
+    assert 41 == cases
+    assert np.array_equal(serial._keys, index._keys)
+    assert np.array_equal(serial._values, index._values)
+    assert [serial.record(i) for i in range(42)] == [index.record(i) for i in range(42)]
+
+
+def test_a_case_that_does_not_validate_fails_the_parallel_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad case in a child process's share stops the build; no partial index."""
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 10)
+    data = _data(20)
+    data["cases"][3]["protected"][0]["emails"] = ["not an address"]  # type: ignore[index]
+    with pytest.raises(RuntimeError, match="index build process failed"):
+        parallel.build_from_data(data, processes=2)
