@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.cli import store
+from gateway.cli import register as register_cli
 from gateway.errors import RegisterError, RegisterErrors
 from gateway.policy import default_policy_dir, load_policy
 from gateway.register.checks import check_register
@@ -43,7 +43,7 @@ def add_parsers(commands: Any) -> None:
         "--mapping", type=Path, metavar="MAP.yaml", help="for CSV: which column holds what"
     )
     rcheck.set_defaults(run=_register_check)
-    store.add_register_parsers(register_commands)
+    register_cli.add_register_parsers(register_commands)
 
 
 def _policy_check(args: argparse.Namespace) -> int:

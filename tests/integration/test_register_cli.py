@@ -255,6 +255,37 @@ def test_add_update_and_remove_change_only_their_cases(data: Path, tmp_path: Pat
     _no_protected_value(added.out, updated.out, removed.out, refused.err)
 
 
+def test_an_import_shows_the_files_warnings(data: Path, tmp_path: Path) -> None:
+    """A new case with no restricted contact is imported, with a warning naming its
+    case and field (and no value)."""
+    lonely = copy.deepcopy(NEW_CASE)
+    del lonely["restricted"]
+    done = _gateway(
+        "register",
+        "add",
+        _write(tmp_path / "new.yaml", {"version": 1, "cases": [lonely]}),
+        data=data,
+    )
+    assert 0 == done.status, done.err
+    assert f"warning: case {NEW_CASE['id']}: restricted:" in done.out
+    _no_protected_value(done.out, done.err)
+
+
+def test_a_change_with_wait_and_no_gateway_running_says_so(data: Path, tmp_path: Path) -> None:
+    """``--wait`` on add, remove and rollback too: with no gateway running, exit 4."""
+    added = _gateway(
+        "register",
+        "add",
+        "--wait",
+        _write(tmp_path / "n.yaml", {"version": 1, "cases": [NEW_CASE]}),
+        data=data,
+    )
+    removed = _gateway("register", "remove", "--wait", NEW_CASE["id"], data=data)
+    rolled = _gateway("register", "rollback", "--wait", "--yes", "2", data=data)
+    assert (4, 4, 4) == (added.status, removed.status, rolled.status), added.err
+    assert "not running" in added.out + added.err
+
+
 def test_versions_say_who_how_from_what_and_which_is_current(data: Path, tmp_path: Path) -> None:
     """Each version is listed with time, actor, action, cases, digest prefix and source;
     the newest is marked current."""
