@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: the gateway on 127.0.0.1:10025 with a local upstream that writes
-## delivered mail into data/delivered/ (SQLite store and key in data/)
+## delivered mail into data/delivered/ (SQLite store and key in data/); other ports:
+## make run LISTEN=127.0.0.1:2525 CONSOLE=127.0.0.1:8080 SINK_PORT=2526
+LISTEN    ?= 127.0.0.1:10025
+CONSOLE   ?= 127.0.0.1:8025
+SINK_PORT ?= 10026
 run: $(STAMP)
-	$(BIN)/python -m gateway.demo --data-dir data --register $(REGISTER)
+	$(BIN)/python -m gateway.demo --data-dir data --register $(REGISTER) \
+		--listen $(LISTEN) --console $(CONSOLE) --sink-port $(SINK_PORT)
 
 ## make scan-examples: scan the example messages and print the verdicts and why
 scan-examples: $(STAMP)

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -80,10 +81,12 @@ class KeyRing:
         return cls(key, path)
 
     @classmethod
-    def load(cls, path: Path) -> KeyRing:
-        """Read a key file; a ``ConfigError`` naming the file if it cannot be used."""
+    def load(cls, path: Path, *, allow_insecure: bool = False) -> KeyRing:
+        """Read a key file; a ``ConfigError`` naming the file if it cannot be used, or if
+        group or others may read or write it (unless ``allow_insecure``)."""
         try:
             key = path.read_bytes()
+            mode = path.stat().st_mode
         except FileNotFoundError:
             hint = "make one with `gateway keygen`"
             raise ConfigError(f"{path}: no master key file ({hint})") from None
@@ -92,19 +95,42 @@ class KeyRing:
             raise ConfigError(f"{path}: cannot read master key ({reason})") from None
         if len(key) != KEY_BYTES:
             raise ConfigError(f"{path}: not a master key (expected {KEY_BYTES} bytes)")
+        if mode & 0o077 and not allow_insecure:
+            raise ConfigError(
+                f"{path}: the master key may be read or changed by group or others "
+                f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}` (the service "
+                "user must own it), or set allow_insecure_key_permissions = true "
+                "if a secrets mount gives it that mode"
+            )
         return cls(key, path)
 
     @classmethod
-    def ensure(cls, path: Path) -> tuple[KeyRing, bool]:
-        """Load the key at ``path``, or make one there; the flag says it was made."""
+    def ensure(cls, path: Path, *, allow_insecure: bool = False) -> tuple[KeyRing, bool]:
+        """Load the key at ``path``, or make one there; the flag says it was made.  Only
+        for a store not made yet: a store's key is never made anew (it would not open it)."""
         if path.exists():
-            return cls.load(path), False
+            return cls.load(path, allow_insecure=allow_insecure), False
         try:
             return cls.generate(path), True
         except ConfigError:
             if path.exists():  # another process made it between the check and now
-                return cls.load(path), False
+                return cls.load(path, allow_insecure=allow_insecure), False
             raise
+
+    @classmethod
+    def for_store(
+        cls, path: Path, database: Path, *, allow_insecure: bool = False
+    ) -> tuple[KeyRing, bool]:
+        """The key of the store at ``database`` (``ensure``), made only when neither the
+        key nor the store exists yet: a store without its key file is an error, never a
+        reason for a new key (one that would not open it)."""
+        if database.exists() and not path.exists():
+            raise ConfigError(
+                f"{path}: no master key file, but the store {database} exists: it was "
+                "sealed with a key kept elsewhere; give its path with --key-file or "
+                "GATEWAY_KEY_FILE (a new key would not open the store)"
+            )
+        return cls.ensure(path, allow_insecure=allow_insecure)
 
     def derive(self, purpose: str, size: int = KEY_BYTES) -> bytes:
         """A sub-key for ``purpose`` (HMAC-SHA256 of the master key): the same for the

@@ -8,6 +8,7 @@ and several gateways in one process do not share counters.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,7 +68,7 @@ def observe_relay(metrics: Metrics) -> Callable[[float, bool], None]:
 
 
 async def serve_http(
-    host: str, port: int, metrics: Metrics, ready: Callable[[], bool]
+    sock: socket.socket, metrics: Metrics, ready: Callable[[], bool]
 ) -> asyncio.Server:
     """A minimal HTTP/1.0 server for ``/metrics``, ``/healthz`` and ``/readyz``."""
 
@@ -95,7 +96,7 @@ async def serve_http(
         finally:
             writer.close()
 
-    return await asyncio.start_server(answer, host, port)
+    return await asyncio.start_server(answer, sock=sock)
 
 
 def _route(path: bytes, metrics: Metrics, ready: Callable[[], bool]) -> tuple[bytes, str, bytes]:

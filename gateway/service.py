@@ -18,10 +18,11 @@ from typing import Any
 import structlog
 
 from gateway import workers
-from gateway.console import Console, ConsoleSettings, bind_console, serve_console
+from gateway.console import Console, ConsoleSettings, serve_console
 from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError, WorkerLost
+from gateway.listeners import Listeners
 from gateway.match import build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
@@ -95,15 +96,24 @@ async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
 
 
 async def run(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT."""
-    keys, created = KeyRing.ensure(settings.key_path)
-    if created:
-        log.warning("created a new master key", path=str(settings.key_path))
-    store = await Store.open(settings.database, keys)
+    """Serve until SIGTERM or SIGINT.  The sockets are bound first: a port in use stops
+    the start before a key, a store or an import is made."""
+    listeners = Listeners.bind(settings)
     try:
-        await _serve(store, settings)
+        keys, created = KeyRing.for_store(
+            settings.key_path,
+            settings.database,
+            allow_insecure=settings.allow_insecure_key_permissions,
+        )
+        if created:
+            log.warning("created a new master key", path=str(settings.key_path))
+        store = await Store.open(settings.database, keys)
+        try:
+            await _serve(store, settings, listeners)
+        finally:
+            await store.close()
     finally:
-        await store.close()
+        listeners.close()
 
 
 def _holder(review: Review, background: set[asyncio.Task[None]]) -> Holder:
@@ -139,7 +149,7 @@ async def _notify_held(notifier: Notifier, store: Store, message: HeldMessage) -
     await notifier.held(message, waiting)
 
 
-async def _serve(store: Store, settings: Settings) -> None:
+async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None:
     review = Review.from_settings(store, settings)
     policy_dir, policy = await _start_with(store, settings, review)
     metrics = Metrics()
@@ -165,12 +175,12 @@ async def _serve(store: Store, settings: Settings) -> None:
     )
     gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
     metrics.connections.set_function(lambda: gate.active)
-    console_socket = None if settings.console is None else bind_console(*settings.console)
-    server = await _smtp_server(settings, handler, gate)
+    console_socket = listeners.console
+    server = await _smtp_server(settings, handler, gate, listeners.smtp)
     stop = _stop_on_signals()
     http = None
-    if settings.metrics is not None:
-        http = await serve_http(*settings.metrics, metrics, lambda: not gate.draining)
+    if listeners.metrics is not None:
+        http = await serve_http(listeners.metrics, metrics, lambda: not gate.draining)
     async with asyncio.TaskGroup() as tasks:
         watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics, pool))
         chores = tasks.create_task(
@@ -235,7 +245,9 @@ async def _close(
     log.info("stopped")
 
 
-async def _smtp_server(settings: Settings, handler: GatewayHandler, gate: Gate) -> asyncio.Server:
+async def _smtp_server(
+    settings: Settings, handler: GatewayHandler, gate: Gate, sock: socket.socket
+) -> asyncio.Server:
     options = _client_security(settings)
     server = await asyncio.get_running_loop().create_server(
         lambda: GatewaySMTP(
@@ -247,7 +259,7 @@ async def _smtp_server(settings: Settings, handler: GatewayHandler, gate: Gate) 
             timeout=settings.idle_timeout,
             **options,
         ),
-        *settings.listen,
+        sock=sock,
     )
     log.info("listening", path=f"{settings.listen[0]}:{settings.listen[1]}")
     return server

@@ -78,6 +78,8 @@ class Settings:
     # may remove without --allow-shrink; a start whose --register file would remove more fails
     register_max_shrink: float = 0.05
     register_keep_versions: int = 0  # register versions kept, the newest; 0: every one
+    # a master key file readable or writable by group or others stops the start, unless
+    allow_insecure_key_permissions: bool = False
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # scan threads
     # > 0: scan in that many processes (each with its own index), not in threads
     scan_processes: int = field(default_factory=lambda: auto_scan_processes())

@@ -392,24 +392,13 @@ async def build_in_process(source: RegisterSource, store: Store | None = None) -
     register), under the store's hashing key, and sealed there for the next start."""
     if store is None:
         return await _build_in_process(source, None)
-    keys, path = store.keys, stored.index_path(store.path)
-    digest = await asyncio.to_thread(stored.register_digest, source.text)
-    try:
-        pickled, cases = await asyncio.to_thread(stored.load, path, keys, source.version, digest)
-    except stored.Stale as why:
-        log.info("building the index", version=source.version, reason=str(why))
-    else:
-        log.info("index loaded from disk", version=source.version, count=cases)
-        return BuiltIndex(pickled, cases, _hash_check(), from_disk=True)
-    started = time.monotonic()
-    built = await _build_in_process(source, stored.hash_key(keys))
-    log.info("index built", version=source.version, seconds=round(time.monotonic() - started, 2))
-    stamp = stored.Stamp(source.version, digest, built.cases, stored.key_id(stored.hash_key(keys)))
-    try:
-        await asyncio.to_thread(stored.save, path, keys, stamp, built.pickled)
-    except OSError as exc:  # the gateway runs on; the next start builds again
-        log.warning("index not kept on disk", path=str(path), reason=exc.strerror)
-    return built
+
+    async def build(hash_key: bytes) -> tuple[bytes, int]:
+        built = await _build_in_process(source, hash_key)
+        return built.pickled, built.cases
+
+    kept = await stored.kept_or_built(source.version, source.text, store.keys, store.path, build)
+    return BuiltIndex(kept.pickled, kept.cases, _hash_check(), kept.from_disk)
 
 
 async def _build_in_process(source: RegisterSource, hash_key: bytes | None) -> BuiltIndex:

@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="default: info for serve (a line per message, as an MTA logs), else warning",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     scan.add_parser(commands)
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level)
+    logs.configure(args.log_level or getattr(args, "log_level_default", "warning"))
     try:
         status: int = args.run(args)
     except GatewayError as exc:

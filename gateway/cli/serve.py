@@ -26,7 +26,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--internal-domain", action="append", default=[], metavar="DOMAIN")
     p.add_argument("--console", metavar="HOST:PORT", help="review console address")
     p.add_argument("--metrics", metavar="HOST:PORT", help="Prometheus metrics address")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, log_level_default="info")
 
     w = commands.add_parser("passwd", help="add or change an SMTP AUTH user (password on stdin)")
     w.add_argument("users_file", type=Path, help="the users file (settings: auth_users)")

@@ -101,7 +101,7 @@ def with_store(
     """Open the store, run ``work`` on it, close it; an existing store unless ``create``."""
     if not create and not settings.database.exists():
         raise ConfigError(f"{settings.data_dir}: no gateway store here (see --data-dir)")
-    keys = KeyRing.load(settings.key_path)
+    keys = KeyRing.load(settings.key_path, allow_insecure=settings.allow_insecure_key_permissions)
 
     done: list[T] = []
 
@@ -131,6 +131,11 @@ def stored_register(args: argparse.Namespace) -> Register:
 
 def _keygen(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if settings.database.exists() and not settings.key_path.exists():
+        raise ConfigError(
+            f"{settings.database}: a store exists, sealed with another key; a new key would "
+            "not open it (give its key with --key-file; `gateway rekey` rotates it)"
+        )
     keys = KeyRing.generate(settings.key_path)
     print(f"wrote a new master key to {settings.key_path} (mode 0600, key id {keys.id.hex()})")
     print(PRODUCTION_ADVICE)
@@ -143,7 +148,8 @@ def _rekey(args: argparse.Namespace) -> int:
     path = settings.key_path
     if not settings.database.exists():
         raise ConfigError(f"{settings.data_dir}: no gateway store here (see --data-dir)")
-    KeyRing.load(path)  # a missing or bad key is reported before anything is made
+    # a missing or bad key is reported before anything is made
+    KeyRing.load(path, allow_insecure=settings.allow_insecure_key_permissions)
     pending = path.with_name(f"{path.name}.new")
     if pending.exists():
         raise ConfigError(f"{pending}: left by an unfinished rekey; see which key opens the store")

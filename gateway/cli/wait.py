@@ -46,7 +46,7 @@ def add_wait_options(parser: argparse.ArgumentParser) -> None:
 def wait_in_force(settings: Settings, version: int, timeout: float) -> int:
     """Wait until the running gateway has register ``version`` (or a newer one) in
     force -> the exit status, with a line saying what happened."""
-    keys = KeyRing.load(settings.key_path)
+    keys = KeyRing.load(settings.key_path, allow_insecure=settings.allow_insecure_key_permissions)
 
     async def work() -> tuple[int, InForce | None]:
         store = await Store.open(settings.database, keys)

@@ -15,29 +15,12 @@ from pathlib import Path
 import uvicorn
 
 from gateway.console.app import Console
-from gateway.errors import ConfigError
 
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def bind_console(host: str, port: int) -> socket.socket:
-    """The console's listening socket, made before serving so that a port in use stops
-    the gateway at start with a clear error (uvicorn would exit on its own)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"console: cannot listen on {host}:{port} ({exc.strerror})") from exc
-    sock.setblocking(False)
-    return sock
 
 
 async def serve_console(

@@ -1,7 +1,8 @@
 """The built index of the register version in force, sealed on disk next to the store.
 
 A restart loads it instead of parsing and indexing the register again: seconds
-instead of a minute for a million cases.  It is used only when it is exactly the
+instead of minutes for a million cases (``kept_or_built``: load it, or build it and
+keep it).  It is used only when it is exactly the
 index of the version in force: its header names the register version, the SHA-256
 of the register's text, the key format and the id of the hashing key, and every
 chunk is sealed with the master key (``KeyRing.seal``) under a record id bound to
@@ -20,14 +21,19 @@ the scan processes receive it: loading is reading and opening, with no re-encodi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import secrets
 import struct
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
+
+import structlog
 
 from gateway.crypto import KeyRing, SealError
 from gateway.match import keys as K
@@ -37,6 +43,45 @@ CHUNK = 64 << 20  # plaintext bytes sealed at a time: memory stays one chunk abo
 _LENGTH = struct.Struct("!Q")
 _PURPOSE = "register index hashing key"
 _MAX_HEADER = 4096
+log = structlog.get_logger("gateway.index")
+
+#: builds a register version's index under a hashing key: (pickled index, cases)
+Build = Callable[[bytes], Awaitable[tuple[bytes, int]]]
+
+
+class Kept(NamedTuple):
+    """A register version's pickled index, its number of cases, and where it came from."""
+
+    pickled: bytes
+    cases: int
+    from_disk: bool
+
+
+async def kept_or_built(
+    version: int, text: str, keys: KeyRing, database: Path, build: Build
+) -> Kept:
+    """The index of register ``version`` (of ``text``) kept beside ``database`` if it
+    is exactly that one; else ``build`` it under the master key's hashing key and keep
+    it there, replacing what was (the gateway runs on if it cannot be written)."""
+    path = index_path(database)
+    digest = await asyncio.to_thread(register_digest, text)
+    try:
+        pickled, cases = await asyncio.to_thread(load, path, keys, version, digest)
+    except Stale as why:
+        log.info("building the index", version=version, reason=str(why))
+    else:
+        log.info("index loaded from disk", version=version, count=cases)
+        return Kept(pickled, cases, True)
+    started, key = time.monotonic(), hash_key(keys)
+    pickled, cases = await build(key)
+    log.info("index built", version=version, seconds=round(time.monotonic() - started, 2))
+    try:
+        await asyncio.to_thread(
+            save, path, keys, Stamp(version, digest, cases, key_id(key)), pickled
+        )
+    except OSError as exc:
+        log.warning("index not kept on disk", path=str(path), reason=exc.strerror)
+    return Kept(pickled, cases, False)
 
 
 def hash_key(keys: KeyRing) -> bytes:

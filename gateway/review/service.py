@@ -66,7 +66,9 @@ def _reason(text: str) -> str:
 
 
 def _need(user: User, roles: frozenset[Role], what: str) -> None:
-    if user.disabled or user.clash or not user.has(*roles):
+    if user.clash:
+        raise AccessDenied(f"{user.name} may not {what}: {user.clash}")
+    if user.disabled or not user.has(*roles):
         raise AccessDenied(f"{user.name} may not {what}")
 
 

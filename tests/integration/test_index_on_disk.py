@@ -113,6 +113,13 @@ def upstream() -> Iterator[tuple[SinkHandler, int]]:
         yield peer
 
 
+def _greeted(gateway: Gateway) -> None:
+    """Wait for the gateway's SMTP greeting: it greets once its scan processes hold
+    the index (its socket may take connections before that)."""
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=120) as client:
+        assert 250 == client.noop()[0]
+
+
 def _send(gateway: Gateway, rcpt: str, body: str) -> int:
     with smtplib.SMTP("127.0.0.1", gateway.port, timeout=60) as client:
         client.ehlo("client.example")
@@ -128,12 +135,14 @@ def test_a_restart_loads_the_index_from_disk_and_scans_as_before(
     it still holds a leak to the restricted contact and relays clean mail."""
     first = start_gateway(tmp_path / "data", upstream[1])
     try:
+        _greeted(first)
         assert LOADED not in first.logs()
     finally:
         assert 0 == first.stop(), first.logs()[-2000:]
     assert (tmp_path / "data" / "gateway.index").exists()
     again = start_gateway(tmp_path / "data", upstream[1])
     try:
+        _greeted(again)
         assert 1 == again.logs().count(LOADED)
         assert 250 == _send(again, MARK, f"She lives at {SAFE_ADDRESS}.")
         assert 250 == _send(again, "someone@partner.example", "The meeting is on Tuesday.")

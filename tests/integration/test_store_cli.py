@@ -96,6 +96,31 @@ def test_keygen_follows_the_environment(
     assert (tmp_path / "env-data" / "master.key").is_file()
 
 
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o644])
+def test_a_key_open_to_group_or_others_is_refused(
+    imported: Path, gateway: Gateway, mode: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readable or writable by group or others: every store command stops with the fix;
+    the setting accepts it where a secrets mount gives that mode."""
+    key = imported / "master.key"
+    key.chmod(mode)
+    refused = gateway("register", "list", "--data-dir", imported)
+    assert 2 == refused.status
+    assert f"chmod 600 {key}" in refused.err
+    assert f"mode {mode:04o}" in refused.err
+    monkeypatch.setenv("GATEWAY_ALLOW_INSECURE_KEY_PERMISSIONS", "true")
+    assert 0 == gateway("register", "list", "--data-dir", imported).status
+
+
+def test_a_store_without_its_key_never_gets_a_new_one(imported: Path, gateway: Gateway) -> None:
+    """keygen beside a store whose key is kept elsewhere refuses, and writes no key."""
+    (imported / "master.key").rename(imported.parent / "elsewhere.key")
+    refused = gateway("keygen", "--data-dir", imported)
+    assert 2 == refused.status
+    assert "a new key would not open it" in refused.err
+    assert not (imported / "master.key").exists()
+
+
 def test_import_without_a_key_is_a_clear_error(tmp_path: Path, gateway: Gateway) -> None:
     """A missing key file is status 2 with a message naming the file."""
     result = gateway("register", "import", REGISTER, "--data-dir", tmp_path)

@@ -1,5 +1,6 @@
 """The index sealed on disk: it round-trips, and only ever as exactly what it claims."""
 
+import asyncio
 import os
 import pickle
 from collections.abc import Iterator
@@ -150,3 +151,37 @@ def test_saving_again_replaces_the_file_whole(tmp_path: Path) -> None:
 def test_the_index_lives_beside_the_database() -> None:
     """``data/gateway.sqlite3`` keeps its index in ``data/gateway.index``."""
     assert Path("data/gateway.index") == stored.index_path(Path("data/gateway.sqlite3"))
+
+
+def test_an_index_that_cannot_be_kept_is_still_used_and_built_again_next_time(
+    tmp_path: Path,
+) -> None:
+    """No folder to keep it in: the built index is returned all the same, and the next
+    load builds it again rather than fail."""
+    ring, builds = _ring(), []
+
+    async def build(key: bytes) -> tuple[bytes, int]:
+        builds.append(key)
+        return b"pickled index", 3
+
+    database = tmp_path / "missing" / "gateway.sqlite3"
+    for _ in range(2):
+        kept = asyncio.run(stored.kept_or_built(4, TEXT, ring, database, build))
+        assert stored.Kept(b"pickled index", 3, False) == kept
+    assert [stored.hash_key(ring)] * 2 == builds
+
+
+def test_a_kept_index_is_loaded_instead_of_built(tmp_path: Path) -> None:
+    """The second load of the same version reads the file; the build runs once."""
+    ring, builds = _ring(), []
+
+    async def build(key: bytes) -> tuple[bytes, int]:
+        builds.append(key)
+        return b"pickled index", 3
+
+    database = tmp_path / "gateway.sqlite3"
+    first = asyncio.run(stored.kept_or_built(4, TEXT, ring, database, build))
+    second = asyncio.run(stored.kept_or_built(4, TEXT, ring, database, build))
+    assert (False, True) == (first.from_disk, second.from_disk)
+    assert (b"pickled index", 3) == second[:2]
+    assert 1 == len(builds)

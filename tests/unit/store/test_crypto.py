@@ -141,3 +141,30 @@ def test_a_derived_key_is_stable_and_tied_to_its_master_key_and_purpose() -> Non
     assert one.derive("index") != other.derive("index")
     assert one.derive("index") != one.derive("other")
     assert bytes(32) != one.derive("index")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644, 0o700])
+def test_a_key_file_open_to_group_or_others_is_refused_unless_allowed(
+    keys: KeyRing, mode: int
+) -> None:
+    """Any group or other permission bit: refused with the fix; the setting allows it;
+    the owner's own bits (0700) are not the concern."""
+    assert keys.path is not None
+    keys.path.chmod(mode)
+    if mode & 0o077:
+        with pytest.raises(ConfigError, match=f"chmod 600 {keys.path}"):
+            KeyRing.load(keys.path)
+    else:
+        assert keys.id == KeyRing.load(keys.path).id
+    assert keys.id == KeyRing.load(keys.path, allow_insecure=True).id
+
+
+def test_a_store_without_its_key_file_never_gets_a_new_key(tmp_path: Path) -> None:
+    """``for_store``: the store exists, its key does not: refused, and no key made."""
+    database = tmp_path / "gateway.sqlite3"
+    database.write_bytes(b"")
+    with pytest.raises(ConfigError, match="a new key would not open the store"):
+        KeyRing.for_store(tmp_path / "master.key", database)
+    assert not (tmp_path / "master.key").exists()
+    made, created = KeyRing.for_store(tmp_path / "other" / "master.key", tmp_path / "none.db")
+    assert created
