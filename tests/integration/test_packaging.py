@@ -25,9 +25,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_an_installed_package_finds_its_default_policies(
-    wheel: Path, tmp_path: Path
-) -> None:
+def test_an_installed_package_finds_its_default_policies(wheel: Path, tmp_path: Path) -> None:
     """Unpacked from the wheel, away from the checkout, the default policy loads from
     the package's own copy."""
     site = tmp_path / "site"
@@ -64,6 +62,7 @@ def test_the_dockerfile_passes_hadolint() -> None:
     """hadolint (pinned in the dev extras) finds nothing in the Dockerfile."""
     linted = subprocess.run(
         [str(BIN / "hadolint"), "--no-color", str(ROOT / "Dockerfile")],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

@@ -72,9 +72,9 @@ def test_without_envelope_recipients_the_headers_count() -> None:
 def test_header_recipients_in_raw_utf8_are_read_as_utf8(index: Index, policy: Policy) -> None:
     """An 8-bit To field (RFC 6532) gives the address and display name as UTF-8, so a
     restricted contact's mailbox behind a lookalike letter is still recognised."""
-    raw = "From: a@council.example\nTo: Märk <mаrk@example.com>\nSubject: s\n\nhello\n"
+    raw = "From: a@council.example\nTo: Märk <m\u0430rk@example.com>\nSubject: s\n\nhello\n"
     envelope = Envelope("", (), raw.encode(), explicit_rcpts=False)
-    assert [("mаrk@example.com", "header:to", "Märk")] == [
+    assert [("m\u0430rk@example.com", "header:to", "Märk")] == [
         (a.address, a.location, a.display_name) for a in addressees(envelope)
     ]
     found = scan(envelope, index, policy, ScanSettings()).match.findings

@@ -166,5 +166,5 @@ def test_a_store_without_its_key_file_never_gets_a_new_key(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="a new key would not open the store"):
         KeyRing.for_store(tmp_path / "master.key", database)
     assert not (tmp_path / "master.key").exists()
-    made, created = KeyRing.for_store(tmp_path / "other" / "master.key", tmp_path / "none.db")
+    _made, created = KeyRing.for_store(tmp_path / "other" / "master.key", tmp_path / "none.db")
     assert created
