@@ -253,6 +253,11 @@ class AddressForm:
 _CHUNK_RE = re.compile(r"[,;\n]+")
 
 
+def has_postcode(text: str) -> bool:
+    """Whether ``parse_address(text)`` finds a postcode (without the rest of its work)."""
+    return POSTCODE_RE.search(clean(text)) is not None
+
+
 def parse_address(text: str) -> AddressForm:
     """Free-text address -> its parts; never fails (missing parts stay empty).
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gateway.register import normalise
-from gateway.register.address import parse_address
+from gateway.register.address import has_postcode
 from gateway.register.model import Case, Register
 from gateway.yamlsource import Loc
 
@@ -46,7 +46,7 @@ def check_register(register: Register) -> list[Concern]:
     for index, case in enumerate(register.cases):
         out += _case_concerns(index, case)
     for index, location in enumerate(register.protected_locations):
-        if not parse_address(location.address).postcode:
+        if not has_postcode(location.address):
             loc = ("protected_locations", index, "address")
             out.append(Concern("no-postcode", loc, location.id, "address", _NO_POSTCODE))
     return out
@@ -70,7 +70,7 @@ def _case_concerns(index: int, case: Case) -> Iterator[Concern]:
     yield from _restricted_allowed(at, case)
     for p, person in enumerate(case.protected):
         for a, address in enumerate(person.addresses):
-            if not parse_address(address).postcode:
+            if not has_postcode(address):
                 loc = (*at, "protected", p, "addresses", a)
                 yield Concern("no-postcode", loc, case.id, _dotted(loc[2:]), _NO_POSTCODE)
 
