@@ -1,7 +1,17 @@
-"""Command line: ``gateway scan``, ``gateway policy check``, ``gateway register check``.
+"""Safe-Address Gateway: holds outgoing mail that would carry a protected person's
+details to the wrong recipient.
 
-Exit status: 0 done; 1 some input could not be read; 2 usage error or an invalid
-register or policy (the message names the file, the place and what is wrong).
+Commands: scan (message files, without sending), serve (the SMTP proxy, with the
+review console), passwd (SMTP AUTH users), policy check, register (check, import,
+diff, add, update, remove, list, show, versions, rollback), keygen and rekey (the
+master key), quarantine (list, show, release, reject, false-positive, retry, purge,
+export), user (review accounts), audit (list, verify).  `gateway COMMAND --help`
+tells more.
+
+Exit status: 0 done; 1 some input could not be read (scan), or a change not applied
+(register, when answered no); 2 usage error, or an invalid register, policy or
+setting (the message names the file, the place and what is wrong); 3 and 4 for
+register ... --wait (not in force in time; no gateway running).
 """
 
 from __future__ import annotations
@@ -25,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gateway", description=__doc__)
+    parser = _Parser(
+        prog="gateway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     parser.add_argument(
         "--log-level",

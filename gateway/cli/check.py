@@ -27,7 +27,9 @@ def add_parsers(commands: Any) -> None:
     policy = commands.add_parser("policy", help="work with policy files")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_commands.add_parser("check", help="validate a policy folder")
-    check.add_argument("dir", nargs="?", type=Path, default=None)
+    check.add_argument(
+        "dir", nargs="?", type=Path, default=None, help="policy folder (default: the shipped one)"
+    )
     check.set_defaults(run=_policy_check)
 
     register = commands.add_parser("register", help="check register files; the stored register")
@@ -35,7 +37,7 @@ def add_parsers(commands: Any) -> None:
     rcheck = register_commands.add_parser(
         "check", help="validate a register file: every error, then warnings"
     )
-    rcheck.add_argument("file", type=Path)
+    rcheck.add_argument("file", type=Path, help="the register file (YAML, JSON or CSV)")
     rcheck.add_argument(
         "--format", choices=["yaml", "json", "csv"], help="the file's format (default: its suffix)"
     )

@@ -38,6 +38,8 @@ from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.registers import Origin, RegisterSource
 
+_FILE_HELP = "a register file: YAML, JSON, or CSV with --mapping"
+
 
 def add_register_parsers(register_commands: Any) -> None:
     """``register import|diff|add|update|list|show|remove|versions|rollback``, under the
@@ -49,7 +51,7 @@ def add_register_parsers(register_commands: Any) -> None:
         parents=[store, reading, replacing],
         help="show what a register file changes, then store it as the new version",
     )
-    rimport.add_argument("file", type=Path)
+    rimport.add_argument("file", type=Path, help=_FILE_HELP)
     add_wait_options(rimport)
     rimport.set_defaults(run=_register_import)
     _add_file_parsers(add, store, reading)
@@ -65,11 +67,11 @@ def _add_file_parsers(
         parents=[store, reading],
         help="per case id: what importing a file would add, remove and change (field names)",
     )
-    rdiff.add_argument("file", type=Path)
+    rdiff.add_argument("file", type=Path, help=_FILE_HELP)
     rdiff.set_defaults(run=_register_diff)
     for mode, what in (("add", "add the file's cases"), ("update", "replace the file's cases")):
         change = add(mode, parents=[store, reading], help=f"{what}; the others stay as they are")
-        change.add_argument("file", type=Path)
+        change.add_argument("file", type=Path, help=_FILE_HELP)
         add_wait_options(change)
         change.set_defaults(run=_register_change, mode=mode)
 
@@ -86,10 +88,10 @@ def _add_version_parsers(
         parents=[store],
         help="field names and counts of one case; protected values are never shown",
     )
-    rshow.add_argument("case")
+    rshow.add_argument("case", help="the case id")
     rshow.set_defaults(run=_register_show)
     rremove = add("remove", parents=[store], help="store a new register version without a case")
-    rremove.add_argument("case")
+    rremove.add_argument("case", help="the case id (or protected location id)")
     add_wait_options(rremove)
     rremove.set_defaults(run=_register_remove)
     add(
@@ -100,7 +102,9 @@ def _add_version_parsers(
         parents=[store, replacing],
         help="make an old version current again (as a new version with its exact content)",
     )
-    rollback.add_argument("version", type=int)
+    rollback.add_argument(
+        "version", type=int, help="the version to restore (see register versions)"
+    )
     add_wait_options(rollback)
     rollback.set_defaults(run=_register_rollback)
 

@@ -46,9 +46,21 @@ def add_parser(commands: Any) -> None:
         "--register", type=Path, help="register file (default: the one imported in the store)"
     )
     p.add_argument("--policies", type=Path, help="policy folder (default: the shipped one)")
-    p.add_argument("--internal-domain", action="append", default=[], metavar="DOMAIN")
-    p.add_argument("--mail-from", default="", metavar="ADDR")
-    p.add_argument("--rcpt", action="append", default=[], metavar="ADDR")
+    p.add_argument(
+        "--internal-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="a domain of the organisation (repeat); its recipients are internal",
+    )
+    p.add_argument("--mail-from", default="", metavar="ADDR", help="the envelope sender")
+    p.add_argument(
+        "--rcpt",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="an envelope recipient (repeat); default: the To, Cc and Bcc addresses",
+    )
     p.add_argument("--manifest", type=Path, help="JSON lines: file, mail_from, rcpt")
     p.add_argument("--json", action="store_true", help="one JSON object per message")
     p.add_argument(

@@ -23,14 +23,20 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--key-file", type=Path, help="master key (default: DATA_DIR/master.key)")
     p.add_argument("--register", type=Path, help="register file imported at start")
     p.add_argument("--policies", type=Path, help="policy folder (default: the shipped one)")
-    p.add_argument("--internal-domain", action="append", default=[], metavar="DOMAIN")
+    p.add_argument(
+        "--internal-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="a domain of the organisation (repeat); its recipients are internal",
+    )
     p.add_argument("--console", metavar="HOST:PORT", help="review console address")
     p.add_argument("--metrics", metavar="HOST:PORT", help="Prometheus metrics address")
     p.set_defaults(run=run, log_level_default="info")
 
     w = commands.add_parser("passwd", help="add or change an SMTP AUTH user (password on stdin)")
     w.add_argument("users_file", type=Path, help="the users file (settings: auth_users)")
-    w.add_argument("user")
+    w.add_argument("user", help="the SMTP AUTH user name")
     w.set_defaults(run=passwd)
 
 
