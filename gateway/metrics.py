@@ -46,9 +46,10 @@ class Metrics:
         self.audit_chain_intact = Gauge(
             "gateway_audit_chain_intact",
             "1 if the audit chain verified at its last check (at start, then every"
-            " few minutes: review/upkeep.py), 0 if it is broken",
+            " few minutes: review/upkeep.py), 0 if it is broken; NaN until the first check",
             registry=r,
         )
+        self.audit_chain_intact.set(float("nan"))  # unknown is neither intact nor broken
         self.register_version = Gauge(
             "gateway_register_version",
             "Register version in force: every scan worker scans with it",

@@ -15,6 +15,7 @@ from gateway.crypto import KeyRing
 from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway, high_hold
 from tests.integration.smtp_support import GATEWAY, REPO
 from tests.integration.support import REGISTER, SAFE_ADDRESS
+from tests.unit.review.legacy import PASSWORD as OLD_PASSWORD
 from tests.unit.review.legacy import old_store
 
 
@@ -191,3 +192,31 @@ def test_audit_verify_fails_on_an_emptied_log_of_a_new_store(tmp_path: Path) -> 
     _empty_the_log(data_dir / "gateway.sqlite3")
     status, out = _verify(data_dir)
     assert (1, True) == (status, "BROKEN" in out)
+
+
+def test_user_list_reports_accounts_made_before_names_were_unique(tmp_path: Path) -> None:
+    """An older store's ``Sue`` and ``sue`` open, are both marked in ``user list`` as
+    unable to log in, and a release by one is refused until an admin disables the other."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    keys = KeyRing.generate(data_dir / "master.key")
+    users = [("Sue", "sue@council.example"), ("sue", "sue.b@council.example")]
+    old_store(data_dir / "gateway.sqlite3", keys, users, 1)
+
+    def gateway(*argv: str) -> subprocess.CompletedProcess[str]:
+        command = [str(GATEWAY), *argv, "--data-dir", str(data_dir)]
+        stdin = OLD_PASSWORD + "\n"
+        return subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    listed = gateway("user", "list").stdout.splitlines()
+    assert 2 == sum("CANNOT LOG IN: its name is shared by accounts Sue, sue" in x for x in listed)
+    released = gateway("quarantine", "release", "Q1", "--reason", "ok", "--user", "sue")
+    assert (2, True) == (released.returncode, "shares its name" in released.stderr)
+    assert 0 == gateway("user", "disable", "Sue").returncode
+    assert ["sue  sue.b@council.example  senior"] == [
+        line for line in gateway("user", "list").stdout.splitlines() if line.startswith("sue ")
+    ]
+    released = gateway("quarantine", "release", "Q1", "--reason", "ok", "--user", "sue")
+    assert (2, "gateway: error: no message Q1\n") == (released.returncode, released.stderr)

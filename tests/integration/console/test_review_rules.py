@@ -6,6 +6,7 @@ audit log shows as broken on the console, in the metrics and to ``audit verify``
 from __future__ import annotations
 
 import contextlib
+import math
 import smtplib
 import socket
 import sqlite3
@@ -192,13 +193,14 @@ def test_a_second_account_with_an_address_in_use_is_refused(g: ConsoleGateway) -
 
 
 def scrape(port: int, name: str) -> float:
-    """The value of metric ``name`` once the first upkeep round has set it."""
+    """The value of metric ``name`` once the first upkeep round has set it (NaN before)."""
     deadline = time.monotonic() + 30
     while True:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         values = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
-        if values or time.monotonic() > deadline:
-            return float(values[0]) if values else -1.0
+        value = float(values[0]) if values else math.nan
+        if not math.isnan(value) or time.monotonic() > deadline:
+            return value
         time.sleep(0.2)
 
 

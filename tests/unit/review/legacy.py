@@ -16,6 +16,7 @@ from gateway.store.schema import MIGRATIONS, statements
 from .conftest import PASSWORD
 
 OLD_SCHEMA = 3
+__all__ = ["OLD_SCHEMA", "PASSWORD", "old_store"]
 
 
 def old_store(
