@@ -45,8 +45,15 @@ def _run(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
 async def _login(store: Store, args: argparse.Namespace) -> User:
     if not args.user:
         raise ConfigError("name your review account with --user")
+    known = await accounts.find_user(store, args.user)
+    if known is not None and known.has_totp and not args.code:
+        # whoever runs this holds the key file: saying so tells them nothing new
+        raise ConfigError(f"account {args.user} has a second factor: give its code with --code")
     password = read_secret(f"password for {args.user}: ")
     return await accounts.authenticate(store, args.user, password, args.code or "")
+
+
+_ID_HELP = "the message id (Q..., from quarantine list)"
 
 
 def add_parsers(commands: Any) -> None:
@@ -54,12 +61,13 @@ def add_parsers(commands: Any) -> None:
     as_user = argparse.ArgumentParser(add_help=False)
     as_user.add_argument("--user", help="your review account (password on stdin or prompted)")
     as_user.add_argument("--code", help="your TOTP code, if the account has one")
-    upstream = argparse.ArgumentParser(add_help=False)
-    upstream.add_argument("--config", type=Path, help="TOML settings (upstream, TLS)")
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", type=Path, help="TOML settings (upstream, TLS, notices)")
+    upstream = argparse.ArgumentParser(add_help=False, parents=[config])
     upstream.add_argument("--upstream", metavar="HOST:PORT", help="where releases go")
     upstream.add_argument("--policies", type=Path, help="policy folder, for release: rescan")
 
-    _quarantine_parsers(commands, options, as_user, upstream)
+    _quarantine_parsers(commands, options, as_user, upstream, config)
     _user_parsers(commands, options)
     _audit_parsers(commands, options)
 
@@ -69,6 +77,7 @@ def _quarantine_parsers(
     options: argparse.ArgumentParser,
     as_user: argparse.ArgumentParser,
     upstream: argparse.ArgumentParser,
+    config: argparse.ArgumentParser,
 ) -> None:
     q = commands.add_parser("quarantine", help="review held messages").add_subparsers(
         dest="quarantine_command", required=True
@@ -77,23 +86,28 @@ def _quarantine_parsers(
     p.add_argument("--status", choices=STATUSES, help="only messages in this status")
     p.add_argument("--case", help="only messages with a finding for this register case")
     p.add_argument("--since", type=_date, help="only messages received on or after (YYYY-MM-DD)")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--limit", type=int, default=100, help="at most this many, newest first (default 100)"
+    )
+    p.add_argument("--all", action="store_true", help="every message that matches, no limit")
     p.set_defaults(run=_list)
     p = q.add_parser(
         "show",
         parents=[options, as_user],
         help="one message; with --user also envelope, evidence and every part",
     )
-    p.add_argument("id")
+    p.add_argument("id", help=_ID_HELP)
     p.add_argument("--show-evidence", action="store_true", help="(needs --user) same as --user")
     p.set_defaults(run=_show)
-    for name, helptext in (
-        ("release", "release a held message (critical: two people)"),
-        ("reject", "stop a held message for good"),
-        ("false-positive", "mark a hold as a false positive"),
+    # release re-injects (upstream, and policies for release: rescan); reject may send
+    # the sender a notice (settings only); a false positive is a mark, no mail at all
+    for name, helptext, extra in (
+        ("release", "release a held message (critical: two people)", [upstream]),
+        ("reject", "stop a held message for good", [config]),
+        ("false-positive", "mark a hold as a false positive", []),
     ):
-        p = q.add_parser(name, parents=[options, as_user, upstream], help=helptext)
-        p.add_argument("id")
+        p = q.add_parser(name, parents=[options, as_user, *extra], help=helptext)
+        p.add_argument("id", help=_ID_HELP)
         p.add_argument("--reason", required=True, help="why (kept in the audit log)")
         if name == "reject":
             p.add_argument("--notify-sender", action="store_true", help="tell the sender")
@@ -110,10 +124,12 @@ def _quarantine_parsers(
     )
     p.set_defaults(run=_retry)
     p = q.add_parser("purge", parents=[options], help="delete messages older than N days")
-    p.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    p.add_argument(
+        "--older-than", type=float, required=True, metavar="DAYS", help="age in days, any status"
+    )
     p.set_defaults(run=_purge)
     p = q.add_parser("export", parents=[options, as_user], help="the original .eml (audited)")
-    p.add_argument("id")
+    p.add_argument("id", help=_ID_HELP)
     p.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
     p.set_defaults(run=_export)
 
@@ -123,7 +139,7 @@ def _user_parsers(commands: Any, options: argparse.ArgumentParser) -> None:
         dest="user_command", required=True
     )
     p = u.add_parser("add", parents=[options], help="a new account (password on stdin)")
-    p.add_argument("name")
+    p.add_argument("name", help="the account name")
     p.add_argument(
         "--email", required=True, help="their mail address (a sender cannot release their own mail)"
     )
@@ -139,17 +155,17 @@ def _user_parsers(commands: Any, options: argparse.ArgumentParser) -> None:
     p = u.add_parser(
         "alias", parents=[options], help="add or remove an address the account sends from"
     )
-    p.add_argument("name")
-    p.add_argument("change", choices=("add", "remove"))
-    p.add_argument("address")
+    p.add_argument("name", help="the account name")
+    p.add_argument("change", choices=("add", "remove"), help="add or remove the address")
+    p.add_argument("address", help="a mail address")
     p.set_defaults(run=_user_alias)
     p = u.add_parser("email", parents=[options], help="change the account's main address")
-    p.add_argument("name")
-    p.add_argument("address")
+    p.add_argument("name", help="the account name")
+    p.add_argument("address", help="a mail address")
     p.set_defaults(run=_user_email)
     for name in ("disable", "enable", "reset-password", "totp", "totp-off"):
         p = u.add_parser(name, parents=[options])
-        p.add_argument("name")
+        p.add_argument("name", help="the account name")
         p.set_defaults(run=_user_change, change=name)
     p = u.add_parser("list", parents=[options])
     p.set_defaults(run=_user_list)
@@ -161,7 +177,7 @@ def _audit_parsers(commands: Any, options: argparse.ArgumentParser) -> None:
     )
     p = a.add_parser("list", parents=[options], help="records, oldest first")
     p.add_argument("--target", help="only records about this message id or user")
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--limit", type=int, default=1000, help="the newest N records (default 1000)")
     p.set_defaults(run=_audit_list)
     p = a.add_parser("verify", parents=[options], help="check the chain: exit 1 if broken")
     p.set_defaults(run=_audit_verify)
@@ -178,14 +194,19 @@ def _date(text: str) -> dt.datetime:
 
 
 def _list(args: argparse.Namespace) -> int:
+    """One line a message; a last line when ``--limit`` cut the list short."""
+    limit = None if args.all else args.limit
+    asked = -1 if limit is None else limit + 1  # one more: was anything left out?
     summaries = _run(
         args,
-        lambda store: store.list_held(args.status, args.limit, case=args.case, since=args.since),
+        lambda store: store.list_held(args.status, asked, case=args.case, since=args.since),
     )
     if not summaries:
         print("no messages")
-    for summary in summaries:
+    for summary in summaries[:limit]:
         print(summary_line(summary))
+    if limit is not None and len(summaries) > limit:
+        print(f"(the first {limit} shown; more match: --limit N, or --all)")
     return 0
 
 

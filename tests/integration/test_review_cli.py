@@ -27,7 +27,8 @@ def _released(g: ConsoleGateway, count: int) -> None:
 
 
 def _act(g: ConsoleGateway, user: str, *argv: str) -> tuple[int, str]:
-    upstream = ("--upstream", f"127.0.0.1:{g.upstream_port}")
+    # only a release goes upstream: reject and false-positive take no --upstream
+    upstream = ("--upstream", f"127.0.0.1:{g.upstream_port}") if argv[0] == "release" else ()
     result = g.cli("quarantine", *argv, "--user", user, *upstream, stdin=PASSWORD + "\n")
     return result.returncode, result.stdout + result.stderr
 
@@ -220,3 +221,31 @@ def test_user_list_reports_accounts_made_before_names_were_unique(tmp_path: Path
     ]
     released = gateway("quarantine", "release", "Q1", "--reason", "ok", "--user", "sue")
     assert (2, "gateway: error: no message Q1\n") == (released.returncode, released.stderr)
+
+
+def test_list_says_when_it_stops_at_the_limit_and_all_lists_everything(tmp_path: Path) -> None:
+    """Three held, --limit 2: two lines and a line saying more match; --all: three."""
+    with console_gateway(tmp_path) as g:
+        held = {g.hold(high_hold(f"Subject {n}")) for n in range(3)}
+        cut = g.cli("quarantine", "list", "--limit", "2").stdout.splitlines()
+        assert 3 == len(cut)
+        assert "(the first 2 shown; more match: --limit N, or --all)" == cut[-1]
+        every = g.cli("quarantine", "list", "--all").stdout.splitlines()
+        assert held == {line.split()[0] for line in every}
+
+
+def test_a_release_by_an_account_with_a_second_factor_asks_for_its_code(tmp_path: Path) -> None:
+    """No --code for an account with TOTP: the CLI says a code is needed (not a bare
+    login failure), and nothing is released."""
+    with console_gateway(tmp_path) as g:
+        message = g.hold(high_hold())
+        assert 0 == g.cli("user", "totp", "rita").returncode
+        status, out = _act(g, "rita", "release", message, "--reason", "checked")
+        assert (
+            2,
+            "gateway: error: account rita has a second factor: give its code with --code\n",
+        ) == (
+            status,
+            out,
+        )
+        assert [] == g.upstream.messages
