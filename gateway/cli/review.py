@@ -63,11 +63,14 @@ def add_parsers(commands: Any) -> None:
     as_user.add_argument("--code", help="your TOTP code, if the account has one")
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", type=Path, help="TOML settings (upstream, TLS, notices)")
-    upstream = argparse.ArgumentParser(add_help=False, parents=[config])
-    upstream.add_argument("--upstream", metavar="HOST:PORT", help="where releases go")
+    notices = argparse.ArgumentParser(add_help=False, parents=[config])
+    notices.add_argument(
+        "--upstream", metavar="HOST:PORT", help="where releases and notices to senders go"
+    )
+    upstream = argparse.ArgumentParser(add_help=False, parents=[notices])
     upstream.add_argument("--policies", type=Path, help="policy folder, for release: rescan")
 
-    _quarantine_parsers(commands, options, as_user, upstream, config)
+    _quarantine_parsers(commands, options, as_user, upstream, notices)
     _user_parsers(commands, options)
     _audit_parsers(commands, options)
 
@@ -77,7 +80,7 @@ def _quarantine_parsers(
     options: argparse.ArgumentParser,
     as_user: argparse.ArgumentParser,
     upstream: argparse.ArgumentParser,
-    config: argparse.ArgumentParser,
+    notices: argparse.ArgumentParser,
 ) -> None:
     q = commands.add_parser("quarantine", help="review held messages").add_subparsers(
         dest="quarantine_command", required=True
@@ -100,10 +103,10 @@ def _quarantine_parsers(
     p.add_argument("--show-evidence", action="store_true", help="(needs --user) same as --user")
     p.set_defaults(run=_show)
     # release re-injects (upstream, and policies for release: rescan); reject may send
-    # the sender a notice (settings only); a false positive is a mark, no mail at all
+    # the sender a notice through the upstream; a false positive is a mark, no mail
     for name, helptext, extra in (
         ("release", "release a held message (critical: two people)", [upstream]),
-        ("reject", "stop a held message for good", [config]),
+        ("reject", "stop a held message for good", [notices]),
         ("false-positive", "mark a hold as a false positive", []),
     ):
         p = q.add_parser(name, parents=[options, as_user, *extra], help=helptext)

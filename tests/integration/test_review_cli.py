@@ -27,8 +27,8 @@ def _released(g: ConsoleGateway, count: int) -> None:
 
 
 def _act(g: ConsoleGateway, user: str, *argv: str) -> tuple[int, str]:
-    # only a release goes upstream: reject and false-positive take no --upstream
-    upstream = ("--upstream", f"127.0.0.1:{g.upstream_port}") if argv[0] == "release" else ()
+    # a false positive sends nothing: it takes no --upstream
+    upstream = ("--upstream", f"127.0.0.1:{g.upstream_port}") if argv[0] != "false-positive" else ()
     result = g.cli("quarantine", *argv, "--user", user, *upstream, stdin=PASSWORD + "\n")
     return result.returncode, result.stdout + result.stderr
 

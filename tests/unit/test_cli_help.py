@@ -45,10 +45,11 @@ def test_the_top_level_description_names_every_command() -> None:
 
 
 def test_options_that_do_nothing_are_not_offered() -> None:
-    """reject takes no --upstream or --policies; false-positive no upstream settings at all."""
+    """reject takes no --policies (its --upstream carries the notice to the sender);
+    false-positive, which sends nothing, no upstream settings at all."""
     pages = {" ".join(path): parser for path, parser in _commands(build_parser())}
     assert {"--upstream", "--policies"} <= _options(pages["gateway quarantine release"])
-    assert set() == {"--upstream", "--policies"} & _options(pages["gateway quarantine reject"])
+    assert set() == {"--policies"} & _options(pages["gateway quarantine reject"])
     assert set() == {"--upstream", "--policies", "--config"} & _options(
         pages["gateway quarantine false-positive"]
     )
