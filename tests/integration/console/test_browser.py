@@ -203,6 +203,7 @@ def test_reviewer_cannot_open_admin_pages(g: ConsoleGateway, log_in: LogIn) -> N
     assert 200 == response.status
     assert "Users" == ada.locator("h1").inner_text()
     assert "rita" in ada.locator("table.users").inner_text()
+    ada.screenshot(path=screenshots() / "users.png", full_page=True)
 
 
 def page_with_cookie(browser: Browser, g: ConsoleGateway, token: str) -> str:
