@@ -37,6 +37,17 @@ class Job:
     rcpt: tuple[str, ...]
 
 
+def add_internal_domain(parser: argparse.ArgumentParser) -> None:
+    """``--internal-domain``, for scan and serve alike."""
+    parser.add_argument(
+        "--internal-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="a domain of the organisation (repeat); its recipients are internal",
+    )
+
+
 def add_parser(commands: Any) -> None:
     p = commands.add_parser(
         "scan", parents=[store_options()], help="scan message files without sending anything"
@@ -46,13 +57,7 @@ def add_parser(commands: Any) -> None:
         "--register", type=Path, help="register file (default: the one imported in the store)"
     )
     p.add_argument("--policies", type=Path, help="policy folder (default: the shipped one)")
-    p.add_argument(
-        "--internal-domain",
-        action="append",
-        default=[],
-        metavar="DOMAIN",
-        help="a domain of the organisation (repeat); its recipients are internal",
-    )
+    add_internal_domain(p)
     p.add_argument("--mail-from", default="", metavar="ADDR", help="the envelope sender")
     p.add_argument(
         "--rcpt",

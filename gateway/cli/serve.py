@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import service
+from gateway.cli.scan import add_internal_domain
 from gateway.cli.store import read_secret
 from gateway.errors import ConfigError
 from gateway.settings import load_settings
@@ -23,13 +24,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--key-file", type=Path, help="master key (default: DATA_DIR/master.key)")
     p.add_argument("--register", type=Path, help="register file imported at start")
     p.add_argument("--policies", type=Path, help="policy folder (default: the shipped one)")
-    p.add_argument(
-        "--internal-domain",
-        action="append",
-        default=[],
-        metavar="DOMAIN",
-        help="a domain of the organisation (repeat); its recipients are internal",
-    )
+    add_internal_domain(p)
     p.add_argument("--console", metavar="HOST:PORT", help="review console address")
     p.add_argument("--metrics", metavar="HOST:PORT", help="Prometheus metrics address")
     p.set_defaults(run=run, log_level_default="info")

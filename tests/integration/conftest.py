@@ -13,6 +13,7 @@ import structlog
 
 from gateway.cli import main
 
+from .smtp_support import Gateway, SinkHandler, sink, start_gateway
 from .support import REGISTER, CliRun, Mail, build_message
 
 
@@ -69,3 +70,18 @@ def scan(gateway: Callable[..., CliRun], register: Path) -> Callable[..., dict[s
         return result.record
 
     return run
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[SinkHandler, int]]:
+    """A recording SMTP sink standing for the organisation's mail server: (handler, port)."""
+    with sink() as peer:
+        yield peer
+
+
+@pytest.fixture
+def served(tmp_path: Path, upstream: tuple[SinkHandler, int]) -> Iterator[Gateway]:
+    """A running ``gateway serve`` relaying to ``upstream``; it must stop cleanly."""
+    running = start_gateway(tmp_path / "data", upstream[1])
+    yield running
+    assert 0 == running.stop(), running.logs()[-2000:]

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.integration.smtp_support import (
     Gateway,
@@ -17,8 +13,6 @@ from tests.integration.smtp_support import (
     SinkHandler,
     held_messages,
     outgoing,
-    sink,
-    start_gateway,
 )
 from tests.integration.support import MARK, SAFE_ADDRESS
 
@@ -68,19 +62,6 @@ QUEUED = re.compile(r"250 (?:2\.0\.0 Ok: queued as [0-9A-Za-z]+|OK)")
 SENDER = "officer@council.example.gov.uk"
 
 
-@pytest.fixture
-def upstream() -> Iterator[tuple[SinkHandler, int]]:
-    with sink() as peer:
-        yield peer
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, upstream: tuple[SinkHandler, int]) -> Iterator[Gateway]:
-    running = start_gateway(tmp_path / "data", upstream[1])
-    yield running
-    assert 0 == running.stop(), running.logs()[-2000:]
-
-
 def _reply(port: int, state: str, line: bytes) -> str:
     """The reply to ``line`` on a new connection in ``state`` (and to its message, if
     the line opened one)."""
@@ -97,7 +78,7 @@ def _reply(port: int, state: str, line: bytes) -> str:
 
 
 def test_no_reply_to_any_malformed_command_carries_text_outside_the_fixed_list(
-    gateway: Gateway,
+    served: Gateway,
 ) -> None:
     """Every command with every malformed argument, in every session state."""
     unexpected = {}
@@ -105,23 +86,23 @@ def test_no_reply_to_any_malformed_command_carries_text_outside_the_fixed_list(
         for state in STATES:
             for argument in ARGUMENTS:
                 line = command + (b" " + argument if argument else b"")
-                text = _reply(gateway.port, state, line)
+                text = _reply(served.port, state, line)
                 if text not in FIXED and not QUEUED.fullmatch(text):
                     unexpected[text] = line[:60]
     assert {} == unexpected
-    logs = gateway.logs()
+    logs = served.logs()
     assert "Traceback" not in logs
     assert "b.example" not in logs  # no address the client sent is quoted in the log
 
 
 def test_the_null_sender_is_relayed_and_scanned_like_any_other(
-    gateway: Gateway, upstream: tuple[SinkHandler, int]
+    served: Gateway, upstream: tuple[SinkHandler, int]
 ) -> None:
     """``MAIL FROM:<>`` (a receipt, a bounce): a clean one reaches the upstream with
     the null sender; one that carries a protected address to a restricted contact
     is held."""
     handler, _port = upstream
-    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
+    with smtplib.SMTP("127.0.0.1", served.port, timeout=30) as client:
         client.ehlo("client.example")
         client.sendmail(
             "", ["someone@partner.example"], outgoing("someone@partner.example", "Read.")
@@ -131,4 +112,4 @@ def test_the_null_sender_is_relayed_and_scanned_like_any_other(
     assert [("<>", ["someone@partner.example"])] == [
         (m.mail_from, m.rcpt_tos) for m in handler.messages
     ]
-    assert 1 == len(held_messages(gateway.data_dir))
+    assert 1 == len(held_messages(served.data_dir))
