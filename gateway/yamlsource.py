@@ -72,7 +72,22 @@ def _error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
     return int(mark.line) + 1 if mark is not None else None
 
 
-_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+#: what a field name looks like; any other key may be a value typed as a key
+#: (``Sarah Davies:``), which a message never echoes
+FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def dotted(loc: Loc) -> str:
+    """``cases[0].protected[1].emails[0]``; a key that does not look like a field name
+    is shown as ``<key>``, never echoed."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if FIELD_NAME.fullmatch(str(part)) else "<key>"
+        out += f".{name}" if out else name
+    return out or "(top level)"
 
 
 def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
@@ -82,9 +97,8 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
-            if key in out:  # the key is named only when it looks like a field name:
-                # a value typed as a key (``Sarah Davies:``) may be a protected one
-                shown = repr(key) if _FIELD_NAME.fullmatch(str(key)) else "(a key)"
+            if key in out:  # named only when it looks like a field name (FIELD_NAME)
+                shown = repr(key) if FIELD_NAME.fullmatch(str(key)) else "(a key)"
                 raise SourceError(key_node.start_mark.line + 1, f"duplicate key {shown}")
             lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*loc, key), lines)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from gateway.register import normalise
 from gateway.register.address import has_postcode
 from gateway.register.model import Case, Register
-from gateway.yamlsource import Loc
+from gateway.yamlsource import Loc, dotted
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _case_concerns(index: int, case: Case) -> Iterator[Concern]:
         for a, address in enumerate(person.addresses):
             if not has_postcode(address):
                 loc = (*at, "protected", p, "addresses", a)
-                yield Concern("no-postcode", loc, case.id, _dotted(loc[2:]), _NO_POSTCODE)
+                yield Concern("no-postcode", loc, case.id, dotted(loc[2:]), _NO_POSTCODE)
 
 
 def _restricted_allowed(at: Loc, case: Case) -> Iterator[Concern]:
@@ -87,8 +87,3 @@ def _restricted_allowed(at: Loc, case: Case) -> Iterator[Concern]:
             text = f"is an email of restricted contact restricted[{r}]"
             loc = (*at, "allowed_recipients", k)
             yield Concern("restricted-allowed", loc, case.id, f"allowed_recipients[{k}]", text)
-
-
-def _dotted(loc: Loc) -> str:
-    """``protected[0].addresses[1]``."""
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -22,8 +21,8 @@ from pydantic import ValidationError
 from gateway.errors import ConfigError, RegisterError, RegisterErrors
 from gateway.register import tabular
 from gateway.register.mapping import load_mapping
-from gateway.register.model import Register
-from gateway.yamlsource import Loc, Located, SourceError, parse_located
+from gateway.register.model import Register, error_reason
+from gateway.yamlsource import Loc, Located, SourceError, dotted, parse_located
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -202,7 +201,7 @@ def _located_error(
     loc: Loc = tuple(error["loc"])
     case = _case_id(data, loc)
     where = f"case {case}: " if case else ""
-    return RegisterError(file, line_of(loc), f"{where}{_dotted(loc)}: {_message(error)}")
+    return RegisterError(file, line_of(loc), f"{where}{dotted(loc)}: {error_reason(error)}")
 
 
 def _duplicates(data: Any, file: str, line_of: Callable[[Loc], int | None]) -> list[RegisterError]:
@@ -222,27 +221,11 @@ def _duplicates(data: Any, file: str, line_of: Callable[[Loc], int | None]) -> l
                 was = first[key]
                 reason = f"duplicate id, first used at line {was}" if was else "duplicate id"
                 out.append(
-                    RegisterError(file, line_of(loc), f"case {key}: {_dotted(loc)}: {reason}")
+                    RegisterError(file, line_of(loc), f"case {key}: {dotted(loc)}: {reason}")
                 )
             else:
                 first[key] = line_of(loc)
     return out
-
-
-_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-
-
-def _dotted(loc: Loc) -> str:
-    """``cases[0].protected[1].emails[0]``; a key that does not look like a field name
-    (``Sarah Davies:``, a value typed as a key) is shown as ``<key>``, never echoed."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        name = part if _FIELD_NAME.fullmatch(str(part)) else "<key>"
-        out += f".{name}" if out else name
-    return out or "(top level)"
 
 
 def _case_id(data: Any, loc: Loc) -> str | None:
@@ -253,14 +236,3 @@ def _case_id(data: Any, loc: Loc) -> str | None:
             return None
         return str(ident) if ident is not None else None
     return None
-
-
-def _message(error: Any) -> str:
-    """Pydantic's message without the offending input (it may be a protected value)."""
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    message = str(error.get("msg", "invalid value"))
-    return message.removeprefix("Value error, ")

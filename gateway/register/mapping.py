@@ -29,6 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic import field_validator as validates
 
 from gateway.errors import RegisterError, RegisterErrors
+from gateway.register.model import error_reason
 from gateway.yamlsource import SourceError, parse_located
 
 Role = Literal["protected", "child", "restricted", "allowed", "ignore"]
@@ -120,8 +121,7 @@ def load_mapping(path: Path) -> Mapping:
 
 def _reason(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
-    return f"{where}: {str(message).removeprefix('Value error, ')}"
+    return f"{where}: {error_reason(error)}"
 
 
 def fold(text: str) -> str:

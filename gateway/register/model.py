@@ -9,12 +9,23 @@ canonical form next to what the file said; they never echo a value in an error.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.register import normalise
+
+
+def error_reason(error: Any) -> str:
+    """A validation error's message without the offending input (it may be a protected
+    value): the register's loaders, its CSV reader and the store all report with it."""
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
 def _email(value: str) -> str:

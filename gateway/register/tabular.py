@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from gateway.errors import RegisterError, RegisterErrors
 from gateway.register import normalise
 from gateway.register.mapping import Mapping, Role, fold
-from gateway.register.model import Register
+from gateway.register.model import Register, error_reason
 from gateway.yamlsource import Loc
 
 Place = tuple[int | None, int | None]  # line, column (1-based); None where unknown
@@ -308,9 +308,7 @@ class _Rows:
         loc: Loc = tuple(error["loc"])
         case = self.order[loc[1]] if len(loc) > 1 and isinstance(loc[1], int) else None
         name = next((str(p) for p in reversed(loc) if isinstance(p, str) and p != "cases"), "")
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        if error.get("type") == "missing":
-            message = "missing"
+        message = error_reason(error)
         if name == "protected" and error.get("type") == "too_short":
             message = "no row of the case has a role the mapping calls protected or child"
         if "valid_to is before" in message:

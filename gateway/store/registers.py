@@ -22,6 +22,7 @@ from gateway.crypto import KeyRing
 from gateway.errors import ConfigError, Conflict
 from gateway.register import Register, parse_register
 from gateway.register.diff import RegisterDiff, canonical, diff_registers
+from gateway.register.model import error_reason
 from gateway.store.base import Connection, guard, now
 from gateway.store.model import RegisterVersion
 
@@ -369,5 +370,5 @@ def _merged(
     try:  # validated again: an id may now stand in both lists
         return Register.model_validate(data)
     except ValidationError as exc:
-        reason = str(exc.errors()[0].get("msg", "invalid")).removeprefix("Value error, ")
-        raise ConfigError(f"the changed register would not be valid: {reason}") from None
+        why = error_reason(exc.errors()[0])
+        raise ConfigError(f"the changed register would not be valid: {why}") from None
