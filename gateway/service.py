@@ -26,7 +26,7 @@ from gateway.listeners import Listeners
 from gateway.match import build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
 from gateway.policy import Policy, default_policy_dir, load_policy
-from gateway.register.diff import canonical, diff_stored, shrink_refusal
+from gateway.register.diff import canonical, shrink_refusal
 from gateway.register.load import read_register_file
 from gateway.relay import UpstreamPool, upstream_config
 from gateway.review import Notifier, Review, record_event
@@ -331,8 +331,7 @@ async def _import_if_changed(store: Store, path: Path, settings: Settings) -> No
             log.info("register unchanged", version=current.version, path=where)
         return
     file = await asyncio.to_thread(read_register_file, path)
-    base, stored = await store.register_canonical() or (0, None)
-    diff = await asyncio.to_thread(diff_stored, stored, file.register)
+    base, diff = await store.compare_register(file.register)
     refusal = shrink_refusal(diff, settings.register_max_shrink) if base else None
     if refusal:
         raise ConfigError(

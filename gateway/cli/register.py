@@ -28,7 +28,6 @@ from gateway.register.diff import (
     RegisterDiff,
     canonical,
     diff_registers,
-    diff_stored,
     shrink_refusal,
     summary_lines,
 )
@@ -140,7 +139,7 @@ def _register_import(args: argparse.Namespace) -> int:
 
     async def compare(store: Store) -> tuple[RegisterFile, str, int, RegisterDiff]:
         file, digest = await asyncio.to_thread(_read, args)
-        return file, digest, *await _compare(store, file.register)
+        return file, digest, *await store.compare_register(file.register)
 
     file, digest, base, diff = with_store(settings, compare, create=True)
     if base and not _approved(args, settings, str(args.file), base, diff):
@@ -161,7 +160,9 @@ def _register_import(args: argparse.Namespace) -> int:
 
 def _register_diff(args: argparse.Namespace) -> int:
     file, _ = _read(args)
-    base, diff = with_store(settings_from(args), lambda store: _compare(store, file.register))
+    base, diff = with_store(
+        settings_from(args), lambda store: store.compare_register(file.register)
+    )
     print(f"{args.file} against register version {base}:")
     print("\n".join(summary_lines(diff)))
     if diff.empty:
@@ -225,7 +226,7 @@ def _register_rollback(args: argparse.Namespace) -> int:
         if source is None:
             raise ConfigError(f"no register version {args.version} (see register versions)")
         old = await asyncio.to_thread(source.parse)
-        base, diff = await _compare(store, old)
+        base, diff = await store.compare_register(old)
         if base == args.version:
             raise ConfigError(f"register version {base} is the current one already")
         return base, diff, source, old
@@ -274,12 +275,6 @@ def _read(args: argparse.Namespace) -> tuple[RegisterFile, str]:
     # walk them all again (over a second at 100,000 cases).  Freed by reference counts.
     gc.freeze()
     return file, digest
-
-
-async def _compare(store: Store, new: Register) -> tuple[int, RegisterDiff]:
-    """The current version (0: none) and what replacing it with ``new`` changes."""
-    version, stored = await store.register_canonical() or (0, None)
-    return version, await asyncio.to_thread(diff_stored, stored, new)
 
 
 def _approved(

@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from gateway.errors import AccessDenied, ConfigError, NotFound, RegisterError
 from gateway.policy import Policy
 from gateway.register import Register, parse_register
-from gateway.register.diff import RegisterDiff, canonical, diff_stored, shrink_refusal
+from gateway.register.diff import RegisterDiff, canonical, shrink_refusal
 from gateway.review import Review, accounts, audit, identity, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import ROLES
@@ -264,8 +264,7 @@ class AdminPages:
     async def _preview(
         self, session: Session, text: str, fmt: str, register: Register, origin: Origin
     ) -> Response:
-        base, stored = await self.store.register_canonical() or (0, None)
-        diff = await asyncio.to_thread(diff_stored, stored, register)
+        base, diff = await self.store.compare_register(register)
         if diff.empty:
             return RedirectResponse("/register?notice=register-same", status_code=303)
         refusal = shrink_refusal(diff, self.settings.register_max_shrink)

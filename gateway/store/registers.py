@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError, Conflict
 from gateway.register import Register, parse_register
-from gateway.register.diff import RegisterDiff, canonical, diff_registers
+from gateway.register.diff import RegisterDiff, canonical, diff_registers, diff_stored
 from gateway.register.model import error_reason
 from gateway.store.base import Connection, guard, now
 from gateway.store.model import RegisterVersion
@@ -180,6 +180,12 @@ class RegisterVersions(Connection):
             async with self._writing:
                 await self._set_canonical(number, text)
         return number, text
+
+    async def compare_register(self, register: Register) -> tuple[int, RegisterDiff]:
+        """The current version (0: none) and what replacing it with ``register`` would
+        add, remove and change (the diff in a thread: seconds for a large register)."""
+        version, stored = await self.register_canonical() or (0, None)
+        return version, await asyncio.to_thread(diff_stored, stored, register)
 
     async def register_version(self) -> int:
         """The newest register version; 0 when none was imported.  Cheap enough to poll."""
