@@ -83,7 +83,7 @@ class Code(IntEnum):
 
 
 def name_key(given: str, surname: str) -> int:
-    return _h(f"N\x1f{given}\x1f{surname}")
+    return _h(f"N{_SEP}{given}{_SEP}{surname}")
 
 
 def _half(tag: str, prefix: str, length: int, piece: str) -> int:
@@ -109,12 +109,12 @@ def name_half_keys(given: str, surname: str) -> tuple[int, int]:
 
 
 def address_key(house: str, kind: str, street: str) -> int:
-    return _h(f"A\x1f{house}\x1f{kind}\x1f{street}")
+    return _h(f"A{_SEP}{house}{_SEP}{kind}{_SEP}{street}")
 
 
 def street_key(kind: str, street: str) -> int:
     """A protected street, for the forms that carry no number before it."""
-    return _h(f"S\x1f{kind}\x1f{street}")
+    return _h(f"S{_SEP}{kind}{_SEP}{street}")
 
 
 def address_half_keys(house: str, kind: str, street: str) -> tuple[int, int]:
@@ -159,38 +159,38 @@ def _probe_halves(tag: str, joined: str, word: str) -> list[int]:
 
 
 def postcode_key(postcode: str) -> int:
-    return _h(f"C\x1f{postcode}")
+    return _h(f"C{_SEP}{postcode}")
 
 
 def phone_key(e164: str) -> int:
-    return _h(f"P\x1f{e164}")
+    return _h(f"P{_SEP}{e164}")
 
 
 def email_key(canonical: str) -> int:
-    return _h(f"E\x1f{canonical}")
+    return _h(f"E{_SEP}{canonical}")
 
 
 def dob_key(iso: str) -> int:
-    return _h(f"D\x1f{iso}")
+    return _h(f"D{_SEP}{iso}")
 
 
 def generic_key(word: str) -> int:
     """A distinctive word of an address's first line (abroad, or a house name)."""
-    return _h(f"G\x1f{word}")
+    return _h(f"G{_SEP}{word}")
 
 
 def restricted_key(canonical: str) -> int:
-    return _h(f"R\x1f{canonical}")
+    return _h(f"R{_SEP}{canonical}")
 
 
 def restricted_name_key(given: str, surname: str) -> int:
-    return _h(f"RN\x1f{given}\x1f{surname}")
+    return _h(f"RN{_SEP}{given}{_SEP}{surname}")
 
 
 def restricted_local_key(local: str) -> int:
     """Same mailbox name to the eye (dots ignored, as Gmail does; lookalike letters
     merged by their skeleton: ``rnark`` = ``mark``), any (lookalike) domain."""
-    return _h(f"RL\x1f{skeleton(local.replace('.', ''))}")
+    return _h(f"RL{_SEP}{skeleton(local.replace('.', ''))}")
 
 
 def restricted_half_keys(domain: str, local: str) -> tuple[int, int]:
@@ -200,4 +200,4 @@ def restricted_half_keys(domain: str, local: str) -> tuple[int, int]:
 
 
 def allowed_key(canonical: str) -> int:
-    return _h(f"AL\x1f{canonical}")
+    return _h(f"AL{_SEP}{canonical}")
