@@ -22,6 +22,11 @@ ENV GATEWAY_LISTEN=0.0.0.0:10025 \
     GATEWAY_DATA_DIR=/var/lib/safe-address-gateway \
     GATEWAY_POLICIES=/opt/safe-address-gateway/policies
 
+# Tesseract's English data for OCR (the engine comes with the tesserocr wheel).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10025 --user-group --home-dir /var/lib/safe-address-gateway \
         --shell /usr/sbin/nologin gateway \
     && install -d -o gateway -g gateway -m 0700 /var/lib/safe-address-gateway \

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import getaddresses
 from pathlib import PurePath
@@ -128,7 +128,7 @@ def guard_attachment_names(
             if part in risky:
                 named[relocate(_ATTACHMENT + "/".join(parts[:depth]))] = risky[part]
     return Extraction(
-        tuple(Segment(relocate(s.location), s.text) for s in extraction.segments)
+        tuple(replace(s, location=relocate(s.location)) for s in extraction.segments)
         + tuple(Segment(loc, text) for loc, text in sorted(named.items())),
         tuple(Unreadable(relocate(u.location), u.reason) for u in extraction.unreadable),
         extraction.defects,

@@ -15,6 +15,18 @@ class Segment:
 
     location: str
     text: str
+    #: how the text was read when not from the file's own text: ``"ocr"`` (read off an
+    #: image, so with OCR's confusions: ``0/O``, ``1/l/I``, ``5/S``, ``rn/m``)
+    reading: str = ""
+    #: why a reader of the file would not see this text although it is in the file:
+    #: ``"redaction"`` (under an opaque shape, in the background's colour, clipped away)
+    hidden: str = ""
+
+
+#: ``Segment.reading`` of text read off an image
+OCR = "ocr"
+#: ``Segment.hidden`` of text a redaction meant to hide and did not remove
+REDACTION = "redaction"
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,9 @@ class Settings:
     # seconds one message's scan (extraction and matching) may take; past it the message
     # is held as unscannable, and a scan process that does not stop is killed and replaced
     scan_budget: float = 10.0
+    # read text in images and scanned pages by OCR (Tesseract); false: images are
+    # unscannable, which the default policy holds for restricted contacts
+    ocr: bool = True
     upstream_tls: str = "none"  # none | starttls | starttls-noverify
     upstream_pool: int = 16  # idle upstream connections kept for the next client session
     upstream_idle: float = 30.0  # seconds an idle pooled upstream connection is kept
@@ -97,7 +100,7 @@ class Settings:
         scan, a rescan, and the review's view of a held message."""
         from gateway.extract.context import Limits  # noqa: PLC0415 - settings stays a leaf
 
-        return Limits(time_budget_s=self.scan_budget)
+        return Limits(time_budget_s=self.scan_budget, ocr=self.ocr)
 
 
 def auto_scan_processes() -> int:
@@ -121,7 +124,7 @@ _PATHS = {
     "console_tls_key",
 }
 _LISTS = {"internal_domains", "trusted_networks", "review_team"}
-_BOOLS = {"trace_header", "require_auth", "notify_sender_on_hold"}
+_BOOLS = {"trace_header", "require_auth", "notify_sender_on_hold", "ocr"}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 # Settings whose value must lie in a range (low, high; None: no bound).
 _RANGES: dict[str, tuple[float, float | None]] = {

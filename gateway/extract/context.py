@@ -45,6 +45,8 @@ class Limits:
     #: seconds for the whole scan of one message, extraction and matching together
     time_budget_s: float = 10.0
     max_pdf_pages: int = 2000
+    #: read text in images by OCR; off: every image is ``unscannable`` ("not read: OCR off")
+    ocr: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +89,13 @@ class Context:
         if not self.deadline:
             self.deadline = budget.Deadline.after(self.limits.time_budget_s).at
 
-    def add(self, location: str, text: str) -> None:
+    def add(self, location: str, text: str, *, reading: str = "", hidden: str = "") -> None:
         """Record the text of one place as a reader sees it (``glyphs.clean``: no
         invisible characters, lookalikes read as what they imitate); empty or blank
-        text is dropped."""
+        text is dropped.  ``reading`` and ``hidden``: see ``Segment``."""
         text = clean(text)
         if text and not text.isspace():
-            self.segments.append(Segment(location, text))
+            self.segments.append(Segment(location, text, reading, hidden))
 
     def fail(self, location: str, reason: str) -> None:
         """Record a place that could not be read, for a fixed reason."""
