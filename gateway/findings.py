@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from gateway.segments import REDACTION
 
 
 class Kind(StrEnum):
@@ -20,6 +23,9 @@ class Kind(StrEnum):
     DATE_OF_BIRTH = "date_of_birth"
     PROTECTED_LOCATION = "protected_location"
     UNSCANNABLE = "unscannable"
+    #: a protected detail in text a redaction meant to hide (under a box, in the
+    #: page's colour, clipped away): one per (case, location), see ``failed_redactions``
+    FAILED_REDACTION = "failed_redaction"
 
 
 class Confidence(StrEnum):
@@ -45,6 +51,8 @@ class Finding:
     belongs to, where it was found, and how sure the matcher is.  ``recipient`` is set
     for recipient findings (the recipient address is not protected: it is who the
     message goes to).  ``reason`` is a fixed phrase for unscannable findings.
+    ``hidden`` is the ``Segment.hidden`` of the text it was found in (``"redaction"``:
+    a reader of the file would not see it, the sender meant it not to be there).
     """
 
     kind: Kind
@@ -54,6 +62,7 @@ class Finding:
     score: int
     recipient: str | None = None
     reason: str | None = None
+    hidden: str | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -65,7 +74,44 @@ class Finding:
         }
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.hidden is not None:
+            out["hidden"] = self.hidden
         return out
+
+
+#: the kinds of protected detail whose presence under a redaction is a failed redaction
+REDACTABLE = frozenset(
+    {
+        Kind.ADDRESS,
+        Kind.POSTCODE,
+        Kind.STREET,
+        Kind.PHONE,
+        Kind.EMAIL,
+        Kind.NAME,
+        Kind.DATE_OF_BIRTH,
+        Kind.PROTECTED_LOCATION,
+    }
+)
+
+
+def failed_redactions(findings: Sequence[Finding]) -> list[Finding]:
+    """One ``failed_redaction`` per (case, location) where a protected detail was found
+    in text a redaction meant to hide, with the best confidence and score among them.
+
+    The findings under the redaction stay as they are (an address is still an address
+    for every other rule); this one says, in addition, that the sender meant to hide it.
+    """
+    best: dict[tuple[str | None, str], Finding] = {}
+    for f in findings:
+        if f.hidden != REDACTION or f.kind not in REDACTABLE:
+            continue
+        old = best.get((f.case, f.location))
+        if old is None or (f.confidence.rank, f.score) > (old.confidence.rank, old.score):
+            best[(f.case, f.location)] = f
+    return [
+        Finding(Kind.FAILED_REDACTION, case, where, f.confidence, f.score, hidden=REDACTION)
+        for (case, where), f in best.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

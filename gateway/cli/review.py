@@ -245,6 +245,7 @@ def _print_header(msg: HeldMessage | HeldSummary, approvers: list[str]) -> None:
         print(
             f"  finding {f.get('kind')} case={f.get('case') or '-'} at {f.get('location')} "
             f"confidence={f.get('confidence')} score={f.get('score')}"
+            + (f" hidden={f['hidden']}" if f.get("hidden") else "")
         )
 
 

@@ -152,9 +152,10 @@ def _emit(record: dict[str, Any], as_json: bool, name: str) -> None:
     print(f"{name}: {record['action']} (rules: {rules}; {record['elapsed_ms']:.1f} ms)")
     for f in record["findings"]:
         case = f["case"] or "-"
+        hidden = f" hidden={f['hidden']}" if "hidden" in f else ""
         print(
             f"  {f['kind']} case={case} at {f['location']} "
-            f"confidence={f['confidence']} score={f['score']}"
+            f"confidence={f['confidence']} score={f['score']}{hidden}"
         )
     for e in record.get("evidence", []):
         print(f"  evidence #{e['finding']} {e['location']}[{e['start']}:{e['end']}]: {e['text']!r}")

@@ -15,10 +15,27 @@ from typing import Any
 from gateway.extract import Limits, extract
 from gateway.findings import Kind
 from gateway.parse import parse_message
+from gateway.segments import REDACTION
 from gateway.store import HeldMessage
 
 SHOWN_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID")
 _RECIPIENT_KINDS = {Kind.RESTRICTED_RECIPIENT.value, Kind.PROBABLE_RESTRICTED_RECIPIENT.value}
+#: what a reviewer reads for each kind of detail under a failed redaction
+_DETAIL_WORDS = {
+    Kind.ADDRESS.value: "an address",
+    Kind.POSTCODE.value: "a postcode",
+    Kind.STREET.value: "a street",
+    Kind.PHONE.value: "a phone number",
+    Kind.EMAIL.value: "an email address",
+    Kind.NAME.value: "a name",
+    Kind.DATE_OF_BIRTH.value: "a date of birth",
+    Kind.PROTECTED_LOCATION.value: "a protected location's address",
+}
+REDACTION_NOTE = (
+    "This was meant to be redacted and is not: the text under a box, in the page's "
+    "colour or clipped away is still in the file, and anyone who copies it out can "
+    "read it."
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,8 @@ class Part:
     location: str
     pieces: tuple[Piece, ...]
     marked: int
+    #: ``Segment.hidden``: ``"redaction"`` for text a redaction meant to hide
+    hidden: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,8 @@ class MessageView:
     parts: tuple[Part, ...]
     unreadable: tuple[tuple[str, str], ...]
     findings: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    #: finding number -> what a failed_redaction means, in words
+    notes: Mapping[int, str] = field(default_factory=dict)
 
 
 def message_view(message: HeldMessage, limits: Limits) -> MessageView:
@@ -65,7 +86,7 @@ def message_view(message: HeldMessage, limits: Limits) -> MessageView:
     for item in message.evidence:
         by_location.setdefault(str(item.get("location")), []).append(item)
     parts = tuple(
-        _part(segment.location, segment.text, by_location.get(segment.location, ()))
+        _part(segment.location, segment.text, by_location.get(segment.location, ()), segment.hidden)
         for segment in extraction.segments
     )
     return MessageView(
@@ -74,7 +95,34 @@ def message_view(message: HeldMessage, limits: Limits) -> MessageView:
         parts=parts,
         unreadable=tuple((u.location, u.reason) for u in extraction.unreadable),
         findings=tuple(message.findings),
+        notes=redaction_notes(message.findings),
     )
+
+
+def redaction_notes(findings: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """For each ``failed_redaction`` finding, the sentence that says what it means and
+    which kinds of detail the hidden text carries (the findings under the redaction
+    at the same place, for the same case); kinds only, never the text."""
+    notes = {}
+    for number, f in enumerate(findings):
+        if f.get("kind") != Kind.FAILED_REDACTION.value:
+            continue
+        under = dict.fromkeys(
+            _DETAIL_WORDS[str(g.get("kind"))]
+            for g in findings
+            if g.get("hidden") == REDACTION
+            and str(g.get("kind")) in _DETAIL_WORDS
+            and (g.get("case"), g.get("location")) == (f.get("case"), f.get("location"))
+        )
+        carries = _listed(list(under)) or "a protected detail"
+        case = f" of case {f.get('case')}" if f.get("case") else ""
+        notes[number] = f"{REDACTION_NOTE} It carries {carries}{case}."
+    return notes
+
+
+def _listed(words: Sequence[str]) -> str:
+    """``a, b and c`` ('' for none)."""
+    return "".join(words) if len(words) < 2 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
@@ -95,7 +143,9 @@ def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
     return tuple(out)
 
 
-def _part(location: str, text: str, evidence: Iterable[Mapping[str, Any]]) -> Part:
+def _part(
+    location: str, text: str, evidence: Iterable[Mapping[str, Any]], hidden: str = ""
+) -> Part:
     spans = sorted(_spans(text, evidence))
     pieces: list[Piece] = []
     at = 0
@@ -108,7 +158,8 @@ def _part(location: str, text: str, evidence: Iterable[Mapping[str, Any]]) -> Pa
         at = end
     if at < len(text):
         pieces.append(Piece(text[at:]))
-    return Part(location, tuple(pieces), sum(1 for p in pieces if p.finding is not None))
+    marked = sum(1 for p in pieces if p.finding is not None)
+    return Part(location, tuple(pieces), marked, hidden)
 
 
 def _spans(text: str, evidence: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, int]]:

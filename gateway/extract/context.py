@@ -47,6 +47,13 @@ class Limits:
     max_pdf_pages: int = 2000
     #: read text in images by OCR; off: every image is ``unscannable`` ("not read: OCR off")
     ocr: bool = True
+    #: pixels of one image (or frame), checked from its header before decoding: an A4
+    #: page at 600 dpi is 35 Mpx; a decompression bomb is billions
+    max_image_pixels: int = 40_000_000
+    #: frames (TIFF pages, GIF frames) of one image read by OCR
+    max_image_frames: int = 100
+    #: seconds of OCR for one image or frame (a dense A4 page at 200 dpi takes ~1 s)
+    ocr_budget_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

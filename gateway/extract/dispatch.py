@@ -4,8 +4,9 @@ The format is decided by magic bytes first (they cannot lie about what a parser 
 see), then by filename extension, then by declared content type, so a .docx sent as
 application/octet-stream, or a PDF named .txt, is still read as what it is. A part none
 of these place is sniffed: text (UTF-8, UTF-16 with or without BOM, single-byte) is read
-as text, known media (images, audio, video, fonts) carry no text, and anything else is
-``unknown format``: the gateway never skips a part it could not read.
+as text, known media (audio, video, fonts, images OCR cannot open) carry no text, and
+anything else is ``unknown format``: the gateway never skips a part it could not read.
+Images (PNG, JPEG, TIFF, GIF, BMP, WebP) are read by OCR (``ocr.read_image``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import zipfile
 from io import BytesIO
 
 from gateway.budget import OverBudget
-from gateway.extract import archive, forwarded, office, pdf, plain
+from gateway.extract import archive, forwarded, ocr, office, pdf, plain
 from gateway.extract.archive import UNSUPPORTED_ARCHIVE
 from gateway.extract.context import CORRUPT, ENCRYPTED, Blob, Context
 from gateway.extract.textcodec import decode_text
@@ -42,6 +43,8 @@ _EXTENSIONS = {
     **dict.fromkeys(("xml", "svg"), "xml"),
     **dict.fromkeys(("p7m", "p7e", "gpg", "pgp"), "encrypted"),
     **dict.fromkeys(("p7s", "p7c", "sig", "cer", "der"), "media"),
+    **dict.fromkeys(("png", "jpg", "jpeg", "jpe", "jfif", "gif", "bmp", "dib"), "image"),
+    **dict.fromkeys(("tif", "tiff", "webp"), "image"),
     "pdf": "pdf",
     "zip": "zip",
     "7z": "7z",
@@ -85,6 +88,20 @@ _TYPES = {
     "application/x-pkcs7-mime": "encrypted",
     "application/pkcs7-signature": "media",
     "application/x-pkcs7-signature": "media",
+    **dict.fromkeys(
+        (
+            "image/png",
+            "image/jpeg",
+            "image/pjpeg",
+            "image/gif",
+            "image/bmp",
+            "image/x-bmp",
+            "image/x-ms-bmp",
+            "image/tiff",
+            "image/webp",
+        ),
+        "image",
+    ),
 }
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -145,6 +162,8 @@ def _by_magic(data: bytes) -> str | None:
     head = data[:1024]
     if b"%PDF-" in head:
         return "pdf"
+    if ocr.is_image(head):
+        return "image"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_kind(data)
     if _BZIP2.match(head):
@@ -315,6 +334,15 @@ def _read_text(ctx: Context, blob: Blob) -> None:
         plain.read_text(ctx, blob)
 
 
+def _read_image(ctx: Context, blob: Blob) -> None:
+    """An image by its bytes is read by OCR; one only named or declared so (``.png``,
+    ``image/jpeg``) whose bytes are no image is sniffed like other media."""
+    if ocr.is_image(blob.data[:64]):
+        ocr.read_image(ctx, blob)
+    else:
+        _sniff(ctx, blob, media=True)
+
+
 def read_blob(ctx: Context, blob: Blob) -> None:
     """Extract whatever text ``blob`` holds into ``ctx``; what cannot be read is recorded."""
     ctx.check_time()
@@ -359,4 +387,5 @@ _READERS = {
     "xml": plain.read_xml,
     "json": plain.read_json,
     "text": _read_text,
+    "image": _read_image,
 }

@@ -11,6 +11,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 
+from gateway.extract import ocr, redaction
 from gateway.extract.archive import member_bytes, open_zip
 from gateway.extract.context import ENCRYPTED, TOO_DEEP, Blob, Context
 from gateway.extract.sheet import sheet_text
@@ -38,6 +39,9 @@ _DOCX_PART = re.compile(
 )
 _NUMBER = re.compile(r"(\d+)")
 _PROPERTY_PARTS = ("docProps/core.xml", "docProps/app.xml", "docProps/custom.xml")
+#: where pictures pasted into a document live (a scan in a letter, a photo of a form)
+_MEDIA = ("word/media/", "xl/media/", "ppt/media/", "Pictures/")
+_PICTURE = re.compile(r"\.(png|jpe?g|jfif|gif|bmp|dib|tiff?|webp)", re.IGNORECASE)
 
 
 def _natural(name: str) -> list[object]:
@@ -79,6 +83,18 @@ def _embedded(ctx: Context, zf: zipfile.ZipFile, blob: Blob) -> None:
             )
 
 
+def _pictures(ctx: Context, zf: zipfile.ZipFile, blob: Blob) -> None:
+    """Pictures of a document read by OCR, each at ``<document>/<its file name>``.
+    Other media (EMF, WMF, HD Photo, audio) hold no text OCR reads and are left alone."""
+    names = (n for n in zf.namelist() if n.startswith(_MEDIA) and _PICTURE.search(n))
+    for name in sorted(names, key=_natural):
+        base = name.rpartition("/")[2]
+        location = f"{blob.location}/{base}"
+        data = member_bytes(ctx, zf, zf.getinfo(name), location)
+        if data is not None and ocr.is_image(data[:64]):
+            ctx.read_blob(ctx, Blob(data, base, "", location, blob.depth + 1))
+
+
 def _emit(ctx: Context, blob: Blob, pieces: Iterable[str]) -> None:
     """One segment with all non-blank pieces of a document."""
     ctx.add(blob.location, "\n".join(p for p in pieces if p.strip()))
@@ -92,7 +108,9 @@ def read_docx(ctx: Context, blob: Blob) -> None:
         pieces = list(_texts(ctx, zf, names, _DOCX, blob.location))
         pieces += _texts(ctx, zf, _PROPERTY_PARTS, _PROPS, blob.location)
         _emit(ctx, blob, pieces)
+        redaction.read_docx_hidden(ctx, zf, blob.location)
         _embedded(ctx, zf, blob)
+        _pictures(ctx, zf, blob)
 
 
 def read_pptx(ctx: Context, blob: Blob) -> None:
@@ -110,6 +128,7 @@ def read_pptx(ctx: Context, blob: Blob) -> None:
         pieces += _texts(ctx, zf, _PROPERTY_PARTS, _PROPS, blob.location)
         _emit(ctx, blob, pieces)
         _embedded(ctx, zf, blob)
+        _pictures(ctx, zf, blob)
 
 
 def read_xlsx(ctx: Context, blob: Blob) -> None:
@@ -129,6 +148,7 @@ def read_xlsx(ctx: Context, blob: Blob) -> None:
         pieces += _texts(ctx, zf, _PROPERTY_PARTS, _PROPS, blob.location)
         _emit(ctx, blob, pieces)
         _embedded(ctx, zf, blob)
+        _pictures(ctx, zf, blob)
 
 
 def read_odf(ctx: Context, blob: Blob) -> None:
@@ -142,3 +162,4 @@ def read_odf(ctx: Context, blob: Blob) -> None:
         pieces = list(_texts(ctx, zf, ("content.xml", "styles.xml"), _ODF, blob.location))
         pieces += _texts(ctx, zf, ("meta.xml",), _PROPS, blob.location)
         _emit(ctx, blob, pieces)
+        _pictures(ctx, zf, blob)

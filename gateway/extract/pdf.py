@@ -22,7 +22,9 @@ import itertools
 import logging
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
@@ -31,6 +33,7 @@ from pypdf.errors import LimitReachedError
 from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
 from gateway.budget import OverBudget
+from gateway.extract import ocr, pdfpage, redaction
 from gateway.extract.context import (
     CORRUPT,
     ENCRYPTED,
@@ -40,6 +43,10 @@ from gateway.extract.context import (
     Context,
 )
 from gateway.extract.xmltext import GENERIC, xml_to_text
+from gateway.segments import REDACTION
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 PAGE_BREAK = "\n\f\n"
 METADATA = "#metadata"
@@ -167,55 +174,119 @@ def reading_order(glyphs: list[Glyph]) -> str:
     return "\n".join(out)
 
 
-def _page_text(ctx: Context, page: pdfium.PdfPage, location: str) -> str:
+def _page_text(ctx: Context, textpage: pdfium.PdfTextPage, location: str) -> str:
     """A page's text as PDFium lays it out, plus the text rebuilt from glyph positions
     when that reads the glyphs in another order (they were drawn out of order)."""
-    textpage = page.get_textpage()
-    try:
-        laid_out: str = textpage.get_text_range().replace("\r\n", "\n")
-        if textpage.count_chars() > MAX_ORDERED_GLYPHS:
-            ctx.fail(location, OVER_SIZE)  # too many glyphs to re-read their positions
-            return laid_out
-        ordered = reading_order(_glyphs(textpage, textpage.get_text_range()))
-    finally:
-        textpage.close()
+    laid_out: str = textpage.get_text_range().replace("\r\n", "\n")
+    if textpage.count_chars() > MAX_ORDERED_GLYPHS:
+        ctx.fail(location, OVER_SIZE)  # too many glyphs to re-read their positions
+        return laid_out
+    ordered = reading_order(_glyphs(textpage, textpage.get_text_range()))
     if "".join(ordered.split()) == "".join(laid_out.split()):
         return laid_out
     return f"{laid_out}\n{ordered}"
 
 
-def _pages(
-    ctx: Context, document: pdfium.PdfDocument, reader: PdfReader | None, location: str
-) -> Iterator[str]:
-    """Text of each page, up to the page limit, checking the time budget before each."""
-    count = len(document)
-    if count > ctx.limits.max_pdf_pages:
-        ctx.fail(location, OVER_SIZE)
-    for index in range(min(count, ctx.limits.max_pdf_pages)):
-        ctx.check_time()
-        if reader is not None and not _page_fits(reader, index):
-            ctx.fail(location, OVER_SIZE)
+@dataclass(slots=True)
+class _Look:
+    """What one page holds besides its text layer (read under the PDFium lock)."""
+
+    text: str
+    #: runs of the text layer a viewer does not show (a failed redaction)
+    hidden: list[str]
+    survey: pdfpage.Survey
+    #: the page rendered for OCR, when it has no text layer and is not only pictures
+    scan: Image | None = None
+    #: a page without text with OCR off
+    scan_off: bool = False
+
+
+def _look(ctx: Context, page: pdfium.PdfPage, location: str) -> _Look:
+    """Text, hidden runs and pictures of ``page``; the caller holds ``_PDFIUM``."""
+    textpage = page.get_textpage()
+    try:
+        text = _page_text(ctx, textpage, location)
+        found = pdfpage.survey(page)
+        hidden = []
+        if found.suspicious and text.strip():
+            hidden = redaction.hidden_text(page, textpage)
+    finally:
+        textpage.close()
+    look = _Look(text, hidden, found)
+    if not text.strip() and found.drawn:
+        if not ctx.limits.ocr:
+            look.scan_off = True
+        elif not pdfpage.scanner_page(page, found):
+            look.scan = pdfpage.scan_picture(page, found)
+    return look
+
+
+def _read_pictures(ctx: Context, page: pdfium.PdfPage, look: _Look, where: str) -> None:
+    """OCR of a page without text (rendered, or a scanner's pictures as they are),
+    or of the pictures drawn on a page with text."""
+    if look.scan_off:
+        ctx.fail(where, ocr.OCR_OFF)
+        return
+    if look.scan is not None:
+        ocr.read_picture(ctx, look.scan, where)
+        return
+    for obj, problem in pdfpage.pictures(look.survey, ctx.limits.max_image_pixels):
+        if problem:
+            ctx.fail(where, problem)
             continue
-        try:
-            page = document[index]
-            try:
-                yield _page_text(ctx, page, location)
-            finally:
-                page.close()
-        except pdfium.PdfiumError:
-            ctx.fail(location, CORRUPT)
+        if not ctx.limits.ocr:
+            ctx.fail(where, ocr.OCR_OFF)
+            return
+        ctx.check_time()
+        with _PDFIUM:
+            picture = pdfpage.decode(page, obj)
+        if picture is not None:
+            ocr.read_picture(ctx, picture, where)
+
+
+def _read_page(ctx: Context, document: pdfium.PdfDocument, index: int, location: str) -> str:
+    """Page ``index``'s text; its hidden runs and OCR text go to ``ctx`` at
+    ``location#page=N``.  PDFium is called under ``_PDFIUM``, OCR outside it."""
+    where = f"{location}#page={index + 1}"
+    with _PDFIUM:
+        page = document[index]
+    try:
+        with _PDFIUM:
+            look = _look(ctx, page, location)
+        for run in look.hidden:
+            ctx.add(where, run, hidden=REDACTION)
+        _read_pictures(ctx, page, look, where)
+        return look.text
+    finally:
+        with _PDFIUM:
+            page.close()
 
 
 def _page_texts(ctx: Context, blob: Blob, reader: PdfReader | None) -> list[str] | None:
-    """Every page's text through PDFium, or None when PDFium cannot open the file."""
+    """Every page's text through PDFium, up to the page limit, checking the time
+    budget before each; None when PDFium cannot open the file."""
     with _PDFIUM:
         try:
             document = pdfium.PdfDocument(blob.data)
         except pdfium.PdfiumError:
             return None
-        try:
-            return list(_pages(ctx, document, reader, blob.location))
-        finally:
+    texts = []
+    try:
+        count = len(document)
+        if count > ctx.limits.max_pdf_pages:
+            ctx.fail(blob.location, OVER_SIZE)
+        for index in range(min(count, ctx.limits.max_pdf_pages)):
+            ctx.check_time()
+            if reader is not None and not _page_fits(reader, index):
+                ctx.fail(blob.location, OVER_SIZE)
+                continue
+            try:
+                texts.append(_read_page(ctx, document, index, blob.location))
+            except pdfium.PdfiumError:
+                ctx.fail(blob.location, CORRUPT)
+        return texts
+    finally:
+        with _PDFIUM:
             document.close()
 
 

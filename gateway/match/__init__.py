@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.budget import NEVER, Deadline
-from gateway.findings import Evidence, Match
-from gateway.match import content
+from gateway.findings import Evidence, Match, failed_redactions
+from gateway.match import content, ocr
 from gateway.match.index import Index, build_index
 from gateway.match.recipients import Addressee, classify
 from gateway.match.verify import WEAK, WEAK_LIMIT, Collector, Verifier
@@ -42,14 +42,21 @@ def match(
     for segment in segments:
         deadline.check()
         texts.append(normalise.fold(segment.text))
-    probes = content.probes(index, texts, deadline)
+    # OCR segments are also matched as OCR's confusions read them (``ocr``).
+    read = ocr.readings(index, segments, texts, deadline)
+    probes = content.probes(index, read.texts, deadline)
+    probes += read.probes
     postings: list[list[int]] = []
     for start in range(0, len(probes), CHUNK):
         deadline.check()
         keys = [p.key for p in probes[start : start + CHUNK]]
         postings += index.lookup(keys, WEAK_LIMIT, WEAK, focus)
-    collected = _verify(Verifier(index, segments, texts, focus), probes, postings, deadline)
+    verifier = Verifier(index, read.segments, read.texts, focus, read.origin)
+    collected = _verify(verifier, probes, postings, deadline)
+    read.restore(collected)
     findings, evidence = collected.findings(segments, first_index=len(recipient_findings))
+    # After the others, so that the evidence numbers above stay those of the list.
+    findings += failed_redactions(findings)
     # A recipient finding's evidence is the address itself, so reviewers see which one.
     addressed = [
         Evidence(number, f.location, 0, len(f.recipient), f.recipient)

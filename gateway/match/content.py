@@ -10,7 +10,7 @@ carry spans into the original for reviewers' evidence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, islice
 from typing import NamedTuple
 
@@ -383,17 +383,22 @@ def words_near(text: str, start: int, end: int, before: int = 120, after: int = 
     return N.folded_tokens(text[max(0, start - before) : end + after])
 
 
-def street_in(words: list[str], house: str, street: str) -> bool:
-    """The street name (within one edit, over up to four words) appears in ``words``
-    with ``house`` as the number just before it: ``3 Heron Road`` is not ``2 Heron
-    Road`` because a 2 stands somewhere else nearby."""
+def street_in(
+    words: list[str],
+    house: str,
+    street: str,
+    similar: Callable[[str, str], bool] = within_one_edit,
+) -> bool:
+    """The street name (within one edit, or as ``similar`` has it, over up to four
+    words) appears in ``words`` with ``house`` as the number just before it: ``3 Heron
+    Road`` is not ``2 Heron Road`` because a 2 stands somewhere else nearby."""
     if house not in words:
         return False
     for j in range(1, len(words)):
         if words[j][0].isdigit():  # a street name starts with a word, not a number
             continue
         for width in range(1, 5):
-            if within_one_edit("".join(words[j : j + width]), street):
+            if similar("".join(words[j : j + width]), street):
                 number = next(
                     (w for w in reversed(words[max(0, j - 3) : j]) if A.HOUSE_RE.fullmatch(w)), None
                 )

@@ -18,6 +18,7 @@ from gateway.findings import Confidence, Kind
 from gateway.match import content as C
 from gateway.register import address as A
 from gateway.register import normalise as N
+from gateway.register.ocrread import ocr_skeleton
 
 Scored = tuple[Kind, int, Confidence]
 
@@ -51,9 +52,12 @@ _TOWN_NOISE = frozenset(
 )
 
 
-def score_street(text: str, span: tuple[int, int], form: tuple[Any, ...]) -> Scored | None:
+def score_street(
+    text: str, span: tuple[int, int], form: tuple[Any, ...], ocr: bool = False
+) -> Scored | None:
     """A street hit ``text[span]`` of the address ``form`` (a record's address tuple)
-    -> an address or street finding, or None."""
+    -> an address or street finding, or None.  ``ocr``: the text was read off an image,
+    so its town may be spelled as OCR misreads it (``Leecls``)."""
     house, _flat, _street, _kind, town, postcode, _words, building, also = form
     start, end = span
     before = N.folded_tokens(text[max(0, start - 60) : start])
@@ -68,7 +72,8 @@ def score_street(text: str, span: tuple[int, int], form: tuple[Any, ...]) -> Sco
     if building and _contains(before, building):
         return Kind.ADDRESS, 90, Confidence.HIGH
     near = C.words_near(text, start, end, before=60, after=60)
-    return (Kind.STREET, 70, Confidence.MEDIUM) if _placed(near, town, postcode, found) else None
+    placed = _placed(near, town, postcode, found, ocr)
+    return (Kind.STREET, 70, Confidence.MEDIUM) if placed else None
 
 
 def score_building(
@@ -122,11 +127,16 @@ def _is_house_after(text: str, number: re.Match[str]) -> bool:
     return not any(w in A.STREET_TYPES for w in after)
 
 
-def _placed(near: list[str], town: tuple[str, ...], postcode: str, found: str | None) -> bool:
-    """The town, the postcode district or the postcode itself stands nearby."""
+def _placed(
+    near: list[str], town: tuple[str, ...], postcode: str, found: str | None, ocr: bool = False
+) -> bool:
+    """The town, the postcode district or the postcode itself stands nearby (in OCR'd
+    text, a word that reads as the town's with OCR's confusions)."""
     if postcode and (found == postcode or A.district(postcode) in near):
         return True
     places = {w for w in town if len(w) >= 3 and w not in _TOWN_NOISE}
+    if ocr and places.isdisjoint(near):
+        return not {ocr_skeleton(w) for w in places}.isdisjoint(map(ocr_skeleton, near))
     return not places.isdisjoint(near)
 
 

@@ -3,12 +3,12 @@
 Anchors only say where to look; here each hit is confirmed or dropped: typo hits
 must be within one edit, an address followed by a different postcode is a different
 address, an initial must not be the ``s`` of a possessive.  Findings are kept per
-(kind, case, location) with the best score; evidence spans are kept apart.
+(kind, case, location, hidden) with the best score; evidence spans are kept apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,12 @@ import numpy as np
 
 from gateway.findings import Confidence, Evidence, Finding, Kind
 from gateway.match import content as C
+from gateway.match import ocr
 from gateway.match import streets as S
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
-from gateway.segments import Segment
+from gateway.segments import OCR, Segment
 
 HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
 # Codes whose postings only matter for the same case's restricted recipients: when a
@@ -29,14 +30,20 @@ WEAK = frozenset({Code.NAME, Code.NAME_TYPO, Code.POSTCODE, Code.DOB, Code.STREE
 WEAK_LIMIT = 16
 _ADDRESS_CODES = {Code.ADDRESS, Code.ADDRESS_TYPO, Code.GENERIC, Code.STREET}
 _TOKEN_PROBES = {"name", "name_typo", "generic", "address", "address_typo", "street"}
+# (kind, case, location, the segment's ``hidden``)
+_Key = tuple[Kind, str, str, str]
 
 
 @dataclass
 class Collector:
-    """Best finding per (kind, case, location), plus every evidence span."""
+    """Best finding per (kind, case, location, hidden), plus every evidence span.
 
-    best: dict[tuple[Kind, str, str], tuple[int, Confidence]] = field(default_factory=dict)
-    spans: list[tuple[tuple[Kind, str, str], int, int, int]] = field(default_factory=list)
+    ``hidden`` is the segment's: the same detail in a page's visible text and under a
+    redaction box on it are two findings, so the reviewer sees which one was meant
+    to be hidden."""
+
+    best: dict[_Key, tuple[int, Confidence]] = field(default_factory=dict)
+    spans: list[tuple[_Key, int, int, int]] = field(default_factory=list)
     addressed: set[tuple[int, int, int, int]] = field(default_factory=set)
 
     def add(
@@ -49,7 +56,7 @@ class Collector:
         conf: Confidence,
         span: tuple[int, int],
     ) -> None:
-        key = (kind, case, segment.location)
+        key = (kind, case, segment.location, segment.hidden)
         old = self.best.get(key)
         if old is None or (conf.rank, score) > (old[1].rank, old[0]):
             self.best[key] = (score, conf)
@@ -63,8 +70,8 @@ class Collector:
         """Findings in first-seen order; evidence numbered as in the full findings list."""
         order = list(self.best)
         findings = [
-            Finding(k, c, loc, self.best[(k, c, loc)][1], self.best[(k, c, loc)][0])
-            for k, c, loc in order
+            Finding(kind, case, loc, conf, score, hidden=hidden or None)
+            for (kind, case, loc, hidden), (score, conf) in self.best.items()
         ]
         where = {key: first_index + i for i, key in enumerate(order)}
         evidence = [
@@ -78,12 +85,20 @@ class Verifier:
     """Confirms hits of one message against the index's records."""
 
     def __init__(
-        self, index: Index, segments: Sequence[Segment], folded: Sequence[str], focus: set[int]
+        self,
+        index: Index,
+        segments: Sequence[Segment],
+        folded: Sequence[str],
+        focus: set[int],
+        origin: Sequence[int] = (),
     ) -> None:
         self.index = index
         self.segments = segments
         self.folded = folded
         self.focus = focus
+        # The segment each one reads (an OCR segment's second reading, ``ocr``: its
+        # own), so that an address found in one reading absorbs its postcode in both.
+        self.origin = origin
         self.out = Collector()
         self._token_bounds: dict[int, tuple[list[int], list[int]]] = {}
 
@@ -103,7 +118,7 @@ class Verifier:
                     self._check(probe, value)
         for probe, value in postcodes:
             self._check(probe, value)
-        found = {case for _kind, case, _loc in self.out.best}
+        found = {key[1] for key in self.out.best}
         for probe, value in dates:
             record = unpack(value)[0]
             if record in self.focus or self.index.record(record)[1] in found:
@@ -122,6 +137,11 @@ class Verifier:
         if bounds is None:
             bounds = self._token_bounds[probe.segment] = token_bounds(self.folded[probe.segment])
         return bounds[0][probe.start], bounds[1][probe.end]
+
+    def _similar(self, probe: C.Probe) -> Callable[[str, str], bool]:
+        """The word test for the probe's segment: OCR's confusions allowed in text
+        read off an image."""
+        return ocr.similar if self.segments[probe.segment].reading == OCR else C.within_one_edit
 
     def _check(self, probe: C.Probe, value: int) -> None:
         record_no, code, person, detail = unpack(value)
@@ -152,7 +172,7 @@ class Verifier:
             return self._name(probe, detail)
         if code == Code.NAME_TYPO:
             surname = record[2][person][0]
-            if probe.word != surname and C.within_one_edit(probe.word, surname):
+            if probe.word != surname and self._similar(probe)(probe.word, surname):
                 return Kind.NAME, 80, MEDIUM
         return None
 
@@ -175,14 +195,15 @@ class Verifier:
         else:
             kind, form = Kind.ADDRESS, record[2][person][1][detail]
         text = self.folded[probe.segment]
-        seen = (record_no, person, detail, probe.segment)
+        seg = self.origin[probe.segment] if self.origin else probe.segment
+        seen = (record_no, person, detail, seg)
         if code == Code.POSTCODE:
             self._postcode(probe, record[1], kind, form, seen)
             return
         if code == Code.STREET:
             self._street(probe, record[1], kind, form, seen)
             return
-        result = _score_address(text, probe, self._span(probe), code, form)
+        result = _score_address(text, probe, self._span(probe), code, form, self._similar(probe))
         if result is not None:
             self.out.addressed.add(seen)
             self._add(kind, record[1], probe, *result)
@@ -192,7 +213,8 @@ class Verifier:
     ) -> None:
         """A street named without a number before it: the address when its number or
         house name is there, a ``street`` finding when its town or district is."""
-        result = S.score_street(self.folded[probe.segment], self._span(probe), form)
+        ocr = self.segments[probe.segment].reading == OCR
+        result = S.score_street(self.folded[probe.segment], self._span(probe), form, ocr)
         if result is None:
             return
         found, score, conf = result
@@ -210,7 +232,7 @@ class Verifier:
         text = self.folded[probe.segment]
         house, street = form[0], form[2]
         near = C.words_near(text, probe.start, probe.start, before=160, after=0)
-        if house and street and C.street_in(near, house, street):
+        if house and street and C.street_in(near, house, street, self._similar(probe)):
             self.out.addressed.add(seen)
             self._add(kind, case, probe, 95, HIGH)
             return
@@ -252,13 +274,14 @@ def _score_address(
     span: tuple[int, int],
     code: Code,
     form: Any,
+    similar: Callable[[str, str], bool] = C.within_one_edit,
 ) -> tuple[int, Confidence] | None:
     """Score of an address hit, or None when the text contradicts it."""
     _house, flat, street, _kind, town, postcode, _words, building, _also = form
     if code == Code.GENERIC:
         return S.score_building(text, span, form) if building else _score_words(text, span, form)
     typo = code == Code.ADDRESS_TYPO
-    if typo and (probe.word == street or not C.within_one_edit(probe.word, street)):
+    if typo and (probe.word == street or not similar(probe.word, street)):
         return None
     found = C.postcode_after(text, span[1])
     if postcode and found and found != postcode:

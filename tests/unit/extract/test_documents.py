@@ -143,8 +143,10 @@ def test_xml_text_and_attributes_are_read_without_entity_expansion() -> None:
     )
 
 
-def test_image_attachment_is_skipped_silently() -> None:
-    """An image is neither a segment nor unreadable."""
+def test_image_that_does_not_decode_is_corrupt() -> None:
+    """An image is read by OCR (issue 12): one whose pixels do not decode is unscannable."""
     result = attached("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png")
     assert [s.location for s in result.segments if s.location.startswith("attachment")] == []
-    assert result.unreadable == ()
+    assert [(u.location, u.reason) for u in result.unreadable] == [
+        ("attachment:photo.png", "corrupt")
+    ]

@@ -45,12 +45,13 @@ INTERNAL = Recipient("caseworker@council.example", internal=True)
 
 
 def test_shipped_policy_has_the_contract_rules(policy: Policy) -> None:
-    """The shipped folder loads and holds exactly the five default rules, all enforced."""
+    """The shipped folder loads and holds exactly the six default rules, all enforced."""
     expected = [
         "restricted-recipient-protected-data",
         "restricted-recipient-unscannable",
         "external-recipient-protected-address",
         "protected-location-external",
+        "failed-redaction-external",
         "unscannable-message",
     ]
     assert expected == [r.id for r in policy.active]

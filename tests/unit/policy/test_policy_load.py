@@ -53,7 +53,7 @@ def test_shipped_policies_folder_loads() -> None:
     """The repository's policies/ folder loads, ignoring README.md and the .sample file."""
     policy = load_policy(default_policy_dir())
     assert all("/default/" in source for source in policy.sources)
-    assert 5 == len(policy.active)
+    assert 6 == len(policy.active)
 
 
 def test_default_policy_dir_is_the_top_level_policies_folder() -> None:

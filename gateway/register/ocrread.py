@@ -1,0 +1,552 @@
+"""OCR text -> the text it meant: a second reading of text read off an image.
+
+Tesseract confuses ``0/O/o/D/Q``, ``1/l/I/i/|/!``, ``5/S/s``, ``8/B``, ``2/Z``,
+``6/G/b``, ``9/g/q``, ``rn/m``, ``cl/d``, ``vv/w``, ``li/h``; it drops spaces
+(``27KingfisherClose``), breaks and hyphenates lines (``King-\\nfisher``), and puts
+stray marks inside words and between a phone's digits.  ``read`` undoes what the
+way a detail is written allows: a token in a digit position (a phone's, a house
+number's, a date's) reads its digit-like letters as digits, a word reads its
+letter-like digits as letters, a postcode reads each position as the class PAF gives
+it (``SWIA IAA`` -> ``SW1A 1AA``), glued tokens come apart at a case or digit/word
+boundary, and a line-end hyphen joins its word.  What the text alone cannot settle
+(``rn`` or ``m`` inside a name) is left to the matcher, which compares words read
+alike (``alike``).
+
+Only segments read by OCR come here; ordinary text is never re-read.  A reading
+keeps, for each of its characters, the offset in the OCR text it came from, so that
+evidence found in the reading points into the segment's own text (``Reading.span``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import product
+
+from rapidfuzz.distance import OSA
+
+from gateway.register import address as A
+
+# Lookalikes OCR reads for a digit, by the digit they stand for ("!" is left out: it
+# ends sentences after numbers).
+_DIGIT_LIKE = {"0": "OoDQ", "1": "lIi|", "5": "Ss", "8": "B", "2": "Zz", "6": "Gb", "9": "gq"}
+AS_DIGIT = {c: digit for digit, chars in _DIGIT_LIKE.items() for c in chars}
+# Digits and bars OCR reads for a capital, and the capitals each may stand for.
+AS_CAPITALS = {
+    "0": "ODQ",
+    "1": "IL",
+    "|": "IL",
+    "!": "IL",
+    "5": "S",
+    "8": "B",
+    "2": "Z",
+    "6": "G",
+    "9": "GQ",
+}
+# Capitals OCR takes for each other, tried where the capital read cannot stand.
+_CAPITAL_ALTS = {"O": "DQ", "D": "O", "Q": "O", "I": "L", "L": "I"}
+# Digits in a lower-case word, as the letters they stand for (1 and bars: ``_l_or_i``).
+_AS_LOWER = {"0": "o", "5": "s", "8": "b", "2": "z", "6": "b", "9": "g"}
+_VOWELS = frozenset("aeiouyAEIOUY")
+
+# --- postcodes (PAF): which positions are letters, and which letters -------------------
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset("0123456789")
+_UNIT = frozenset("ABDEFGHJLNPQRSTUWXYZ")  # the inward code's letters: no C I K M O V
+_ANA_THIRD = frozenset("ABCDEFGHJKPSTUW")  # E1W, N1C, W1A
+_AANA_FOURTH = frozenset("ABEHMNPRVWXY")  # EC1A, SW1A, SE1P, NW1W
+_ANA_AREAS = frozenset({"E", "N", "W"})
+_AANA_AREAS = frozenset({"EC", "SW", "SE", "WC", "NW"})
+_OUTWARD = {
+    2: ("AN",),
+    3: ("ANN", "AAN", "ANA"),
+    4: ("AANN", "AANA"),
+}
+_CLASS = {"A": _LETTERS, "N": _DIGITS, "U": _UNIT, "3": _ANA_THIRD, "4": _AANA_FOURTH}
+#: characters changed in one postcode at most (OCR garbles a few, not a whole code)
+MAX_POSTCODE_CHANGES = 3
+_MAX_PRODUCT = 256
+
+_CHARS = "A-Za-z0-9|!"  # what OCR writes inside a token
+_DIGITISH = "0-9" + "".join(sorted(AS_DIGIT))
+_LETTERISH = re.escape("".join(sorted(AS_CAPITALS)))
+# Two tokens shaped like an outward and an inward code: a letter first, a digit first
+# (or what OCR writes for one).
+_POSTCODE_RE = re.compile(
+    rf"(?<![{_CHARS}])([A-Za-z{_LETTERISH}][{_CHARS}]{{1,3}})( {{0,2}})"
+    rf"([{_DIGITISH}][{_CHARS}]{{2}})"
+    rf"(?![{_CHARS}])"
+)
+# Hyphen at a line's end inside a word; line breaks; marks inside a word.
+_HYPHENATED_RE = re.compile(r"(?<=[A-Za-z0125689|!])-[ \t]*\r?\n[ \t]*(?=[a-z0125689|!])")
+_LINE_BREAKS = str.maketrans("\r\n\f\v", "    ")
+_STRAY_RE = re.compile("(?<=[A-Za-z])[.',`\"\u2018\u2019\u00b4](?=[a-z])")
+# Where a space was dropped: lower case then a capital (``KingfisherClose``; not an I,
+# which may be an l), a number then a word (``27Kingfisher``; ``27th``, ``10am`` stay;
+# one digit before lower case may be a letter: ``5treet``), a word then a number
+# (``Close27``; not a 1 or 5 ending a word: ``Hil1``, ``Garden5``).
+_GLUED_RE = re.compile(
+    r"(?<=[a-z]{2})(?=[A-HJ-Z])"
+    r"|(?<![A-Za-z0-9])(?:[0-9]{2,4}(?=[A-Za-z][a-z]{2})|[0-9](?=[A-Z][a-z]{2}))"
+    r"|(?<=[a-z]{3})(?=(?:[0-9]{2,}|[2-46-9])(?![A-Za-z0-9]))"
+)
+_HOUSE_BEFORE_RE = re.compile(r"(?<![A-Za-z0-9])[0-9]{1,4}[A-Za-z]?[ \t]+$")
+# A word of letters; a word with a digit or bar in it (``C1ose``).
+_ALPHA_WORD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{4,}(?![A-Za-z0-9])")
+_DIGIT_WORD_RE = re.compile(
+    rf"(?<![A-Za-z0-9])(?=[{_CHARS}]*[0-9|!])[{_CHARS}]{{3,}}(?![A-Za-z0-9])"
+)
+# A run of digits and digit-like letters (two digits, or more digits than letters).
+_NUMBER_RE = re.compile(rf"(?<![A-Za-z0-9|])[0-9{''.join(AS_DIGIT)}]{{2,}}(?![A-Za-z0-9|])")
+# A one (``l``, ``I``, ``|``) standing alone before a name: a house number.
+_LONE_ONE_RE = re.compile(r"(?<![^\s,(])[lI|](?= [A-Z][a-z])")
+_GAP = "[ \t.()\\-,'`\"~_:;*^=\u2013\u2014]{1,3}"  # between a phone's digit groups
+_DIGITS_BEFORE_RE = re.compile(f"[0-9]{_GAP}$")
+_DIGITS_AFTER_RE = re.compile(f"{_GAP}[0-9]")
+# Three digits (or a digit and two lookalikes) and a gap: a phone's group before a run.
+_PHONE_BEFORE_RE = re.compile(f"(?=[{_DIGITISH}]{{0,2}}[0-9])[{_DIGITISH}]{{3}}{_GAP}$")
+_WORD_AFTER_RE = re.compile(r"[ \t,]*(?:[A-Za-z]|$)")
+_IN_WORD_RE = re.compile(
+    r"(?<=[A-Za-z])[0125689|!](?=[A-Za-z])"  # C1ose, Kingf|sher
+    r"|(?<=[a-z])I(?=[a-z])"  # CIose
+    r"|(?<![A-Za-z0-9])[0125689|!](?=[a-z]{2}|[A-Z]{3})"  # 5treet, 1ane
+    r"|(?<=[a-z]{3})[15|!](?![A-Za-z0-9])"  # Garden5, Hil1
+)
+# Between a phone's digits: odd separators as spaces, braces as brackets, an O in them.
+_PHONE_SEP_RE = re.compile("(?<=[0-9]) ?[,'`\"~_:;*^=\u2013\u2014\u2018\u2019] ?(?=[0-9])")
+_BRACE_RE = re.compile(r"[\[{](?= ?[0-9OoDQ])|(?<=[0-9])[\]}]")
+_BRACKETED_ZERO_RE = re.compile(r"(?<=\() ?[OoDQ] ?(?=\))")
+# A token with an "@" (or the ``©``/``®`` OCR reads for it): an email address, whose
+# digits and letters are its own; only its marks are read.
+_MAIL_MARK_RE = re.compile("[@\u00a9\u00ae]")
+_MAIL_MARKS = str.maketrans({"\u00a9": "@", "\u00ae": "@", ",": "."})
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The reading of one OCR text: ``text``, and for each of its characters (and one
+    past the end) the offset in the OCR text it came from.  ``postcodes`` are the
+    postcodes OCR left open (``TN23 4OP``: ``4QP`` or ``4DP``): (start, end, every
+    reading) with offsets into ``text``, which keeps what OCR wrote there."""
+
+    text: str
+    origin: tuple[int, ...]
+    postcodes: tuple[tuple[int, int, tuple[str, ...]], ...] = ()
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """``text[start:end]`` -> the offsets of the OCR text it was read from."""
+        if end <= start:
+            return self.origin[start], self.origin[start]
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def read(text: str) -> Reading | None:
+    """The reading of an OCR text, or None when it reads as written."""
+    edit = _Edit(text)
+    # Passes that change lengths first, then those that change characters in place.
+    edit.sub(_HYPHENATED_RE, lambda m: "")
+    edit.sub(_STRAY_RE, lambda m: "", outside_mail=True)
+    edit.sub(_GLUED_RE, lambda m: m[0] + " ", outside_mail=True)
+    edit.sub(_ALPHA_WORD_RE, _descriptor, outside_mail=True)
+    edit.sub(_DIGIT_WORD_RE, _street_type, outside_mail=True)
+    edit.text = edit.text.translate(_LINE_BREAKS)
+    postcodes = edit.postcodes()
+    edit.sub(_NUMBER_RE, _number, outside_mail=True, outside_postcodes=True)
+    edit.sub(_IN_WORD_RE, _letter, outside_mail=True, outside_postcodes=True)
+    edit.sub(_LONE_ONE_RE, lambda m: "1")
+    edit.sub(_PHONE_SEP_RE, lambda m: m[0].translate(_SEPARATORS))
+    edit.sub(_BRACE_RE, lambda m: "(" if m[0] in "[{" else ")")
+    edit.sub(_BRACKETED_ZERO_RE, lambda m: re.sub("[OoDQ]", "0", m[0]))
+    edit.sub_mail(lambda chunk: chunk.translate(_MAIL_MARKS))
+    if edit.text == text and not postcodes:
+        return None
+    return Reading(edit.text, tuple(edit.origin), tuple(postcodes))
+
+
+_SEPARATORS = str.maketrans(dict.fromkeys(",'`\"~_:;*^=\u2013\u2014\u2018\u2019", " "))
+
+
+class _Edit:
+    """A text being re-read, with each character's offset in the text it started as."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.origin = list(range(len(text) + 1))
+        self.kept: list[tuple[int, int]] = []  # postcode spans the later passes leave
+        self._mail: tuple[str | None, list[tuple[int, int]]] = (None, [])
+
+    def sub(
+        self,
+        pattern: re.Pattern[str],
+        replace: Callable[[re.Match[str]], str | None],
+        *,
+        outside_mail: bool = False,
+        outside_postcodes: bool = False,
+    ) -> None:
+        """Replace each match by what ``replace`` makes of it (None: leave it), keeping
+        the offsets: a replacement's characters share out the matched ones'."""
+        text, origin = self.text, self.origin
+        skip = self.mail_spans() if outside_mail else []
+        if outside_postcodes:
+            skip = sorted(skip + self.kept)
+        changes = []
+        for m in pattern.finditer(text):
+            start, end = m.span()
+            if skip and _inside(skip, start, end):
+                continue
+            new = replace(m)
+            if new is not None and new != m[0]:
+                changes.append((start, end, new))
+        if not changes:
+            return
+        parts: list[str] = []
+        done = 0
+        for start, end, new in changes:
+            parts += (text[done:start], new)
+            done = end
+        parts.append(text[done:])
+        self.text = "".join(parts)
+        if len(self.text) == len(text) and all(e - s == len(n) for s, e, n in changes):
+            return  # characters changed in place: offsets as they were
+        offsets: list[int] = []
+        done = 0
+        for start, end, new in changes:
+            offsets += origin[done:start]
+            offsets += _spread(origin, start, end, new, text[start:end])
+            done = end
+        offsets += origin[done:]
+        self.origin = offsets
+
+    def mail_spans(self) -> list[tuple[int, int]]:
+        """Spans of the tokens with an ``@`` (or what OCR writes for it) in them."""
+        if self._mail[0] is not self.text:
+            self._mail = (self.text, _mail_spans(self.text))
+        return self._mail[1]
+
+    def sub_mail(self, replace: Callable[[str], str]) -> None:
+        """Replace each email-like token, keeping its length."""
+        text = self.text
+        for start, end in self.mail_spans():
+            text = text[:start] + replace(text[start:end]) + text[end:]
+        self.text = text
+
+    def postcodes(self) -> list[tuple[int, int, tuple[str, ...]]]:
+        """Read every postcode-shaped pair of tokens by PAF's positions: one reading is
+        written into the text, several are returned (the text keeps OCR's there); spans
+        of postcodes, as written or read, are kept from the later passes."""
+        text = self.text
+        chars = list(text)
+        open_: list[tuple[int, int, tuple[str, ...]]] = []
+        for m in _postcode_candidates(text):
+            readings = postcode_readings(m[1], m[3])
+            if readings is None:  # a postcode as written; OCR may have misread it as one
+                self.kept.append(m.span())
+                if also := lookalike_postcodes(m[1].upper(), m[3].upper()):
+                    open_.append((m.start(), m.end(), also))
+                continue
+            if not readings or _PHONE_BEFORE_RE.search(text, max(0, m.start() - 8), m.start()):
+                continue  # not a postcode; or the digits of a phone (``07700 g000O0``)
+            self.kept.append(m.span())
+            if len(readings) > 1:
+                open_.append((m.start(), m.end(), readings))
+                continue
+            out = len(m[1])
+            for offset, char in zip(range(m.start(1), m.end(1)), readings[0][:out], strict=True):
+                chars[offset] = char
+            for offset, char in zip(range(m.start(3), m.end(3)), readings[0][out:], strict=True):
+                chars[offset] = char
+        self.text = "".join(chars)
+        return open_
+
+
+def _postcode_candidates(text: str) -> Iterator[re.Match[str]]:
+    """Postcode-shaped pairs of tokens, each token tried as an outward code (a rejected
+    pair moves on one token, not past its inward half)."""
+    pos = 0
+    while (m := _POSTCODE_RE.search(text, pos)) is not None:
+        yield m
+        pos = m.end(1)
+
+
+def _mail_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for m in _MAIL_MARK_RE.finditer(text):
+        start = end = m.start()
+        if spans and start < spans[-1][1]:
+            continue  # a second mark in the same token
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        spans.append((start, end))
+    return spans
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    at = bisect.bisect_right(spans, (start, 1 << 62)) - 1
+    return at >= 0 and spans[at][0] <= start and end <= spans[at][1]
+
+
+def _spread(origin: list[int], start: int, end: int, new: str, old: str) -> list[int]:
+    """Offsets for ``new`` replacing ``old`` at ``start:end``: the same ones when the
+    size is kept; for a space inserted (``27`` -> ``27 ``, ``Kingfisherclose`` ->
+    ``Kingfisher close``), the next character's; shared out otherwise (``dose`` ->
+    ``close``), the last for the last."""
+    size = len(new)
+    if size == len(old):
+        return origin[start:end]
+    if size == len(old) + 1:
+        at = next((k for k, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(old))
+        if new[:at] + new[at + 1 :] == old:
+            return origin[start : start + at + 1] + origin[start + at : end]
+    if size == 0 or start == end:
+        return [origin[start]] * size
+    return [origin[start + (k * len(old)) // size] for k in range(size - 1)] + [origin[end - 1]]
+
+
+# --- postcodes --------------------------------------------------------------------------
+
+
+def postcode_readings(outward: str, inward: str) -> tuple[str, ...] | None:
+    """The postcodes an OCR'd pair of tokens may be, canonical, fewest changes first:
+    None when it is one as written; empty when it cannot be one, or when nothing in it
+    says it is meant as one (a number, a lower-case word: a postcode is in capitals)."""
+    if _valid(outward.upper(), inward.upper()) and outward[0].isalpha():
+        return None
+    both = outward + inward
+    has_digit = any(c.isdigit() for c in both)
+    lower_words = any(c.islower() and c not in AS_DIGIT for c in both)
+    if lower_words and not has_digit:
+        return ()
+    if not any(c.isalpha() for c in inward[1:]) or not any(c.isalpha() for c in outward):
+        return ()  # ``110 100``, ``9231Z5`` (a phone's digits) are not postcodes
+    found: dict[str, int] = {}
+    for form in _OUTWARD.get(len(outward), ()):
+        options = [_options(c, kind) for c, kind in zip(both, form + "NUU", strict=True)]
+        size = 1
+        for option in options:
+            size *= len(option)
+        if not size or size > _MAX_PRODUCT:
+            continue
+        for picked in product(*options):
+            code = "".join(c for c, _ in picked)
+            changes = sum(n for _, n in picked)
+            if changes <= MAX_POSTCODE_CHANGES and _area_fits(code[: len(outward)], form):
+                found[code] = min(changes, found.get(code, changes))
+    if not found:
+        return ()
+    fewest = min(found.values())
+    return tuple(sorted(code for code, n in found.items() if n == fewest))
+
+
+def lookalike_postcodes(outward: str, inward: str) -> tuple[str, ...]:
+    """The other postcodes a valid one reads as when one character of its outward code
+    is the lookalike of the other class (``L56 3QT``: ``LS6 3QT``)."""
+    found = set()
+    for at, char in enumerate(outward):
+        for other in AS_CAPITALS.get(char, "") if char.isdigit() else AS_DIGIT.get(char, ""):
+            changed = outward[:at] + other + outward[at + 1 :]
+            if _valid(changed, inward):
+                found.add(changed + inward)
+    return tuple(sorted(found))
+
+
+def _options(char: str, kind: str) -> list[tuple[str, int]]:
+    """What one character may be in a position of class ``kind``, with 1 for a change."""
+    allowed = _CLASS[kind]
+    if kind == "N":
+        if char.isdigit():
+            return [(char, 0)]
+        digit = AS_DIGIT.get(char)
+        return [(digit, 1)] if digit else []
+    if not char.isalpha():
+        return [(c, 1) for c in AS_CAPITALS.get(char, "") if c in allowed]
+    upper = char.upper()
+    same = [(upper, 0)] if upper in allowed else []
+    return same + [(c, 1) for c in _CAPITAL_ALTS.get(upper, "") if c in allowed]
+
+
+def _valid(outward: str, inward: str) -> bool:
+    """A postcode PAF allows (and in a real area), written as given."""
+    if len(inward) != 3 or inward[0] not in _DIGITS or not set(inward[1:]) <= _UNIT:
+        return False
+    return any(
+        _area_fits(outward, form) and all(map(_fits, outward, form))
+        for form in _OUTWARD.get(len(outward), ())
+    )
+
+
+def _fits(char: str, kind: str) -> bool:
+    return char in _CLASS[kind]
+
+
+def _area_fits(outward: str, form: str) -> bool:
+    area = outward[: form.index("N")]
+    if form == "ANA":
+        return area in _ANA_AREAS
+    if form == "AANA":
+        return area in _AANA_AREAS
+    return area.lower() in A.AREAS
+
+
+# --- words and numbers ------------------------------------------------------------------
+
+
+def _number(m: re.Match[str]) -> str | None:
+    """Digit-like letters of a run that is mostly digits, as digits; a letter ending a
+    short number before a word is its suffix (``27B Kingfisher``), an s a plural, but
+    not at the end of a phone (``07700 900 22Z``)."""
+    run = m[0]
+    digits = sum(c.isdigit() for c in run)
+    if not digits or (digits < 2 and digits < len(run) - digits and not _in_digits(m)):
+        return None
+    before_word = _WORD_AFTER_RE.match(m.string, m.end()) is not None and not (
+        _PHONE_BEFORE_RE.search(m.string, max(0, m.start() - 8), m.start())
+    )
+    suffix = (
+        run[-1].isalpha()
+        and run[-2].isdigit()
+        and before_word
+        and (len(run) <= 4 or run[-1] == "s")
+    )
+    keep = run[-1] if suffix else ""
+    body = run[: len(run) - len(keep)]
+    return "".join(c if c.isdigit() else AS_DIGIT[c] for c in body) + keep
+
+
+def _in_digits(m: re.Match[str]) -> bool:
+    """Whether a run stands among digit groups (a phone's ``07700 gO0 461``)."""
+    text, start, end = m.string, m.start(), m.end()
+    return bool(_DIGITS_BEFORE_RE.search(text, max(0, start - 4), start)) or bool(
+        _DIGITS_AFTER_RE.match(text, end)
+    )
+
+
+def _letter(m: re.Match[str]) -> str:
+    """A digit (or bar, or capital I) inside a word, as the letter it stands for."""
+    char = m[0]
+    if char in _AS_LOWER:
+        return _AS_LOWER[char]
+    text, at = m.string, m.start()
+    before = text[at - 1] if at else ""
+    after = text[at + 1] if at + 1 < len(text) else ""
+    return _l_or_i(before, after)
+
+
+def _l_or_i(before: str, after: str) -> str:
+    """``1``, ``|``, ``I`` between two consonants is an ``i`` (``Kingf1sher``); beside
+    a vowel, or at a word's end or start, an ``l`` (``C1ose``, ``Mi1l``, ``Hil1``)."""
+    if before in _VOWELS or after in _VOWELS or not (before.isalpha() and after.isalpha()):
+        return "l"
+    return "i"
+
+
+def _letters(word: str) -> str:
+    """A word's letter-like digits as letters (``C1ose`` -> ``close``), lower case."""
+    out = []
+    for at, char in enumerate(word):
+        if char.isalpha():
+            out.append(char.lower())
+        elif char in _AS_LOWER:
+            out.append(_AS_LOWER[char])
+        elif char in "1|!":
+            before = word[at - 1] if at else ""
+            after = word[at + 1] if at + 1 < len(word) else ""
+            out.append(_l_or_i(before, after))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _street_type(m: re.Match[str]) -> str | None:
+    """A street descriptor with a digit in it as OCR wrote it (``C1ose``, ``Wa1k``) ->
+    the descriptor; other words are left to the later passes."""
+    word = m[0]
+    if sum(c.isalpha() for c in word) < 2:
+        return None
+    letters = _letters(word)
+    if len(letters) >= 4 and letters in A.STREET_TYPES:
+        return letters
+    return _ocr_types().get(letters)
+
+
+# OCR's two-letter confusions, each way: what OCR may write for what was printed.
+_SEQUENCES = (
+    ("m", "rn"),
+    ("rn", "m"),
+    ("d", "cl"),
+    ("cl", "d"),
+    ("w", "vv"),
+    ("vv", "w"),
+    ("h", "li"),
+    ("li", "h"),
+)
+
+
+@functools.cache
+def _ocr_types() -> dict[str, str]:
+    """Each descriptor (and abbreviation of four letters or more) as OCR may misread
+    it once (``close`` as ``dose``, ``mews`` as ``rnews``) -> the descriptor."""
+    out: dict[str, str] = {}
+    for word in A.STREET_TYPES:
+        if len(word) < 4:
+            continue
+        for printed, written in _SEQUENCES:
+            at = word.find(printed)
+            while at >= 0:
+                variant = word[:at] + written + word[at + len(printed) :]
+                if variant not in A.STREET_TYPES:
+                    out.setdefault(variant, word)
+                at = word.find(printed, at + 1)
+    return out
+
+
+@functools.cache
+def _descriptors() -> tuple[frozenset[str], frozenset[int]]:
+    """Descriptors of four letters or more, that a street's name may be glued to, and
+    their lengths."""
+    names = frozenset(w for w in A.STREET_TYPES if len(w) >= 4)
+    return names, frozenset(map(len, names))
+
+
+def _descriptor(m: re.Match[str]) -> str | None:
+    """A word that is a descriptor as OCR misread it (``Dose``) -> the descriptor; a
+    name with its descriptor glued on after a house number (``27 Kingfisherclose``; not
+    ``Harrogate``) -> the two words."""
+    word = m[0]
+    lower = word.lower()
+    misread = _ocr_types().get(lower)
+    if misread is not None:
+        return misread
+    if not _HOUSE_BEFORE_RE.search(m.string, max(0, m.start() - 8), m.start()):
+        return None
+    names, sizes = _descriptors()
+    for size in sizes:
+        if len(word) - size >= 3 and lower[-size:] in names:
+            return word[:-size] + " " + word[-size:]
+    return None
+
+
+# --- comparing words --------------------------------------------------------------------
+
+_EXPAND_RE = re.compile("[mdwh]")
+_EXPANDED = {"m": "rn", "d": "cl", "w": "vv", "h": "li"}
+_SINGLES = str.maketrans("1|!i058269q", "llllosbzbgg")
+
+
+def ocr_skeleton(word: str) -> str:
+    """A folded word as OCR may have written it, spelled out, so that two readings of
+    one print compare equal: ``m`` as ``rn``, ``d`` as ``cl``, ``w`` as ``vv``, ``h``
+    as ``li``, then ``i``/``1``/``|`` as ``l``, ``0`` as ``o``, ``5`` as ``s``..."""
+    return _EXPAND_RE.sub(lambda m: _EXPANDED[m[0]], word).translate(_SINGLES)
+
+
+def alike(text_word: str, word: str) -> bool:
+    """Within one edit, as written or as OCR may have read it (``Elrnwood`` and
+    ``elmwood``; ``Kingflsher`` and ``kingfisher``)."""
+    if OSA.distance(text_word, word, score_cutoff=1) <= 1:
+        return True
+    return OSA.distance(ocr_skeleton(text_word), ocr_skeleton(word), score_cutoff=1) <= 1

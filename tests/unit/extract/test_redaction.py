@@ -1,0 +1,164 @@
+"""Failed redactions (``gateway.extract.redaction``): text a PDF viewer or Word does
+not show although the file holds it becomes a ``hidden=redaction`` segment; what a
+reader sees (boxes that cover nothing, searchable scans, ordinary documents) does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.extract import extract
+from gateway.extract.context import Blob, Context, Limits
+from gateway.extract.office import read_docx
+from gateway.extract.pdf import read_pdf
+from gateway.segments import REDACTION, Segment
+from tests.imagegen import fold
+from tests.pdfgen import HOWS, Hide, Page, Run, docx, hides, pages, report, searchable_scan
+from tests.unit.extract.builders import message, raw
+
+LINES = [
+    "Dear Ms Fairbairn,",
+    "Flat 3, 27 Kingfisher Road, Leeds LS6 3QT",
+    "Your appointment is on Monday 4 March at 10:30.",
+    "Yours sincerely, Housing Options Team",
+]
+REPO = Path(__file__).resolve().parents[3]
+CORPORA = (REPO.parent / "shared" / "corpus", REPO / "tests" / "corpus")
+PDF_MAILS = sorted(
+    path
+    for corpus in CORPORA
+    for path in corpus.rglob("*.eml")
+    if b"application/pdf" in path.read_bytes().lower()
+)
+
+
+def read(data: bytes, name: str = "report.pdf") -> Context:
+    """The context after reading one PDF or DOCX attached as ``name``."""
+    ctx = Context(Limits())
+    reader = read_docx if name.endswith(".docx") else read_pdf
+    reader(ctx, Blob(data, name, "", f"attachment:{name}", 0))
+    return ctx
+
+
+def hidden(segments: list[Segment] | tuple[Segment, ...]) -> list[tuple[str, str]]:
+    """Location and folded text of every redaction segment."""
+    return [(s.location, fold(s.text)) for s in segments if s.hidden == REDACTION]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_each_way_of_hiding_an_address_is_a_redaction(how: str) -> None:
+    """A black box over the address, white text, a clip, the crop box, invisible
+    text: the address is a redaction segment at the page it is on."""
+    ctx = read(report(LINES, Hide(line=1, how=how)))
+    assert [("attachment:report.pdf#page=1", fold(LINES[1]))] == hidden(ctx.segments)
+
+
+def test_the_page_text_still_holds_the_hidden_address() -> None:
+    """The normal text segment stays as it was: it still reads the hidden line."""
+    ctx = read(report(LINES, Hide(line=1, how="box")))
+    plain = [s for s in ctx.segments if s.location == "attachment:report.pdf"]
+    assert [""] == [s.hidden for s in plain]
+    assert fold(LINES[1]) in fold(plain[0].text)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hide=hides(), page=pages(), count=st.integers(1, 3), data=st.data())
+def test_a_hidden_line_is_found_whatever_the_box_font_size_and_page(
+    hide: Hide, page: Page, count: int, data: st.DataObject
+) -> None:
+    """Any way of hiding, box colour (black to white) and padding, font and size, on
+    any page of several: exactly the hidden line, on its page, is a redaction."""
+    on = data.draw(st.integers(1, count))
+    ctx = read(report(LINES, hide, page, pages=count, hidden_page=on))
+    assert [(f"attachment:report.pdf#page={on}", fold(LINES[hide.line]))] == hidden(ctx.segments)
+
+
+@settings(max_examples=20, deadline=None)
+@given(page=pages(), line=st.integers(0, 3), grey=st.sampled_from((0.0, 0.3, 0.6)))
+def test_a_box_beside_visible_text_is_no_redaction(page: Page, line: int, grey: float) -> None:
+    """The benign twin: a filled box drawn after a line, next to it (a decorative
+    panel, a table cell), leaves every line visible: no redaction segment."""
+    ctx = read(report(LINES, Hide(line=line, how="beside", grey=grey), page))
+    assert [] == hidden(ctx.segments)
+
+
+def test_a_plain_page_and_a_decorated_page_have_no_redaction() -> None:
+    """Text alone, and text with a filled panel that covers none of it: nothing hidden."""
+    assert [] == hidden(read(report(LINES)).segments)
+    assert [] == hidden(read(report(LINES, page=Page(decoration=True))).segments)
+
+
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_a_searchable_scan_is_no_redaction(dpi: int) -> None:
+    """A scan with its OCR layer (invisible text over the picture that shows the
+    same words) is what scanners write: no redaction segment."""
+    assert [] == hidden(read(searchable_scan(LINES, dpi)).segments)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PDF_MAILS, reason="corpus not present")
+def test_no_pdf_of_the_corpora_has_a_redaction() -> None:
+    """Every message of the shared and hostile corpora that carries a PDF: no
+    redaction segment (the false-positive check)."""
+    found = {path.name: hidden(extract(path.read_bytes()).segments) for path in PDF_MAILS}
+    assert {} == {name: spans for name, spans in found.items() if spans}
+
+
+def test_a_redaction_in_a_mail_attachment_is_found_through_extract() -> None:
+    """End to end through ``extract``: the PDF attached to a message."""
+    pdf = report(LINES, Hide(line=1))
+    mail = raw(message(attachments=[("letter.pdf", pdf, "application/pdf")]))
+    assert [("attachment:letter.pdf#page=1", fold(LINES[1]))] == hidden(extract(mail).segments)
+
+
+# --- DOCX ---------------------------------------------------------------------------
+
+ADDRESS = "Flat 3, 27 Kingfisher Road"
+
+
+@pytest.mark.parametrize("how", ["highlight", "shading", "white", "vanish"])
+def test_a_docx_run_hidden_the_word_way_is_a_redaction(how: str) -> None:
+    """Black highlight with black text, dark shading with dark text, white text,
+    Word's hidden text: the run is a redaction segment at the document."""
+    data = docx([[Run("Client lives at "), Run(ADDRESS, how)], [Run("Next visit Monday")]])
+    ctx = read(data, "letter.docx")
+    assert [("attachment:letter.docx", fold(ADDRESS))] == hidden(ctx.segments)
+
+
+@pytest.mark.parametrize("colour", ["FFFFFF", "auto"])
+def test_a_docx_dark_highlight_with_light_text_is_no_redaction(colour: str) -> None:
+    """The benign twin: white text, or Word's automatic colour (which Word turns
+    white), on a black highlight is shown: no redaction."""
+    data = docx([[Run("Heading "), Run(ADDRESS, "readable", colour)]])
+    assert [] == hidden(read(data, "letter.docx").segments)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    text=st.sampled_from(["000000", "1A1A1A", "202040"]),
+    shade=st.sampled_from(["000000", "101010", "2B2B2B", "1F1F3F"]),
+)
+def test_dark_text_on_any_dark_shading_is_a_redaction(text: str, shade: str) -> None:
+    """Text and shading both dark (a contrast under 1.5:1) is a redaction."""
+    data = docx([[Run("See "), Run(ADDRESS, "shading", shade, text)]])
+    assert [("attachment:letter.docx", fold(ADDRESS))] == hidden(read(data, "letter.docx").segments)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shade=st.sampled_from(["000000", "202020", "00007F"]),
+    text=st.sampled_from(["FFFFFF", "FFFF00", "C0C0C0"]),
+)
+def test_light_text_on_dark_shading_is_no_redaction(shade: str, text: str) -> None:
+    """The benign twin: a contrasting colour on dark shading is shown."""
+    data = docx([[Run("See "), Run(ADDRESS, "shading", shade, text)]])
+    assert [] == hidden(read(data, "letter.docx").segments)
+
+
+def test_an_ordinary_docx_has_no_redaction() -> None:
+    """Plain runs, bold, coloured headings: nothing hidden."""
+    data = docx([[Run("Dear Ms Fairbairn,")], [Run(ADDRESS)], [Run("Regards")]])
+    assert [] == hidden(read(data, "letter.docx").segments)
