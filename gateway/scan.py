@@ -137,8 +137,9 @@ def guard_attachment_names(
 
 
 _ATTACHMENT = "attachment:"
-#: suffixes that name a view of a file (``letter.pdf#metadata``), not part of its name
-_FRAGMENTS = ("#metadata",)
+#: a suffix that names a view of a file (``letter.pdf#metadata``, ``scan.tif#page=2``),
+#: not part of its name
+_FRAGMENT = re.compile(r"#(?:metadata|page=[0-9]+)$")
 #: what people put between words of a file name instead of spaces
 _NAME_SEPARATORS = re.compile(r"[\s_+~=,;.-]+")
 #: word boundaries written without a separator: ``KingfisherRoad``, ``Flat3``, ``27Kingfisher``
@@ -159,7 +160,8 @@ def _split(loc: str) -> tuple[list[str], str]:
     if not loc.startswith(_ATTACHMENT):
         return [], ""
     path = loc[len(_ATTACHMENT) :]
-    fragment = next((f for f in _FRAGMENTS if path.endswith(f)), "")
+    found = _FRAGMENT.search(path)
+    fragment = found[0] if found else ""
     path = path[: len(path) - len(fragment)]
     return [p for p in path.split("/") if p], fragment
 

@@ -32,7 +32,7 @@ from reportlab.pdfgen.canvas import Canvas
 #: reportlab's built-in fonts (no file needed)
 FONTS = ("Helvetica", "Times-Roman", "Courier", "Helvetica-Bold")
 #: the ways a line is hidden and still in the file
-HOWS = ("box", "white", "clip", "crop", "invisible")
+HOWS = ("box", "white", "clip", "crop", "invisible", "under")
 LEFT = 72.0
 TOP = A4[1] - 90.0
 
@@ -45,7 +45,8 @@ class Hide:
     line: int = 1
     #: ``box``: a filled rectangle over it; ``white``: drawn in the page's colour;
     #: ``clip``: clipped away; ``crop``: outside the crop box; ``invisible``: text
-    #: render mode 3 with nothing under it; ``beside``: a box drawn after the line,
+    #: render mode 3 with nothing under it; ``under``: a box drawn first and the text
+    #: in the box's colour on it; ``beside``: a box drawn after the line,
     #: next to it, covering nothing (the benign twin)
     how: str = "box"
     #: the box's colour (grey level 0-1: 0 is the classic black box)
@@ -63,6 +64,8 @@ class Page:
     leading: float = 1.5
     #: a filled box somewhere that covers no text (a logo panel, a table header)
     decoration: bool = False
+    #: grey level of a shaded panel drawn behind all the lines first (-1: none)
+    panel: float = -1.0
 
 
 def _line_box(
@@ -78,6 +81,12 @@ def _draw_page(
 ) -> None:
     """One page of ``lines``; the line ``hide`` names is drawn and then hidden;
     ``ocr``: every line in invisible text (a scan's OCR layer)."""
+    if page.panel >= 0:
+        canvas.setFillGray(page.panel)
+        canvas.rect(
+            LEFT - 10, TOP - len(lines) * page.size * page.leading, 400, 200, stroke=0, fill=1
+        )
+        canvas.setFillGray(0)
     if page.decoration:
         canvas.setFillGray(0.2)
         canvas.rect(LEFT, 60, 200, 40, stroke=0, fill=1)  # below every line of text
@@ -85,6 +94,10 @@ def _draw_page(
         y = TOP - index * page.size * page.leading
         hidden = hide is not None and index == hide.line
         how = hide.how if hide is not None and hidden else ""
+        if how == "under" and hide is not None:  # a box first, then text of its colour
+            canvas.setFillGray(hide.grey)
+            canvas.rect(*_line_box(canvas, text, page, y, hide.pad), stroke=0, fill=1)
+            canvas.setFillGray(0)
         canvas.saveState()
         if how == "clip":
             path = canvas.beginPath()
@@ -94,6 +107,8 @@ def _draw_page(
         text_object.setFont(page.font, page.size)
         if how == "white":
             text_object.setFillGray(1.0)
+        if how == "under" and hide is not None:
+            text_object.setFillGray(hide.grey)
         if how == "invisible" or ocr:
             text_object.setTextRenderMode(3)
         if how == "crop":

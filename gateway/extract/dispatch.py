@@ -164,6 +164,8 @@ def _by_magic(data: bytes) -> str | None:
         return "pdf"
     if ocr.is_image(head):
         return "image"
+    if ocr.is_unread_image(head):
+        return "unread image"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_kind(data)
     if _BZIP2.match(head):
@@ -364,6 +366,7 @@ def read_blob(ctx: Context, blob: Blob) -> None:
 
 
 _FAILURES = {
+    "unread image": ocr.UNREAD_IMAGE,
     "unsupported": UNSUPPORTED_ARCHIVE,
     "unknown": UNKNOWN_FORMAT,
     "encrypted": ENCRYPTED,

@@ -124,8 +124,8 @@ def link_texts(href: str) -> list[str]:
 
 _LINK_SCHEMES = frozenset(("mailto", "tel", "callto", "sms", "fax"))
 # A picture carried in the markup itself (``<img src="data:image/png;base64,...">``,
-# a CSS ``url(data:...)``): found by a scan of the text rather than of the tree, which
-# costs mail without one a failed search, and finds it in any attribute or style.
+# a CSS ``url(data:...)``): found by a scan of the text rather than of the tree, so it
+# is found in any attribute or style.
 _DATA_IMAGE = re.compile(
     r"data:[\t\n\f\r ]*image/([\w.+-]{1,40})[^,\"'<>()]{0,200}?;[\t\n\f\r ]*base64,"
     r"([A-Za-z0-9+/=\t\n\f\r ]+)",
@@ -136,6 +136,10 @@ _SPACES = re.compile(r"[\t\n\f\r ]+")
 
 def inline_images(markup: str) -> Iterator[tuple[str, bytes]]:
     """(subtype, bytes) of each base64 ``data:image/...`` URL in ``markup``, in order."""
+    # A case-blind regex tries every position (0.2 ms per 16 KB); the literal "64,"
+    # that ends every ";base64," is found in microseconds, so mail without one pays that.
+    if "64," not in markup:
+        return
     for match in _DATA_IMAGE.finditer(markup):
         payload = _SPACES.sub("", match[2]).rstrip("=")
         try:

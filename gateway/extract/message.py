@@ -20,7 +20,8 @@ from gateway.extract import structure
 from gateway.extract.context import Blob, Context, OverBudget, child, field_of
 from gateway.extract.directory import directory_text
 from gateway.extract.headers import Fields, decode_words
-from gateway.extract.html import html_to_text, inline_images
+from gateway.extract.html import html_to_text
+from gateway.extract.plain import read_data_images
 from gateway.extract.textcodec import decode_text, decode_transfer, to_bytes
 from gateway.parse import parse_message
 
@@ -210,7 +211,9 @@ class _Walk:
                 self.ctx.add(location, html_to_text(text) if ctype == "text/html" else text)
                 self.ctx.add(location, directory_text(text, ctype, anywhere=False))  # iCal/vCard
                 if ctype == "text/html":
-                    self._inline_images(text, location)
+                    self.images = read_data_images(
+                        self.ctx, text, location, self.depth, self.images
+                    )
             else:
                 self.ctx.read_blob(
                     self.ctx, Blob(data, filename or "", ctype, location, self.depth)
@@ -219,16 +222,6 @@ class _Walk:
             raise
         except Exception:
             self.ctx.fail(location, "corrupt")
-
-    def _inline_images(self, markup: str, location: str) -> None:
-        """Pictures inside an HTML body (``data:`` URLs), each read like an attachment
-        at ``<body>/imageN.<type>`` (N counts through the message)."""
-        for subtype, data in inline_images(markup):
-            self.images += 1
-            name = f"image{self.images}.{subtype.partition('+')[0]}"
-            self.ctx.count_bytes(len(data))
-            blob = Blob(data, name, f"image/{subtype}", f"{location}/{name}", self.depth)
-            self.ctx.read_blob(self.ctx, blob)
 
 
 def _filename(part: Message, headers: dict[str, str]) -> str | None:

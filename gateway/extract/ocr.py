@@ -1,15 +1,18 @@
 """Images (PNG, JPEG, TIFF, GIF, BMP, WebP; pictures from PDFs and Office files) ->
 text segments read by OCR (``reading=OCR``).
 
-Tesseract runs in-process through ``tesserocr``: one engine per thread, made on the
-first image that thread reads (mail without images imports and loads nothing), with
-OpenMP held to one thread so a scan worker uses one core.  An image is checked from
-its header before it is decoded (pixels, frames), each frame gets its own time budget
-within the message's deadline, and what cannot be read becomes an ``Unreadable`` with
-a fixed reason; the message carries on.  Frames after the first are located
-``<location>#page=N`` (N from 2; the first frame keeps the plain location, like a PDF's
-text layer does).  OCR text is cached per process by a digest of the pixels, so a logo
-or a signature repeated in every message costs one lookup.
+Tesseract runs in-process through ``tesserocr`` (``benchmarks/ocr.py`` compares it
+with ``pytesseract``, which starts the CLI per image): one engine per thread, made on
+the first image that thread reads (mail without images imports and loads nothing).
+An image is checked from its header before it is decoded (pixels, frames); each frame
+gets its own time budget within the message's deadline (Tesseract's timeout covers
+recognition, not the layout analysis before it, a fraction of a second per page), and
+what cannot be read becomes an ``Unreadable`` with a fixed reason; the message
+carries on.  Pictures are prepared as a reader sees them: EXIF orientation, white
+under transparency, grey, levelled when fed askew, small text enlarged.  Frames after
+the first are located ``<location>#page=N`` (N from 2; the first frame keeps the plain
+location, like a PDF's text layer does).  OCR text is cached per process by a digest
+of the pixels, so a logo or a signature repeated in every message costs one lookup.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import logging
 import os
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from io import BytesIO
@@ -42,8 +44,16 @@ NO_ENGINE = "OCR not available"
 #: an image with more frames than ``Limits.max_image_frames``
 TOO_MANY_FRAMES = "too many frames"
 
+#: an image format no decoder here reads (HEIC/HEIF, what phones take photos in)
+UNREAD_IMAGE = "image format not read"
+
 #: the only decoders an attachment reaches: Pillow has others (EPS runs Ghostscript)
-FORMATS = ("PNG", "JPEG", "TIFF", "GIF", "BMP", "WEBP")
+FORMATS = ("PNG", "JPEG", "TIFF", "GIF", "BMP", "WEBP", "JPEG2000", "AVIF")
+#: ISO base media ``ftyp`` brands: AVIF, which Pillow decodes, and HEIF/HEIC, which it
+#: does not
+_AVIF_BRANDS = frozenset((b"avif", b"avis"))
+_HEIF_BRANDS = frozenset((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"))
+_JPEG2000 = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
 _TESSDATA = (
     "/usr/share/tesseract-ocr/*/tessdata",
     "/usr/share/tessdata",
@@ -85,14 +95,32 @@ _BMP_HEADERS = frozenset((12, 40, 52, 56, 64, 108, 124))
 
 
 def is_image(data: bytes) -> bool:
-    """Whether ``data`` starts as an image OCR reads: PNG, JPEG, GIF, TIFF, BMP, WebP."""
+    """Whether ``data`` starts as an image OCR reads: PNG, JPEG, GIF, TIFF, BMP, WebP,
+    JPEG 2000, AVIF."""
     if data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")):
+        return True
+    if data.startswith(_JPEG2000) or not _AVIF_BRANDS.isdisjoint(_brands(data)):
         return True
     if data.startswith((b"II*\x00", b"MM\x00*")):
         return True
     if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
         return True
     return data.startswith(b"BM") and int.from_bytes(data[14:18], "little") in _BMP_HEADERS
+
+
+def is_unread_image(data: bytes) -> bool:
+    """Whether ``data`` starts as a HEIF/HEIC image (``ftyp`` brand), which no decoder
+    here reads: ``UNREAD_IMAGE``, unscannable rather than passed as media."""
+    brands = _brands(data)
+    return _AVIF_BRANDS.isdisjoint(brands) and not _HEIF_BRANDS.isdisjoint(brands)
+
+
+def _brands(data: bytes) -> frozenset[bytes]:
+    """The major and compatible brands of an ISO base media file's ``ftyp`` box."""
+    if data[4:8] != b"ftyp":
+        return frozenset()
+    end = min(int.from_bytes(data[:4], "big"), len(data))
+    return frozenset((data[8:12], *(data[at : at + 4] for at in range(16, end - 3, 4))))
 
 
 def tessdata() -> str | None:
@@ -179,17 +207,14 @@ def read_image(ctx: Context, blob: Blob) -> None:
         return
     from PIL import Image  # noqa: PLC0415  (only mail with images pays for Pillow)
 
+    # Pillow refuses images past 179 Mpx, and warns past 89 Mpx (an error where warnings
+    # are errors); both are over our own limit, which ``_frames`` checks.  The warnings
+    # filter is left alone: ``catch_warnings`` is not safe in scan threads.
     try:
-        with warnings.catch_warnings():
-            # A hostile file's complaints (corrupt EXIF, truncated data) are no news for
-            # the logs.  Pillow warns past 89 Mpx and refuses past 179: both are over our
-            # limit, so its warning is an error here.
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(blob.data), formats=FORMATS) as image:
-                for page, frame in enumerate(_frames(ctx, image, blob.location), 1):
-                    where = blob.location if page == 1 else f"{blob.location}#page={page}"
-                    read_picture(ctx, frame, where)
+        with Image.open(BytesIO(blob.data), formats=FORMATS) as image:
+            for page, frame in enumerate(_frames(ctx, image, blob.location), 1):
+                where = blob.location if page == 1 else f"{blob.location}#page={page}"
+                read_picture(ctx, frame, where)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         ctx.fail(blob.location, OVER_SIZE)
 

@@ -9,10 +9,18 @@ from the glyphs' positions (lines top to bottom, glyphs left to right). pypdf, w
 never interprets content streams, reads the document's objects: encryption, form
 fields, annotations, metadata and attachments.
 
-Time: the budget is checked before each page. PDFium calls cannot be interrupted, so
-a page is only handed to PDFium when its content streams (with the forms they draw)
-stay under ``MAX_PAGE_CONTENT`` bytes and ``MAX_PAGE_TEXT_OPERATORS`` text operators:
-about a second of PDFium at worst; a larger page is ``over size limit``.
+Each page is also surveyed (``pdfpage``): a page without text (a scan) is read by
+OCR, as are the pictures drawn on a page with text; a page that may hide text from a
+viewer (a box over it, white or invisible text, a clip) is checked for text a viewer
+does not show (``redaction``).  What they find is located ``<location>#page=N``:
+OCR text with ``reading=OCR``, hidden text with ``hidden=REDACTION`` (the page's text
+keeps it too).  PDFium runs under ``_PDFIUM``, taken per call; OCR runs outside it.
+
+Time: the budget is checked before each page and each picture (OCR keeps its own).
+PDFium calls cannot be interrupted, so a page is only handed to PDFium when its
+content streams (with the forms they draw) stay under ``MAX_PAGE_CONTENT`` bytes and
+``MAX_PAGE_TEXT_OPERATORS`` text operators: about a second of PDFium at worst; a
+larger page is ``over size limit``.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import ctypes
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -38,6 +47,7 @@ from gateway.extract.context import (
     CORRUPT,
     ENCRYPTED,
     OVER_SIZE,
+    OVER_TIME,
     TOO_DEEP,
     Blob,
     Context,
@@ -56,6 +66,8 @@ MAX_PAGE_CONTENT = 8 * 1024 * 1024
 #: text-showing operators per page: 200,000 one-glyph ``Tj`` cost PDFium about 0.5 s
 MAX_PAGE_TEXT_OPERATORS = 200_000
 _SHOW_TEXT = (b"Tj", b"TJ", b"'", b'"')
+#: seconds the hidden-text check may render one page for (a page needs ~1-30 ms)
+CHECK_BUDGET_S = 2.0
 #: glyphs per page beyond which positions are not re-read (about 0.3 s of Python)
 MAX_ORDERED_GLYPHS = 100_000
 #: metadata written by software, not by people
@@ -195,40 +207,50 @@ class _Look:
     #: runs of the text layer a viewer does not show (a failed redaction)
     hidden: list[str]
     survey: pdfpage.Survey
-    #: the page rendered for OCR, when it has no text layer and is not only pictures
+    #: the page rendered for OCR (no text layer, and more than one upright picture)
     scan: Image | None = None
-    #: a page without text with OCR off
-    scan_off: bool = False
+    #: OCR the page's pictures one by one (a page with text, or a scanner's page)
+    pictures: bool = False
 
 
-def _look(ctx: Context, page: pdfium.PdfPage, location: str) -> _Look:
-    """Text, hidden runs and pictures of ``page``; the caller holds ``_PDFIUM``."""
+def _look(ctx: Context, page: pdfium.PdfPage, location: str, where: str) -> _Look:
+    """Text, hidden runs and what to OCR of ``page``; the caller holds ``_PDFIUM``.
+    A rendering that runs out of time makes the page ``over time budget``."""
     textpage = page.get_textpage()
     try:
         text = _page_text(ctx, textpage, location)
         found = pdfpage.survey(page)
-        hidden = []
-        if found.suspicious and text.strip():
-            hidden = redaction.hidden_text(page, textpage)
+        hidden: list[str] | None = []
+        # past MAX_ORDERED_GLYPHS the page is already "over size limit"
+        if found.suspicious and text.strip() and textpage.count_chars() <= MAX_ORDERED_GLYPHS:
+            until = min(ctx.deadline, time.monotonic() + CHECK_BUDGET_S)
+            hidden = redaction.hidden_text(page, textpage, until)
     finally:
         textpage.close()
-    look = _Look(text, hidden, found)
-    if not text.strip() and found.drawn:
-        if not ctx.limits.ocr:
-            look.scan_off = True
-        elif not pdfpage.scanner_page(page, found):
-            look.scan = pdfpage.scan_picture(page, found)
+    if hidden is None:  # not rendered in time: the page may hide anything
+        ctx.check_time()
+        ctx.fail(where, OVER_TIME)
+    look = _Look(text, hidden or [], found, pictures=bool(text.strip()))
+    if text.strip() or not found.drawn:
+        return look
+    if not ctx.limits.ocr:
+        ctx.fail(where, ocr.OCR_OFF)
+    elif pdfpage.scanner_page(page, found):
+        look.pictures = True
+    else:
+        until = min(ctx.deadline, time.monotonic() + ctx.limits.ocr_budget_s)
+        look.scan = pdfpage.scan_picture(page, found, until)
+        if look.scan is None:
+            ctx.check_time()
+            ctx.fail(where, OVER_TIME)
     return look
 
 
 def _read_pictures(ctx: Context, page: pdfium.PdfPage, look: _Look, where: str) -> None:
-    """OCR of a page without text (rendered, or a scanner's pictures as they are),
-    or of the pictures drawn on a page with text."""
-    if look.scan_off:
-        ctx.fail(where, ocr.OCR_OFF)
-        return
+    """OCR of the rendered page, or of the pictures drawn on it, at ``where``."""
     if look.scan is not None:
         ocr.read_picture(ctx, look.scan, where)
+    if not look.pictures:
         return
     for obj, problem in pdfpage.pictures(look.survey, ctx.limits.max_image_pixels):
         if problem:
@@ -252,7 +274,7 @@ def _read_page(ctx: Context, document: pdfium.PdfDocument, index: int, location:
         page = document[index]
     try:
         with _PDFIUM:
-            look = _look(ctx, page, location)
+            look = _look(ctx, page, location, where)
         for run in look.hidden:
             ctx.add(where, run, hidden=REDACTION)
         _read_pictures(ctx, page, look, where)

@@ -13,7 +13,7 @@ from striprtf.striprtf import rtf_to_text  # type: ignore[import-untyped]
 
 from gateway.extract.context import Blob, Context
 from gateway.extract.directory import directory_text
-from gateway.extract.html import html_to_text
+from gateway.extract.html import html_to_text, inline_images
 from gateway.extract.textcodec import decode_text
 from gateway.extract.xmltext import GENERIC, xml_to_text
 
@@ -27,8 +27,21 @@ def read_text(ctx: Context, blob: Blob) -> None:
 
 
 def read_html(ctx: Context, blob: Blob) -> None:
-    """An HTML attachment, as text."""
-    ctx.add(blob.location, html_to_text(decode_text(blob.data)))
+    """An HTML attachment, as text, and the pictures in its ``data:`` URLs."""
+    markup = decode_text(blob.data)
+    ctx.add(blob.location, html_to_text(markup))
+    read_data_images(ctx, markup, blob.location, blob.depth)
+
+
+def read_data_images(ctx: Context, markup: str, location: str, depth: int, seen: int = 0) -> int:
+    """Each picture in an HTML document's ``data:`` URLs, read like an attachment at
+    ``<location>/imageN.<type>`` (N from ``seen`` + 1); returns the new count."""
+    for subtype, data in inline_images(markup):
+        seen += 1
+        name = f"image{seen}.{subtype.partition('+')[0]}"
+        ctx.count_bytes(len(data))
+        ctx.read_blob(ctx, Blob(data, name, f"image/{subtype}", f"{location}/{name}", depth))
+    return seen
 
 
 def read_rtf(ctx: Context, blob: Blob) -> None:

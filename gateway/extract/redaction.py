@@ -35,6 +35,7 @@ import numpy as np
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 
+from gateway.extract import pdfpage
 from gateway.extract.archive import member_bytes
 from gateway.extract.context import Context
 from gateway.extract.xmltext import local, parse
@@ -130,19 +131,18 @@ def _runs(text: str, states: np.ndarray) -> Iterator[str]:
                 yield " ".join(words)
 
 
-def hidden_text(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> list[str]:
-    """The runs of ``page``'s text layer that a viewer does not show."""
+def hidden_text(
+    page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, until: float
+) -> list[str] | None:
+    """The runs of ``page``'s text layer that a viewer does not show; None when the
+    page could not be rendered before ``until`` (a ``time.monotonic()``)."""
     text, boxes = _char_boxes(textpage)
     if not boxes.any():
         return []
-    bitmap = page.render(scale=SCALE, grayscale=True, may_draw_forms=True, draw_annots=True)
-    try:
-        pixels = np.array(bitmap.to_numpy(), copy=True).reshape(bitmap.height, -1)[
-            :, : bitmap.width
-        ]
-        device = _device_map(page, bitmap.width, bitmap.height)
-    finally:
-        bitmap.close()
+    pixels = pdfpage.render(page, SCALE, until)
+    if pixels is None:
+        return None
+    device = _device_map(page, pixels.shape[1], pixels.shape[0])
     return list(_runs(text, _states(pixels, device, boxes)))
 
 

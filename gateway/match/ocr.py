@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import combinations, product
+from itertools import combinations, pairwise, product
 from typing import TYPE_CHECKING
 
 from gateway.budget import NEVER, Deadline
@@ -177,7 +177,7 @@ def email_forms(address: str) -> set[str]:
     out: set[str] = set()
     for count in range(1, MAX_EMAIL_CHANGES + 1):
         for chosen in combinations(sites, count):
-            if any(a[1] > b[0] for a, b in zip(chosen, chosen[1:], strict=False)):
+            if any(a[1] > b[0] for a, b in pairwise(chosen)):
                 continue  # overlapping sites (``li`` and its ``i``)
             for forms in product(*(_SITE_FORMS[site] for _, _, site in chosen)):
                 parts: list[str] = []

@@ -18,7 +18,7 @@ from gateway.findings import Confidence, Kind
 from gateway.match import content as C
 from gateway.register import address as A
 from gateway.register import normalise as N
-from gateway.register.ocrread import ocr_skeleton
+from gateway.register.ocrread import ocr_skeleton, one_apart
 
 Scored = tuple[Kind, int, Confidence]
 
@@ -64,7 +64,8 @@ def score_street(
     found = C.postcode_after(text, end)
     # "27 Kingfisher Road" is the address probe's (another number, another house); a
     # different postcode after it, another street of that name.
-    if _number_before(before) or (postcode and found and found != postcode):
+    other = found != postcode and not (ocr and one_apart(found or "", postcode))
+    if _number_before(before) or (postcode and found and other):
         return None
     ours = _number_after(text, end, (house, *also))
     if ours is not None:

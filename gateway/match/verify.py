@@ -21,6 +21,7 @@ from gateway.match import streets as S
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
+from gateway.register.ocrread import one_apart
 from gateway.segments import OCR, Segment
 
 HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
@@ -203,7 +204,8 @@ class Verifier:
         if code == Code.STREET:
             self._street(probe, record[1], kind, form, seen)
             return
-        result = _score_address(text, probe, self._span(probe), code, form, self._similar(probe))
+        read_by_ocr = self.segments[probe.segment].reading == OCR
+        result = _score_address(text, probe, self._span(probe), code, form, read_by_ocr)
         if result is not None:
             self.out.addressed.add(seen)
             self._add(kind, record[1], probe, *result)
@@ -274,9 +276,11 @@ def _score_address(
     span: tuple[int, int],
     code: Code,
     form: Any,
-    similar: Callable[[str, str], bool] = C.within_one_edit,
+    read_by_ocr: bool = False,
 ) -> tuple[int, Confidence] | None:
-    """Score of an address hit, or None when the text contradicts it."""
+    """Score of an address hit, or None when the text contradicts it (in OCR'd text, a
+    postcode one character off is the address's misread, not another one's)."""
+    similar = ocr.similar if read_by_ocr else C.within_one_edit
     _house, flat, street, _kind, town, postcode, _words, building, _also = form
     if code == Code.GENERIC:
         return S.score_building(text, span, form) if building else _score_words(text, span, form)
@@ -284,7 +288,12 @@ def _score_address(
     if typo and (probe.word == street or not similar(probe.word, street)):
         return None
     found = C.postcode_after(text, span[1])
-    if postcode and found and found != postcode:
+    if (
+        postcode
+        and found
+        and found != postcode
+        and not (read_by_ocr and one_apart(found, postcode))
+    ):
         return None
     near = set(C.words_near(text, span[0], span[1], before=30, after=60))
     corroborated = bool(found) or bool(near.intersection(town)) or (bool(flat) and flat in near)

@@ -111,7 +111,7 @@ _PHONE_BEFORE_RE = re.compile(f"(?=[{_DIGITISH}]{{0,2}}[0-9])[{_DIGITISH}]{{3}}{
 _WORD_AFTER_RE = re.compile(r"[ \t,]*(?:[A-Za-z]|$)")
 _IN_WORD_RE = re.compile(
     r"(?<=[A-Za-z])[0125689|!](?=[A-Za-z])"  # C1ose, Kingf|sher
-    r"|(?<=[a-z])I(?=[a-z])"  # CIose
+    r"|(?<=[A-Za-z])I(?=[a-z])"  # CIose
     r"|(?<![A-Za-z0-9])[0125689|!](?=[a-z]{2}|[A-Z]{3})"  # 5treet, 1ane
     r"|(?<=[a-z]{3})[15|!](?![A-Za-z0-9])"  # Garden5, Hil1
 )
@@ -277,8 +277,14 @@ def _mail_spans(text: str) -> list[tuple[int, int]]:
         start = end = m.start()
         if spans and start < spans[-1][1]:
             continue  # a second mark in the same token
+        # the token round the mark, or the tokens either side of a spaced one (``x @ y``)
+        start -= len(text[max(0, start - 3) : start]) - len(
+            text[max(0, start - 3) : start].rstrip()
+        )
         while start > 0 and not text[start - 1].isspace():
             start -= 1
+        end += 1
+        end += len(text[end : end + 3]) - len(text[end : end + 3].lstrip())
         while end < len(text) and not text[end].isspace():
             end += 1
         spans.append((start, end))
@@ -390,6 +396,14 @@ def _area_fits(outward: str, form: str) -> bool:
     if form == "AANA":
         return area in _AANA_AREAS
     return area.lower() in A.AREAS
+
+
+def one_apart(found: str, postcode: str) -> bool:
+    """Two canonical postcodes that differ in one character: in OCR'd text, the one
+    found may be the other misread (``OL96ST`` for ``OL96SU``)."""
+    if len(found) != len(postcode):
+        return False
+    return sum(a != b for a, b in zip(found, postcode, strict=True)) == 1
 
 
 # --- words and numbers ------------------------------------------------------------------

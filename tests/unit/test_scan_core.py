@@ -1,5 +1,6 @@
 """The core end to end on in-memory messages: recipients, attachment names, failing closed."""
 
+import base64
 from collections.abc import Sequence
 
 import pytest
@@ -128,3 +129,28 @@ def test_attachment_name_carrying_a_detail_is_a_finding_and_is_renamed(
         (f.kind.value, f.location) for f in result.match.findings
     ]
     assert "quarantine" == result.verdict.action.value
+
+
+def test_a_page_of_a_file_named_after_the_address_keeps_the_name_hidden(
+    index: Index, policy: Policy
+) -> None:
+    """A multi-page scan called after the safe address: its pages (``#page=2``) are
+    views of the same renamed file, so no location repeats the name."""
+    from tests.imagegen import Scan, multipage_tiff, render
+
+    pages = [render(["Letter, page one"], Scan(pt=14)), render(["27 Kingfisher Road"], Scan(pt=14))]
+    raw = (
+        b"From: a@council.example\nTo: bob@elsewhere.example\nSubject: s\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nhi\n'
+        b"--b\nContent-Type: image/tiff\nContent-Transfer-Encoding: base64\n"
+        b'Content-Disposition: attachment; filename="27 Kingfisher Road.tif"\n\n'
+        + base64.encodebytes(multipage_tiff(pages))
+        + b"--b--\n"
+    )
+    result = scan(Envelope("", ("bob@elsewhere.example",), raw), index, policy, ScanSettings())
+    located = {(f.kind.value, f.location) for f in result.match.findings}
+    assert {
+        ("address", "attachment:[name-1].tif"),
+        ("address", "attachment:[name-1].tif#page=2"),
+    } <= located
+    assert not [loc for _, loc in located if "Kingfisher" in loc]

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import html
 from collections.abc import Iterator
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from playwright.sync_api import sync_playwright
 
 from gateway.crypto import KeyRing
 from gateway.store import HeldMessage, Store, new_message_id
+from tests import pdfgen
 from tests.integration.console.test_browser import CHROMIUM, VIEWPORT
 from tests.integration.console_support import (
     PASSWORD,
@@ -23,6 +25,7 @@ from tests.integration.console_support import (
     console_gateway,
     http_login,
 )
+from tests.integration.support import LANDLORD, SAFE_ADDRESS
 
 PDF = "attachment:report.pdf"
 CASE = "DA-2025-0142"
@@ -91,6 +94,25 @@ def test_the_page_says_the_redaction_hid_nothing_and_marks_the_hidden_detail(
     marked = ["under a redaction" in row for row in rows if "</td><td>" + CASE in row]
     # address (hidden), postcode (on the surface), failed_redaction (the note says it)
     assert [True, False, False] == marked
+
+
+@pytest.mark.slow
+def test_a_report_held_for_its_black_box_shows_the_hidden_text_marked(g: ConsoleGateway) -> None:
+    """Sent through SMTP, a PDF with the address under a black box is held, and its page
+    marks the text read from under the box as meant to be redacted."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = SENDER, LANDLORD, "Report"
+    message.set_content("Report attached.")
+    lines = ["Assessment report", "Current address:", SAFE_ADDRESS, "Next review in May."]
+    pdf = pdfgen.report(lines, pdfgen.Hide(line=2, how="box"))
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename="report.pdf")
+    message_id = g.hold(message)
+    with httpx.Client(base_url=g.url, timeout=30) as client:
+        assert 303 == http_login(client, "rita").status_code
+        text = html.unescape(client.get(f"/messages/{message_id}").text)
+    assert f"It carries an address of case {CASE}." in text
+    headings = [h for h in text.split("<h3>") if h.startswith("attachment:report.pdf")]
+    assert any("meant to be redacted: hidden on the page" in h.split("</h3>")[0] for h in headings)
 
 
 @pytest.mark.slow

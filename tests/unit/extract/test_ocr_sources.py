@@ -172,6 +172,18 @@ def test_a_data_url_in_html_mail_is_read() -> None:
     assert () == result.unreadable
 
 
+def test_a_data_url_in_an_html_attachment_is_read() -> None:
+    """A saved web page or HTML letter attached to the mail: its ``data:`` pictures are
+    read at ``attachment:letter.html/image1.png``."""
+    import base64
+
+    encoded = base64.b64encode(PICTURE).decode()
+    page = f'<html><body><p>Letter</p><img src="data:image/png;base64,{encoded}"></body></html>'
+    result = extract(with_attachment("letter.html", page.encode(), "text/html"))
+    assert holds(result, "attachment:letter.html/image1.png")
+    assert () == result.unreadable
+
+
 def test_an_inline_cid_part_is_read_once() -> None:
     """A picture sent as a ``multipart/related`` part (``<img src="cid:...">``) is read
     once, as the MIME part it is."""
@@ -223,3 +235,22 @@ def test_a_scanned_letter_about_someone_else_is_delivered(example: Index) -> Non
     lines = ["Dear Mr Whitmore,", "The office is at", "4 Market Street,", "Bradford BD1 1AA"]
     picture = encode(render(lines, Scan(angle=2.5, jpeg=50, dpi=200)), "JPEG", quality=70)
     assert "deliver" == _scan(example, picture, "mark.whitmore@example.com")
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("JPEG2000", "scan.jp2"), ("AVIF", "photo.avif")])
+def test_jpeg2000_and_avif_are_read(fmt: str, name: str) -> None:
+    """Formats scanners and phones also write, which Pillow decodes."""
+    result = extract(with_attachment(name, encode(render(LINES, Scan(pt=12)), fmt)))
+    assert holds(result, f"attachment:{name}")
+
+
+@given(st.sampled_from([b"heic", b"heix", b"mif1"]), st.binary(min_size=200, max_size=400))
+@settings(max_examples=10, deadline=None)
+def test_a_heic_photo_is_unscannable_not_media(brand: bytes, rest: bytes) -> None:
+    """A HEIF/HEIC photo (an iPhone's camera) cannot be decoded here: it is
+    unscannable, so the default policy holds it for a restricted contact."""
+    heic = (24).to_bytes(4, "big") + b"ftyp" + brand + bytes(4) + b"mif1heic" + rest
+    result = extract(with_attachment("IMG_0001.HEIC", heic, "image/heic"))
+    assert [("attachment:IMG_0001.HEIC", "image format not read")] == [
+        (u.location, u.reason) for u in result.unreadable
+    ]

@@ -5,6 +5,7 @@ a message of many scanned pages stops at its time budget, held, never delivered.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from gateway.scan import ScanSettings, scan
 from gateway.segments import OCR, Segment
 from tests.imagegen import Scan, fold, fold_ocr, render, scans
 from tests.pdfgen import report, scanned_pdf, searchable_scan, text_with_picture
+from tests.unit.extract.attachment_builders import raw_pdf
 from tests.unit.extract.builders import message, raw
 
 ADDRESS = ["Flat 3, 27 Kingfisher Road", "Leeds LS6 3QT"]
@@ -157,3 +159,25 @@ def test_fifty_scanned_pages_are_held_at_the_budget() -> None:
         (f.kind.value, f.reason) for f in result.match.findings
     ]
     assert seconds <= 10.0 + 3.0  # one page's OCR at most past the budget, with margin
+
+
+def _heavy_vector_page() -> bytes:
+    """One page of some 100,000 large filled triangles and no text: minutes of
+    rasterising at 200 dpi."""
+    rng = random.Random(1)
+    ops = b"".join(
+        b"%d %d m %d %d l %d %d l f\n" % tuple(rng.randrange(800) for _ in range(6))
+        for _ in range(100_000)
+    )
+    return raw_pdf(ops)
+
+
+def test_rendering_a_heavy_page_stops_at_the_picture_budget() -> None:
+    """A page that would take minutes to render for OCR is given up at the picture's
+    budget: unreadable, over time budget, at its page; the scan goes on."""
+    started = time.monotonic()
+    ctx = read(_heavy_vector_page(), Limits(ocr_budget_s=1.0))
+    assert time.monotonic() - started < 1.0 + 4.0  # the budget, plus parsing, with margin
+    assert [("attachment:scan.pdf#page=1", "over time budget")] == [
+        (u.location, u.reason) for u in ctx.unreadable
+    ]

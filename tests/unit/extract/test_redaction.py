@@ -4,13 +4,15 @@ reader sees (boxes that cover nothing, searchable scans, ordinary documents) doe
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.extract import extract
+from gateway.extract import extract, redaction
 from gateway.extract.context import Blob, Context, Limits
 from gateway.extract.office import read_docx
 from gateway.extract.pdf import read_pdf
@@ -162,3 +164,31 @@ def test_an_ordinary_docx_has_no_redaction() -> None:
     """Plain runs, bold, coloured headings: nothing hidden."""
     data = docx([[Run("Dear Ms Fairbairn,")], [Run(ADDRESS)], [Run("Regards")]])
     assert [] == hidden(read(data, "letter.docx").segments)
+
+
+@settings(max_examples=20, deadline=None)
+@given(page=pages())
+def test_the_pixel_check_finds_nothing_hidden_in_visible_text(page: Page) -> None:
+    """The check itself, run without the survey's gate on a page of visible text in
+    any built-in font at 8-16 pt: every glyph shows, nothing is hidden."""
+    document = pdfium.PdfDocument(report(LINES, page=page))
+    try:
+        textpage = document[0].get_textpage()
+        assert [] == redaction.hidden_text(document[0], textpage, time.monotonic() + 60)
+    finally:
+        document.close()
+
+
+def test_ordinary_pages_are_not_rendered_for_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost gate: text alone, and text on a panel drawn before it in another
+    colour, are never rendered; a box drawn over text, or text on a box of its own
+    colour, is."""
+    calls: list[int] = []
+    check = redaction.hidden_text
+    monkeypatch.setattr(redaction, "hidden_text", lambda *a: calls.append(1) or check(*a))
+    read(report(LINES, pages=3))
+    read(report(LINES, page=Page(panel=0.85)))  # black text on a light panel
+    assert [] == calls
+    read(report(LINES, Hide(how="box")))
+    read(report(LINES, Hide(how="under", grey=0.3)))
+    assert [1, 1] == calls

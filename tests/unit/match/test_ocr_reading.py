@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.extract import extract
@@ -19,7 +19,7 @@ from gateway.findings import Match
 from gateway.match import Index, build_index, match
 from gateway.register import parse_register
 from gateway.register.glyphs import clean
-from gateway.register.ocrread import read
+from gateway.register.ocrread import lookalike_postcodes, read
 from gateway.segments import OCR, Segment
 from tests.unit.match.conftest import Scanner, kinds
 
@@ -247,17 +247,22 @@ def phone_noise(pick: random.Random, mobile: str) -> str:
 
 
 def email_noise(pick: random.Random, email: str) -> str:
-    """Up to two letter confusions, the "@" read as a copyright sign, a dot as a comma."""
+    """Up to two letter confusions (``rn`` for ``m``, ``1`` for ``l``, ``.corn``), the
+    "@" read as a copyright sign or spaced, a dot as a comma."""
     local, _, domain = email.partition("@")
-    for _ in range(pick.randint(0, 2)):
+    changes = pick.randint(0, 2)
+    if changes and pick.random() < 0.5:
+        domain = domain.replace(".com", ".corn")
+        changes -= 1
+    for _ in range(changes):
         sites = [(i, s) for s in SEQUENCES for i in range(len(local)) if local.startswith(s, i)]
         sites += [(i, c) for i, c in enumerate(local) if c in "ilo"]
         if sites:
             at, seq = pick.choice(sites)
-            out = SEQUENCES.get(seq) or pick.choice(CONFUSIONS.get(seq, "l") + "1")
+            out = SEQUENCES.get(seq) or pick.choice({"i": "l1", "l": "1i", "o": "0"}[seq])
             local = local[:at] + out + local[at + len(seq) :]
     if pick.random() < 0.5:
-        domain = domain.replace(".com", pick.choice([".corn", ",com"]))
+        domain = domain.replace(".", ",", 1)
     return local + pick.choice(["@", "\u00a9", " @ "]) + domain
 
 
@@ -349,6 +354,10 @@ def test_other_peoples_garbled_details_are_not_found(
     """Someone else's address (another street, or the same street with another
     postcode one character off), phone and email, garbled the same way, are no
     finding of the case."""
+    code = person.postcode.replace(" ", "")
+    twin_code = twin.postcode.replace(" ", "")
+    assume(twin_code != code and code not in lookalike_postcodes(twin.outward, twin.inward))
+    assume(twin.mobile != person.mobile)
     near = dataclasses.replace(person, house=person.house % 240 + 1)
     near_code = _near_postcode(pick, person)
     mobile = person.mobile[:-1] + str((int(person.mobile[-1]) + 1) % 10)
@@ -382,7 +391,7 @@ def test_a_postcode_one_lookalike_off_is_read_as_the_protected_one() -> None:
     [
         ("Flat 3, 27 KingfisherRoad,\nLeeds LS6 3QT", ("address", "DA-1")),
         ("27 Kingf1sher Raad, Leeds, LS6 3OT", ("address", "DA-1")),
-        ("27 King-\nfisher Rd, Leeds", ("address", "DA-1")),
+        ("moved to King-\nfisher Road in Leeds", ("street", "DA-1")),
         ("Tel O77OO 9OO,461", ("phone", "DA-1")),
         ("call +44 {O)7700 9OO 46l", ("phone", "DA-1")),
         ("s.whit\u00a9grnail,corn", ("email", "DA-1")),
@@ -426,13 +435,14 @@ def test_reading_keeps_every_offset_in_order() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAM, reason="shared corpus not present")
 def test_ordinary_mail_read_as_ocr_has_no_more_findings(index: Index) -> None:
-    """The 2,000 business emails, every segment marked as OCR'd, give no finding that
-    they do not give as ordinary text, against the example register and the tests'."""
+    """The 2,000 business emails, their bodies read as if OCR'd (a scanned letter's
+    text), give no finding that they do not give as ordinary text, against the example
+    register and the tests'."""
     example = parse_register(EXAMPLE_REGISTER.read_text("utf-8"), str(EXAMPLE_REGISTER))
     indexes = [build_index(example.cases, example.protected_locations), index]
     extra = []
     for path in HAM:
-        segments = extract(path.read_bytes()).segments
+        segments = [s for s in extract(path.read_bytes()).segments if s.location == "body"]
         as_ocr = [dataclasses.replace(s, reading=OCR) for s in segments]
         for idx in indexes:
             plain = {(f.kind, f.case) for f in match(idx, segments, []).findings}
