@@ -119,6 +119,9 @@ _IN_WORD_RE = re.compile(
 _PHONE_SEP_RE = re.compile("(?<=[0-9]) ?[,'`\"~_:;*^=\u2013\u2014\u2018\u2019] ?(?=[0-9])")
 _BRACE_RE = re.compile(r"[\[{](?= ?[0-9OoDQ])|(?<=[0-9])[\]}]")
 _BRACKETED_ZERO_RE = re.compile(r"(?<=\() ?[OoDQ] ?(?=\))")
+# A UK number's trunk 0 read as the digit it looks like (``97700 900461``): no national
+# number starts with 6, 8 or 9 and then a mobile's or an area's digit.
+_TRUNK_RE = re.compile(r"(?<![0-9+])[689](?=[1237](?:[ .\-]?[0-9]){9}(?![0-9]))")
 # A token with an "@" (or the ``©``/``®`` OCR reads for it): an email address, whose
 # digits and letters are its own; only its marks are read.
 _MAIL_MARK_RE = re.compile("[@\u00a9\u00ae]")
@@ -160,6 +163,7 @@ def read(text: str) -> Reading | None:
     edit.sub(_PHONE_SEP_RE, lambda m: m[0].translate(_SEPARATORS))
     edit.sub(_BRACE_RE, lambda m: "(" if m[0] in "[{" else ")")
     edit.sub(_BRACKETED_ZERO_RE, lambda m: re.sub("[OoDQ]", "0", m[0]))
+    edit.sub(_TRUNK_RE, lambda m: "0")
     edit.sub_mail(lambda chunk: chunk.translate(_MAIL_MARKS))
     if edit.text == text and not postcodes:
         return None

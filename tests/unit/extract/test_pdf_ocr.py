@@ -164,7 +164,7 @@ def test_fifty_scanned_pages_are_held_at_the_budget() -> None:
 def _heavy_vector_page() -> bytes:
     """One page of some 100,000 large filled triangles and no text: minutes of
     rasterising at 200 dpi."""
-    rng = random.Random(1)
+    rng = random.Random(1)  # noqa: S311  (shapes, not secrets)
     ops = b"".join(
         b"%d %d m %d %d l %d %d l f\n" % tuple(rng.randrange(800) for _ in range(6))
         for _ in range(100_000)

@@ -394,6 +394,8 @@ def test_a_postcode_one_lookalike_off_is_read_as_the_protected_one() -> None:
         ("moved to King-\nfisher Road in Leeds", ("street", "DA-1")),
         ("Tel O77OO 9OO,461", ("phone", "DA-1")),
         ("call +44 {O)7700 9OO 46l", ("phone", "DA-1")),
+        ("Tel: 97700 9OO461", ("phone", "DA-1")),
+        ("27 Kingfisher Rd, LS6 3QU", ("address", "DA-1")),
         ("s.whit\u00a9grnail,corn", ("email", "DA-1")),
         ("Sarah Whitrnore", ("name", "DA-1")),
         ("14 St John's VVood Rd, London", ("address", "DA-2")),
