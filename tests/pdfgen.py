@@ -19,6 +19,7 @@ from io import BytesIO
 
 import docx as python_docx
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -222,7 +223,8 @@ class Run:
     text: str
     #: ``""`` (plain), ``highlight`` (black highlight, black text), ``shading`` (dark
     #: shading, text in the same colour), ``white`` (white text on the white page),
-    #: ``vanish`` (Word's hidden text); ``readable``: a dark highlight with white
+    #: ``vanish`` (Word's hidden text), ``style`` (a character style that does the
+    #: black highlight); ``readable``: a dark highlight with white
     #: text or Word's automatic colour, which Word shows (the benign twin)
     how: str = ""
     #: the dark colour of shading and text, as hex
@@ -239,6 +241,16 @@ def _shade(run: object, fill: str) -> None:
     shading.set(qn("w:color"), "auto")
     shading.set(qn("w:fill"), fill)
     properties.append(shading)
+
+
+def _redacted_style(document: object) -> object:
+    """A character style "Redacted" (black highlight, black text), made once."""
+    styles = document.styles  # type: ignore[attr-defined]
+    if "Redacted" not in [style.name for style in styles]:
+        style = styles.add_style("Redacted", WD_STYLE_TYPE.CHARACTER)
+        style.font.highlight_color = WD_COLOR_INDEX.BLACK
+        style.font.color.rgb = RGBColor.from_string("000000")
+    return styles["Redacted"]
 
 
 def docx(paragraphs: Sequence[Sequence[Run]]) -> bytes:
@@ -258,10 +270,32 @@ def docx(paragraphs: Sequence[Sequence[Run]]) -> bytes:
                 run.font.color.rgb = RGBColor.from_string("FFFFFF")
             elif spec.how == "vanish":
                 run.font.hidden = True
+            elif spec.how == "style":
+                run.style = _redacted_style(document)
             elif spec.how == "readable":
                 run.font.highlight_color = WD_COLOR_INDEX.BLACK
                 if spec.colour != "auto":
                     run.font.color.rgb = RGBColor.from_string("FFFFFF")
+    out = BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def docx_table(cells: Sequence[tuple[str, str, str]]) -> bytes:
+    """A Word document with a one-row table: each cell's text, its shading (hex, or
+    ``""`` for none) and its text colour (hex, or ``""`` for automatic)."""
+    document = python_docx.Document()
+    table = document.add_table(rows=1, cols=len(cells))
+    for cell, (text, fill, ink) in zip(table.rows[0].cells, cells, strict=True):
+        run = cell.paragraphs[0].add_run(text)
+        if ink:
+            run.font.color.rgb = RGBColor.from_string(ink)
+        if fill:
+            shading = OxmlElement("w:shd")
+            shading.set(qn("w:val"), "clear")
+            shading.set(qn("w:color"), "auto")
+            shading.set(qn("w:fill"), fill)
+            cell._tc.get_or_add_tcPr().append(shading)
     out = BytesIO()
     document.save(out)
     return out.getvalue()

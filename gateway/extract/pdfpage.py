@@ -262,16 +262,15 @@ def survey(page: pdfium.PdfPage) -> Survey:
 
 
 def scanner_page(page: pdfium.PdfPage, found: Survey) -> bool:
-    """Whether ``page`` is a scanner's page: pictures only, upright, on an unturned
-    page, so that OCR reads the scanned pixels themselves.  Rendering resamples them:
-    measured on a page with light salt-and-pepper noise at 200 dpi, the rendered page
-    lost the postcode that the picture's own pixels gave."""
-    return (
-        len(found.images) == 1  # several: bands, or a mask over a background: render
-        and found.upright
-        and not found.vector
-        and page.get_rotation() == 0
-    )
+    """Whether ``page`` is a scanner's page: one upright picture and nothing else, on
+    an unturned page, of at most ``MAX_PAGE_PIXELS`` (a larger one is rendered down
+    to that), so that OCR reads the scanned pixels themselves.  Rendering resamples
+    them: measured on a page with light salt-and-pepper noise at 200 dpi, the
+    rendered page lost the postcode that the picture's own pixels gave."""
+    if len(found.images) != 1 or not found.upright or found.vector or page.get_rotation():
+        return False  # several: bands, or a mask over a background: render them
+    size = _pixel_size(found.images[0][0])
+    return size is not None and size[0] * size[1] <= MAX_PAGE_PIXELS
 
 
 def scan_picture(page: pdfium.PdfPage, found: Survey, until: float) -> Image | None:

@@ -11,15 +11,22 @@ pixel, so that a thin visible glyph (``l``, ``1``, ``I``) still holds background
 punctuation (``.``, ``-``, ``_``, rules and leaders) can fill its box, so only
 letters and digits count as evidence.  Invisible text over a picture that shows the
 same words (a searchable scan) leaves the picture's ink in its boxes: it is not
-hidden.  Cost: ``pdfpage.survey`` lets only pages that draw a filled shape, an image
-or a form over their text, or have invisible, white, clipped or off-page text, or
-annotations, come here.
+hidden.
 
-DOCX: runs whose text Word shows in the colour of what is behind it: a dark
+Cost (``python -m benchmarks.pdfpages``): the check costs 15-20 ms on a dense page
+(rendering ~2 ms, the glyph boxes ~2 us a glyph, the pixels ~3 us a glyph), against
+4-5 ms for reading its text layer.  So ``pdfpage.survey`` (under 1 ms a page) lets
+only pages that draw a filled shape, an image or a form over their text, put text
+on a shape of its own colour, or have invisible, white, clipped or off-page text, or
+annotations, come here: none of the 53 pages of two ordinary manuals, and an
+ordinary page costs 10-15% more than before.  Rendering stops at ``until``.
+
+DOCX: runs whose text Word shows in (about) the colour of what is behind it: a dark
 highlight or shading with dark text (Word's automatic colour turns white on dark, so
-only an explicit dark colour hides), white text with no shading, and Word's hidden
-text (``w:vanish``), from the run, its character style and its paragraph style.
-A shape drawn over text is not detected: where Word lays it out is not in the file.
+only an explicit dark colour hides), white text on no shading, and Word's hidden text
+(``w:vanish``); from the run, its character style, its paragraph (and its style),
+and its table cell.  A shape drawn over text is not detected: where Word lays the
+text out is not in the file.
 """
 
 from __future__ import annotations
@@ -154,9 +161,25 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 #: read); WCAG asks 4.5 of body text
 _UNREADABLE = 1.5
 _HEX = re.compile(r"[0-9A-Fa-f]{6}")
-#: highlight names Word draws dark
-_DARK_HIGHLIGHTS = {"black": "000000", "darkBlue": "000080", "darkGray": "808080"}
-_HIGHLIGHTS = {"white": "FFFFFF"}
+#: Word's highlight colours (``w:highlight``), as Word draws them
+_HIGHLIGHTS = {
+    "black": "000000",
+    "blue": "0000FF",
+    "cyan": "00FFFF",
+    "green": "00FF00",
+    "magenta": "FF00FF",
+    "red": "FF0000",
+    "yellow": "FFFF00",
+    "white": "FFFFFF",
+    "darkBlue": "000080",
+    "darkCyan": "008080",
+    "darkGreen": "008000",
+    "darkMagenta": "800080",
+    "darkRed": "800000",
+    "darkYellow": "808000",
+    "darkGray": "808080",
+    "lightGray": "C0C0C0",
+}
 _PARTS = re.compile(r"word/(document|header\d*|footer\d*|footnotes|endnotes)\.xml")
 
 
@@ -175,11 +198,12 @@ def _props(element: Element | None) -> dict[str, str]:
         name = local(child.tag)
         if name == "color":
             found["color"] = child.get(_W + "val", "auto")
-        elif name == "highlight":
-            value = child.get(_W + "val", "none")
-            found["back"] = _DARK_HIGHLIGHTS.get(value, _HIGHLIGHTS.get(value, "FFFFFF"))
+        elif name == "highlight" and child.get(_W + "val") in _HIGHLIGHTS:
+            found["back"] = _HIGHLIGHTS[child.get(_W + "val", "")]  # drawn over shading
         elif name == "shd":
-            fill = child.get(_W + "fill", "auto")
+            # "clear": the fill colour; "solid": the pattern's colour, at 100%
+            solid = child.get(_W + "val") == "solid"
+            fill = child.get(_W + ("color" if solid else "fill"), "auto")
             if fill != "auto":
                 found.setdefault("back", fill)
         elif name == "vanish" and child.get(_W + "val", "true") not in ("0", "false", "off"):
@@ -235,30 +259,67 @@ def _luminance(rgb: tuple[int, int, int]) -> float:
 
 
 def _hidden_runs(root: Element, styles: dict[str, dict[str, str]]) -> Iterator[str]:
-    """Text of the runs of one part that Word shows in the colour behind them."""
-    for paragraph in root.iter(_W + "p"):
-        ppr = paragraph.find(_W + "pPr")
-        base: dict[str, str] = {}
-        style = ppr.find(_W + "pStyle") if ppr is not None else None
-        if style is not None:
-            base.update(styles.get(style.get(_W + "val", ""), {}))
-        base.update((k, v) for k, v in _props(ppr).items() if k == "back")
-        pieces: list[str] = []
-        for run in paragraph.iter(_W + "r"):
-            rpr = run.find(_W + "rPr")
-            props = dict(base)
-            rstyle = rpr.find(_W + "rStyle") if rpr is not None else None
-            if rstyle is not None:
-                props.update(styles.get(rstyle.get(_W + "val", ""), {}))
-            props.update(_props(rpr))
-            text = "".join(t.text or "" for t in run if local(t.tag) in ("t", "delText"))
-            if _unreadable(props) and text.strip():
-                pieces.append(text)
-            elif pieces and text.strip():
-                yield "".join(pieces)
-                pieces = []
-        if pieces:
+    """Text of the runs of one part that Word shows in the colour behind them: the
+    run's shading or highlight, else its paragraph's, else its table cell's."""
+    stack: list[tuple[Element, str]] = [(root, "")]
+    while stack:
+        element, back = stack.pop()
+        name = local(element.tag)
+        if name == "tc":
+            shading = element.find(f"{_W}tcPr/{_W}shd")
+            fill = shading.get(_W + "fill", "auto") if shading is not None else "auto"
+            back = back if fill == "auto" else fill
+        if name == "p":
+            yield from _paragraph(element, back, styles, stack)
+        else:
+            stack.extend((child, back) for child in reversed(element))
+
+
+def _paragraph(
+    paragraph: Element,
+    back: str,
+    styles: dict[str, dict[str, str]],
+    later: list[tuple[Element, str]],
+) -> Iterator[str]:
+    """Hidden runs of one paragraph, joined while adjacent; paragraphs nested in it
+    (a text box) go to ``later``."""
+    ppr = paragraph.find(_W + "pPr")
+    base: dict[str, str] = {"back": back} if back else {}
+    style = ppr.find(_W + "pStyle") if ppr is not None else None
+    if style is not None:
+        base.update(styles.get(style.get(_W + "val", ""), {}))
+    base.update((k, v) for k, v in _props(ppr).items() if k == "back")
+    pieces: list[str] = []
+    for run in _runs_of(paragraph, back, later):
+        rpr = run.find(_W + "rPr")
+        props = dict(base)
+        rstyle = rpr.find(_W + "rStyle") if rpr is not None else None
+        if rstyle is not None:
+            props.update(styles.get(rstyle.get(_W + "val", ""), {}))
+        props.update(_props(rpr))
+        text = "".join(t.text or "" for t in run if local(t.tag) in ("t", "delText"))
+        if _unreadable(props) and text.strip():
+            pieces.append(text)
+        elif pieces and text.strip():
             yield "".join(pieces)
+            pieces = []
+    if pieces:
+        yield "".join(pieces)
+
+
+def _runs_of(paragraph: Element, back: str, later: list[tuple[Element, str]]) -> Iterator[Element]:
+    """The runs of ``paragraph`` (in hyperlinks, fields, insertions too), in order;
+    nested paragraphs are put on ``later`` instead of read here."""
+    stack = list(reversed(paragraph))
+    while stack:
+        element = stack.pop()
+        name = local(element.tag)
+        if name == "p":
+            later.append((element, back))
+            continue
+        if name == "r":
+            yield element
+        stack.extend(reversed(element))
 
 
 def read_docx_hidden(ctx: Context, zf: zipfile.ZipFile, location: str) -> None:

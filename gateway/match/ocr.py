@@ -9,6 +9,13 @@ so an OCR segment has every finding it had as plain text, and the reading's own.
 Evidence found in a reading is mapped back to the segment's own text (``restore``),
 so reviewers see what the image said where it said it.  A message without OCR
 segments costs one attribute test per segment.
+
+What OCR'd text may mean is wider than what it says, and the matcher takes the wider
+side (a gateway would rather hold than leak): in OCR segments a valid postcode one
+lookalike away from a protected one (``L56 3QT`` for ``LS6 3QT``) is probed as that
+one, a postcode one character off after a protected address does not make it another
+address (``verify``), and words compare as OCR may have read them (``ocrread.alike``).
+Typed text keeps the exact rules.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from gateway.findings import Confidence, Kind
 from gateway.match import content as C
 from gateway.register import address as A
 from gateway.register import normalise as N
-from gateway.register.ocrread import ocr_skeleton, one_apart
+from gateway.register.ocrcodes import one_apart
+from gateway.register.ocrread import ocr_skeleton
 
 Scored = tuple[Kind, int, Confidence]
 

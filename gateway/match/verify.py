@@ -21,7 +21,7 @@ from gateway.match import streets as S
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
-from gateway.register.ocrread import one_apart
+from gateway.register.ocrcodes import one_apart
 from gateway.segments import OCR, Segment
 
 HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW

@@ -18,7 +18,18 @@ from gateway.extract.office import read_docx
 from gateway.extract.pdf import read_pdf
 from gateway.segments import REDACTION, Segment
 from tests.imagegen import fold
-from tests.pdfgen import HOWS, Hide, Page, Run, docx, hides, pages, report, searchable_scan
+from tests.pdfgen import (
+    HOWS,
+    Hide,
+    Page,
+    Run,
+    docx,
+    docx_table,
+    hides,
+    pages,
+    report,
+    searchable_scan,
+)
 from tests.unit.extract.builders import message, raw
 
 LINES = [
@@ -121,10 +132,11 @@ def test_a_redaction_in_a_mail_attachment_is_found_through_extract() -> None:
 ADDRESS = "Flat 3, 27 Kingfisher Road"
 
 
-@pytest.mark.parametrize("how", ["highlight", "shading", "white", "vanish"])
+@pytest.mark.parametrize("how", ["highlight", "shading", "white", "vanish", "style"])
 def test_a_docx_run_hidden_the_word_way_is_a_redaction(how: str) -> None:
     """Black highlight with black text, dark shading with dark text, white text,
-    Word's hidden text: the run is a redaction segment at the document."""
+    Word's hidden text, a character style with a black highlight: the run is a
+    redaction segment at the document."""
     data = docx([[Run("Client lives at "), Run(ADDRESS, how)], [Run("Next visit Monday")]])
     ctx = read(data, "letter.docx")
     assert [("attachment:letter.docx", fold(ADDRESS))] == hidden(ctx.segments)
@@ -192,3 +204,12 @@ def test_ordinary_pages_are_not_rendered_for_the_check(monkeypatch: pytest.Monke
     read(report(LINES, Hide(how="box")))
     read(report(LINES, Hide(how="under", grey=0.3)))
     assert [1, 1] == calls
+
+
+def test_dark_text_in_a_dark_table_cell_is_a_redaction() -> None:
+    """A table cell shaded black with black text in it hides the text; the cell next
+    to it, shaded black with white text, and a plain cell do not."""
+    data = docx_table(
+        [(ADDRESS, "000000", "000000"), ("Case 0417", "000000", "FFFFFF"), ("Notes", "", "")]
+    )
+    assert [("attachment:letter.docx", fold(ADDRESS))] == hidden(read(data, "letter.docx").segments)

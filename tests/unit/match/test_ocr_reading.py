@@ -19,7 +19,8 @@ from gateway.findings import Match
 from gateway.match import Index, build_index, match
 from gateway.register import parse_register
 from gateway.register.glyphs import clean
-from gateway.register.ocrread import lookalike_postcodes, read
+from gateway.register.ocrcodes import lookalike_postcodes
+from gateway.register.ocrread import read
 from gateway.segments import OCR, Segment
 from tests.unit.match.conftest import Scanner, kinds
 
