@@ -155,14 +155,25 @@ def scanned_pdf(images: Sequence[Image.Image], dpi: int = 200) -> bytes:
 
 def text_with_picture(lines: Sequence[str], picture: Image.Image, dpi: int = 200) -> bytes:
     """A page of text with ``picture`` (a pasted scan) drawn below it at ``dpi``."""
+    return text_with_pictures(lines, [picture], dpi)
+
+
+def text_with_pictures(
+    lines: Sequence[str], pictures: Sequence[Image.Image], dpi: int = 200
+) -> bytes:
+    """A page of text with ``pictures`` drawn below it at ``dpi``, stacked upwards
+    from the bottom margin (overlapping when they do not fit)."""
     out = BytesIO()
     canvas = Canvas(out, pagesize=A4, invariant=1)
     _draw_page(canvas, lines, None, Page())
-    width, height = picture.width * 72 / dpi, picture.height * 72 / dpi
-    buffer = BytesIO()
-    picture.save(buffer, "PNG")
-    buffer.seek(0)
-    canvas.drawImage(ImageReader(buffer), LEFT, 100, width, height)
+    y = 100.0
+    for picture in pictures:
+        width, height = picture.width * 72 / dpi, picture.height * 72 / dpi
+        buffer = BytesIO()
+        picture.save(buffer, "PNG")
+        buffer.seek(0)
+        canvas.drawImage(ImageReader(buffer), LEFT, y, width, height)
+        y = min(y + height + 4, TOP - 200)
     canvas.showPage()
     canvas.save()
     return out.getvalue()
@@ -231,6 +242,8 @@ class Run:
     colour: str = "000000"
     #: the text's colour when it is not ``colour`` (shading only)
     ink: str = ""
+    #: the highlight (``WD_COLOR_INDEX`` name) of ``highlight``
+    mark: str = "BLACK"
 
 
 def _shade(run: object, fill: str) -> None:
@@ -261,7 +274,7 @@ def docx(paragraphs: Sequence[Sequence[Run]]) -> bytes:
         for spec in runs:
             run = paragraph.add_run(spec.text)
             if spec.how == "highlight":
-                run.font.highlight_color = WD_COLOR_INDEX.BLACK
+                run.font.highlight_color = WD_COLOR_INDEX[spec.mark]
                 run.font.color.rgb = RGBColor.from_string(spec.colour)
             elif spec.how == "shading":
                 _shade(run, spec.colour)

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import TYPE_CHECKING
 
@@ -209,8 +209,9 @@ class _Look:
     survey: pdfpage.Survey
     #: the page rendered for OCR (no text layer, and more than one upright picture)
     scan: Image | None = None
-    #: OCR the page's pictures one by one (a page with text, or a scanner's page)
-    pictures: bool = False
+    #: pictures to OCR one by one (on a page with text, or a scanner's page), each
+    #: with the fixed reason it is not read, if any (see ``pdfpage.pictures``)
+    pictures: list[tuple[object | None, str]] = field(default_factory=list)
 
 
 def _look(ctx: Context, page: pdfium.PdfPage, location: str, where: str) -> _Look:
@@ -230,13 +231,13 @@ def _look(ctx: Context, page: pdfium.PdfPage, location: str, where: str) -> _Loo
     if hidden is None:  # not rendered in time: the page may hide anything
         ctx.check_time()
         ctx.fail(where, OVER_TIME)
-    look = _Look(text, hidden or [], found, pictures=bool(text.strip()))
-    if text.strip() or not found.drawn:
-        return look
-    if not ctx.limits.ocr:
+    look = _Look(text, hidden or [], found)
+    if text.strip() or pdfpage.scanner_page(page, found):
+        look.pictures = list(pdfpage.pictures(found, ctx.limits.max_image_pixels))
+    elif not found.drawn:
+        pass
+    elif not ctx.limits.ocr:
         ctx.fail(where, ocr.OCR_OFF)
-    elif pdfpage.scanner_page(page, found):
-        look.pictures = True
     else:
         until = min(ctx.deadline, time.monotonic() + ctx.limits.ocr_budget_s)
         look.scan = pdfpage.scan_picture(page, found, until)
@@ -250,9 +251,7 @@ def _read_pictures(ctx: Context, page: pdfium.PdfPage, look: _Look, where: str) 
     """OCR of the rendered page, or of the pictures drawn on it, at ``where``."""
     if look.scan is not None:
         ocr.read_picture(ctx, look.scan, where)
-    if not look.pictures:
-        return
-    for obj, problem in pdfpage.pictures(look.survey, ctx.limits.max_image_pixels):
+    for obj, problem in look.pictures:
         if problem:
             ctx.fail(where, problem)
             continue

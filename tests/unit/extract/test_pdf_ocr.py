@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.envelope import Envelope
-from gateway.extract import extract, ocr
+from gateway.extract import extract, ocr, pdf, pdfpage
 from gateway.extract.context import Blob, Context, Limits
 from gateway.extract.ocr import OCR_OFF
 from gateway.extract.pdf import read_pdf
@@ -25,7 +25,13 @@ from gateway.register import load_register
 from gateway.scan import ScanSettings, scan
 from gateway.segments import OCR, Segment
 from tests.imagegen import Scan, fold, fold_ocr, render, scans
-from tests.pdfgen import report, scanned_pdf, searchable_scan, text_with_picture
+from tests.pdfgen import (
+    report,
+    scanned_pdf,
+    searchable_scan,
+    text_with_picture,
+    text_with_pictures,
+)
 from tests.unit.extract.attachment_builders import raw_pdf
 from tests.unit.extract.builders import message, raw
 
@@ -179,5 +185,28 @@ def test_rendering_a_heavy_page_stops_at_the_picture_budget() -> None:
     ctx = read(_heavy_vector_page(), Limits(ocr_budget_s=1.0))
     assert time.monotonic() - started < 1.0 + 4.0  # the budget, plus parsing, with margin
     assert [("attachment:scan.pdf#page=1", "over time budget")] == [
+        (u.location, u.reason) for u in ctx.unreadable
+    ]
+
+
+def test_ocr_runs_with_pdfium_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PDFium's lock is not held while a page or picture is OCR'd: other scans'
+    PDFs are not kept waiting for seconds of OCR."""
+    held: list[bool] = []
+    monkeypatch.setattr(ocr, "read_picture", lambda *_: held.append(pdf._PDFIUM.locked()))
+    read(scanned_pdf([render(LETTER, Scan(page=True))]))
+    read(text_with_picture(["Report on the home visit"], render(ADDRESS, Scan(dpi=200))))
+    assert [False, False] == held
+
+
+def test_pictures_past_the_page_limit_are_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page with more pictures than ``MAX_PICTURES`` reads that many and marks the
+    page "too many entries", rather than spending the budget on a mosaic."""
+    seen: list[str] = []
+    monkeypatch.setattr(ocr, "read_picture", lambda _ctx, _image, where: seen.append(where))
+    tiles = [render([f"Tile {n}"], Scan(dpi=150, seed=n)) for n in range(pdfpage.MAX_PICTURES + 3)]
+    ctx = read(text_with_pictures(["Photographs of the property"], tiles))
+    assert pdfpage.MAX_PICTURES == len(seen)
+    assert [("attachment:scan.pdf#page=1", "too many entries")] == [
         (u.location, u.reason) for u in ctx.unreadable
     ]

@@ -213,3 +213,40 @@ def test_dark_text_in_a_dark_table_cell_is_a_redaction() -> None:
         [(ADDRESS, "000000", "000000"), ("Case 0417", "000000", "FFFFFF"), ("Notes", "", "")]
     )
     assert [("attachment:letter.docx", fold(ADDRESS))] == hidden(read(data, "letter.docx").segments)
+
+
+#: Word's highlight colours (``WD_COLOR_INDEX`` names) and how Word draws them
+HIGHLIGHTS = {
+    "BLACK": "000000",
+    "BLUE": "0000FF",
+    "BRIGHT_GREEN": "00FF00",
+    "DARK_BLUE": "000080",
+    "DARK_RED": "800000",
+    "DARK_YELLOW": "808000",
+    "GRAY_25": "C0C0C0",
+    "GRAY_50": "808080",
+    "GREEN": "008000",
+    "PINK": "FF00FF",
+    "RED": "FF0000",
+    "TEAL": "008080",
+    "TURQUOISE": "00FFFF",
+    "VIOLET": "800080",
+    "WHITE": "FFFFFF",
+    "YELLOW": "FFFF00",
+}
+
+
+@settings(max_examples=16, deadline=None)
+@given(mark=st.sampled_from(sorted(HIGHLIGHTS)))
+def test_text_in_its_highlight_colour_is_a_redaction(mark: str) -> None:
+    """Any highlight with the text in the highlight's own colour hides the text."""
+    data = docx([[Run("See "), Run(ADDRESS, "highlight", HIGHLIGHTS[mark], mark=mark)]])
+    assert [("attachment:letter.docx", fold(ADDRESS))] == hidden(read(data, "letter.docx").segments)
+
+
+@settings(max_examples=10, deadline=None)
+@given(mark=st.sampled_from(["YELLOW", "BRIGHT_GREEN", "TURQUOISE", "GRAY_25", "WHITE", "RED"]))
+def test_black_text_on_a_light_highlight_is_no_redaction(mark: str) -> None:
+    """The benign twin: black text on the highlights people mark text with is shown."""
+    data = docx([[Run("See "), Run(ADDRESS, "highlight", "000000", mark=mark)]])
+    assert [] == hidden(read(data, "letter.docx").segments)
