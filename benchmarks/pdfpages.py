@@ -21,7 +21,7 @@ from pathlib import Path
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
 from gateway.envelope import Envelope
-from gateway.extract import Limits, ocr, pdfpage
+from gateway.extract import Limits, ocr, pdfpage, pdfpicture
 from gateway.extract.context import Blob, Context
 from gateway.extract.pdf import read_pdf
 from gateway.match import build_index
@@ -92,7 +92,7 @@ def searchable() -> None:
     document = pdfium.PdfDocument(data)
     page = document[0]
     obj, _box = pdfpage.survey(page).images[0]
-    picture = pdfpage.decode(page, obj)
+    picture = pdfpicture.decode(page, obj)
     assert picture is not None
     ocr.cache.clear()
     started = time.perf_counter()

@@ -13,6 +13,8 @@ shading Word users redact with.  Deterministic: the same arguments give the same
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
@@ -311,4 +313,72 @@ def docx_table(cells: Sequence[tuple[str, str, str]]) -> bytes:
             cell._tc.get_or_add_tcPr().append(shading)
     out = BytesIO()
     document.save(out)
+    return out.getvalue()
+
+
+def tesseract_pdf(image: Image.Image, dpi: int = 200) -> bytes:
+    """A searchable PDF of ``image`` made by Tesseract's own PDF renderer (what
+    ocrmypdf and many scanners' software write): the picture, and over it each word
+    Tesseract read in invisible text stretched to the word's box."""
+    import tesserocr  # type: ignore[import-untyped]
+
+    from gateway.extract.ocr import tessdata
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = os.path.join(folder, "page.png")
+        image.save(source, dpi=(dpi, dpi))
+        with tesserocr.PyTessBaseAPI(path=tessdata(), lang="eng") as api:
+            api.SetVariable("tessedit_create_pdf", "true")
+            api.ProcessPages(os.path.join(folder, "out"), source)
+        with open(os.path.join(folder, "out.pdf"), "rb") as made:
+            return made.read()
+
+
+def boxed(pdf: bytes, box: tuple[float, float, float, float], grey: float = 0.0) -> bytes:
+    """``pdf`` with a filled box (x, y, width, height in points) drawn over every
+    page, as a redaction tool that only draws does."""
+    from pypdf import PdfReader, PdfWriter
+
+    cover = BytesIO()
+    canvas = Canvas(cover, pagesize=A4, invariant=1)
+    canvas.setFillGray(grey)
+    canvas.rect(*box, stroke=0, fill=1)
+    canvas.showPage()
+    canvas.save()
+    overlay = PdfReader(cover).pages[0]
+    writer = PdfWriter()
+    for page in PdfReader(BytesIO(pdf)).pages:
+        page.merge_page(overlay)
+        writer.add_page(page)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def marked(pdf: bytes, box: tuple[float, float, float, float]) -> bytes:
+    """``pdf`` with a redaction annotation (Acrobat's "mark for redaction", never
+    applied) over ``box`` (x, y, width, height in points) on its first page."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import (
+        ArrayObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+    )
+
+    writer = PdfWriter()
+    writer.append(PdfReader(BytesIO(pdf)))
+    x, y, width, height = box
+    corners = [x, y + height, x + width, y + height, x, y, x + width, y]
+    annotation = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Annot"),
+            NameObject("/Subtype"): NameObject("/Redact"),
+            NameObject("/Rect"): ArrayObject(FloatObject(v) for v in (x, y, x + width, y + height)),
+            NameObject("/QuadPoints"): ArrayObject(FloatObject(v) for v in corners),
+        }
+    )
+    writer.add_annotation(0, annotation)
+    out = BytesIO()
+    writer.write(out)
     return out.getvalue()

@@ -12,9 +12,10 @@ fields, annotations, metadata and attachments.
 Each page is also surveyed (``pdfpage``): a page without text (a scan) is read by
 OCR, as are the pictures drawn on a page with text; a page that may hide text from a
 viewer (a box over it, white or invisible text, a clip) is checked for text a viewer
-does not show (``redaction``).  What they find is located ``<location>#page=N``:
-OCR text with ``reading=OCR``, hidden text with ``hidden=REDACTION`` (the page's text
-keeps it too).  PDFium runs under ``_PDFIUM``, taken per call; OCR runs outside it.
+does not show (``redaction``), and the parts of pictures that shapes drawn over them
+hide are read by OCR.  What they find is located ``<location>#page=N``: OCR text
+with ``reading=OCR``, hidden text with ``hidden=REDACTION`` (the page's text keeps
+it too).  PDFium runs under ``_PDFIUM``, taken per call; OCR runs outside it.
 
 Time: the budget is checked before each page and each picture (OCR keeps its own).
 PDFium calls cannot be interrupted, so a page is only handed to PDFium when its
@@ -31,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,7 @@ from pypdf.errors import LimitReachedError
 from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
 from gateway.budget import OverBudget
-from gateway.extract import ocr, pdfpage, redaction
+from gateway.extract import ocr, pdfpage, pdfpicture, redaction
 from gateway.extract.context import (
     CORRUPT,
     ENCRYPTED,
@@ -53,7 +54,7 @@ from gateway.extract.context import (
     Context,
 )
 from gateway.extract.xmltext import GENERIC, xml_to_text
-from gateway.segments import REDACTION
+from gateway.segments import OCR, REDACTION
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -207,11 +208,13 @@ class _Look:
     #: runs of the text layer a viewer does not show (a failed redaction)
     hidden: list[str]
     survey: pdfpage.Survey
-    #: the page rendered for OCR (no text layer, and more than one upright picture)
-    scan: Image | None = None
     #: pictures to OCR one by one (on a page with text, or a scanner's page), each
-    #: with the fixed reason it is not read, if any (see ``pdfpage.pictures``)
-    pictures: list[tuple[object | None, str]] = field(default_factory=list)
+    #: with the fixed reason it is not read, if any (see ``pdfpicture.pictures``)
+    pictures: list[tuple[object | None, str]]
+    #: the page rendered for OCR (no text layer, and not a scanner's one picture)
+    scan: Image | None = None
+    #: parts of pictures that shapes drawn over them hide (``pdfpicture.covered_crops``)
+    covered: list[Image] | None = None
 
 
 def _look(ctx: Context, page: pdfium.PdfPage, location: str, where: str) -> _Look:
@@ -226,31 +229,48 @@ def _look(ctx: Context, page: pdfium.PdfPage, location: str, where: str) -> _Loo
         if found.suspicious and text.strip() and textpage.count_chars() <= MAX_ORDERED_GLYPHS:
             until = min(ctx.deadline, time.monotonic() + CHECK_BUDGET_S)
             hidden = redaction.hidden_text(page, textpage, until)
+            marked = redaction.marked_text(textpage, found.marked) if found.marked else []
+            hidden = None if hidden is None else hidden + [r for r in marked if r not in hidden]
     finally:
         textpage.close()
     if hidden is None:  # not rendered in time: the page may hide anything
         ctx.check_time()
         ctx.fail(where, OVER_TIME)
-    look = _Look(text, hidden or [], found)
-    if text.strip() or pdfpage.scanner_page(page, found):
-        look.pictures = list(pdfpage.pictures(found, ctx.limits.max_image_pixels))
-    elif not found.drawn:
-        pass
-    elif not ctx.limits.ocr:
-        ctx.fail(where, ocr.OCR_OFF)
-    else:
-        until = min(ctx.deadline, time.monotonic() + ctx.limits.ocr_budget_s)
-        look.scan = pdfpage.scan_picture(page, found, until)
-        if look.scan is None:
-            ctx.check_time()
-            ctx.fail(where, OVER_TIME)
+    look = _Look(text, hidden or [], found, [])
+    if text.strip() or pdfpicture.scanner_page(page, found):
+        look.pictures = list(pdfpicture.pictures(found, ctx.limits.max_image_pixels))
+    elif found.drawn:
+        look.scan = _scan(ctx, page, found, where)
+    if found.covered and ctx.limits.ocr:
+        look.covered = pdfpicture.covered_crops(page, found)
     return look
+
+
+def _scan(ctx: Context, page: pdfium.PdfPage, found: pdfpage.Survey, where: str) -> Image | None:
+    """A page without text rendered for OCR (under ``_PDFIUM``); None, and the page
+    unreadable, with OCR off or when it does not render within OCR's budget."""
+    if not ctx.limits.ocr:
+        ctx.fail(where, ocr.OCR_OFF)
+        return None
+    until = min(ctx.deadline, time.monotonic() + ctx.limits.ocr_budget_s)
+    scan = pdfpicture.scan_picture(page, found, until)
+    if scan is None:
+        ctx.check_time()
+        ctx.fail(where, OVER_TIME)
+    return scan
 
 
 def _read_pictures(ctx: Context, page: pdfium.PdfPage, look: _Look, where: str) -> None:
     """OCR of the rendered page, or of the pictures drawn on it, at ``where``."""
     if look.scan is not None:
         ocr.read_picture(ctx, look.scan, where)
+    for crop in look.covered or ():
+        # what OCR reads under a box drawn over a picture was meant to be hidden
+        under = Context(ctx.limits, deadline=ctx.deadline)
+        ocr.read_picture(under, crop, where)
+        for segment in under.segments:
+            ctx.add(where, segment.text, reading=OCR, hidden=REDACTION)
+        ctx.unreadable += under.unreadable
     for obj, problem in look.pictures:
         if problem:
             ctx.fail(where, problem)
@@ -260,7 +280,7 @@ def _read_pictures(ctx: Context, page: pdfium.PdfPage, look: _Look, where: str) 
             return
         ctx.check_time()
         with _PDFIUM:
-            picture = pdfpage.decode(page, obj)
+            picture = pdfpicture.decode(page, obj)
         if picture is not None:
             ocr.read_picture(ctx, picture, where)
 

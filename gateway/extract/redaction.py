@@ -21,28 +21,36 @@ on a shape of its own colour, or have invisible, white, clipped or off-page text
 annotations, come here: none of the 53 pages of two ordinary manuals, and an
 ordinary page costs 10-15% more than before.  Rendering stops at ``until``.
 
+Pictures: a box drawn over a scan hides part of the picture from a viewer while the
+file keeps every pixel; ``pdfpicture.covered_crops`` cuts those parts out of the
+picture's own pixels and ``pdf`` reads them by OCR as ``hidden=REDACTION`` text.
+
 DOCX: runs whose text Word shows in (about) the colour of what is behind it: a dark
 highlight or shading with dark text (Word's automatic colour turns white on dark, so
 only an explicit dark colour hides), white text on no shading, and Word's hidden text
 (``w:vanish``); from the run, its character style, its paragraph (and its style),
 and its table cell.  A shape drawn over text is not detected: where Word lays the
-text out is not in the file.
+text out is not in the file.  Cost: a part is parsed again only when its bytes hold
+hidden text, a highlight, shading or a light colour, or a style may hide text (styles
+are cached by content): an ordinary 5,000-paragraph document reads in 66 ms against
+63 ms without this pass.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import itertools
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from xml.etree.ElementTree import Element, ParseError
 
 import numpy as np
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 
-from gateway.extract import pdfpage
+from gateway.extract import pdfpicture
 from gateway.extract.archive import member_bytes
 from gateway.extract.context import Context
 from gateway.extract.xmltext import local, parse
@@ -146,11 +154,28 @@ def hidden_text(
     text, boxes = _char_boxes(textpage)
     if not boxes.any():
         return []
-    pixels = pdfpage.render(page, SCALE, until)
+    pixels = pdfpicture.render(page, SCALE, until)
     if pixels is None:
         return None
     device = _device_map(page, pixels.shape[1], pixels.shape[0])
     return list(_runs(text, _states(pixels, device, boxes)))
+
+
+def marked_text(
+    textpage: pdfium.PdfTextPage, marked: Sequence[tuple[float, float, float, float]]
+) -> list[str]:
+    """The runs of the text layer inside redaction annotations (Acrobat's "mark for
+    redaction", never applied: a viewer may show the text, and the file holds it)."""
+    text, boxes = _char_boxes(textpage)
+    x = (boxes[:, 0] + boxes[:, 2]) / 2
+    y = (boxes[:, 1] + boxes[:, 3]) / 2
+    inside = np.zeros(len(boxes), bool)
+    for left, bottom, right, top in marked:
+        inside |= (left <= x) & (x <= right) & (bottom <= y) & (y <= top)
+    real = boxes.any(axis=1)
+    states = np.full(len(boxes), UNKNOWN)
+    states[real] = np.where(inside[real], HIDDEN, SHOWN)
+    return list(_runs(text, states))
 
 
 # --- DOCX ---------------------------------------------------------------------------
@@ -211,12 +236,18 @@ def _props(element: Element | None) -> dict[str, str]:
     return found
 
 
+@functools.lru_cache(maxsize=16)
 def _styles(data: bytes | None) -> dict[str, dict[str, str]]:
-    """Visibility properties of each style, with what it is based on folded in."""
+    """Visibility properties of each paragraph and character style (those runs and
+    paragraphs name), with what it is based on folded in.  Cached by content: the
+    documents of one office share a template, whose styles part can be 350 KB
+    (25 ms to parse).  Callers never change what it returns."""
     if data is None:
         return {}
     own: dict[str, tuple[dict[str, str], str]] = {}
     for style in parse(data).iter(_W + "style"):
+        if style.get(_W + "type", "paragraph") not in ("paragraph", "character"):
+            continue  # table and numbering styles: not named by pStyle or rStyle
         props = _props(style.find(_W + "rPr"))
         props.update((k, v) for k, v in _props(style.find(_W + "pPr")).items() if k == "back")
         based = style.find(_W + "basedOn")
@@ -328,6 +359,27 @@ def read_docx_hidden(ctx: Context, zf: zipfile.ZipFile, location: str) -> None:
     ctx.add(location, "\n".join(docx_hidden(ctx, zf, location)), hidden=REDACTION)
 
 
+def _may_hide(props: dict[str, str]) -> bool:
+    """Whether a style could hide its text: hidden text, a background, or a colour
+    that does not show on the white page."""
+    return bool(props.get("vanish") or props.get("back") or _unreadable(props))
+
+
+#: what a part must hold for any of its runs to be hidden, unless a style hides them
+_HIDING = re.compile(rb"<w:(?:vanish|highlight|shd)\b|<w:color [^>]*w:val=\"([0-9A-Fa-f]{6})\"")
+
+
+def _may_hide_bytes(data: bytes) -> bool:
+    """Whether the XML of a part could hide a run by itself (checked on the bytes:
+    parsing costs more than the ordinary reading of the part; ordinary documents,
+    black or coloured text on the page and no shading, skip it)."""
+    for match in _HIDING.finditer(data):
+        colour = match.group(1)
+        if colour is None or _unreadable({"color": colour.decode()}):
+            return True
+    return False
+
+
 def docx_hidden(ctx: Context, zf: zipfile.ZipFile, location: str) -> list[str]:
     """Runs of a DOCX's body, headers, footers and notes a reader of it does not see."""
     present = set(zf.namelist())
@@ -339,9 +391,10 @@ def docx_hidden(ctx: Context, zf: zipfile.ZipFile, location: str) -> list[str]:
     except (ParseError, ValueError):  # a broken styles part: runs are judged on their own
         styles = {}
     found: list[str] = []
+    risky = any(_may_hide(props) for props in styles.values())
     for name in sorted(n for n in present if _PARTS.fullmatch(n)):
         data = member_bytes(ctx, zf, zf.getinfo(name), location)
-        if data is None:
+        if data is None or not (risky or _may_hide_bytes(data)):
             continue
         try:
             root = parse(data)

@@ -5,30 +5,37 @@ reader sees (boxes that cover nothing, searchable scans, ordinary documents) doe
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reportlab.lib.pagesizes import A4
 
 from gateway.extract import extract, redaction
 from gateway.extract.context import Blob, Context, Limits
 from gateway.extract.office import read_docx
 from gateway.extract.pdf import read_pdf
 from gateway.segments import REDACTION, Segment
-from tests.imagegen import fold
+from tests.imagegen import Scan, fold, fold_ocr, render, scans
 from tests.pdfgen import (
     HOWS,
+    TOP,
     Hide,
     Page,
     Run,
+    boxed,
     docx,
     docx_table,
     hides,
+    marked,
     pages,
     report,
+    scanned_pdf,
     searchable_scan,
+    tesseract_pdf,
 )
 from tests.unit.extract.builders import message, raw
 
@@ -109,6 +116,18 @@ def test_a_searchable_scan_is_no_redaction(dpi: int) -> None:
     """A scan with its OCR layer (invisible text over the picture that shows the
     same words) is what scanners write: no redaction segment."""
     assert [] == hidden(read(searchable_scan(LINES, dpi)).segments)
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(scan=scans(dpi=(200, 300)).map(lambda s: replace(s, page=True)))
+def test_a_searchable_scan_made_by_tesseract_is_no_redaction(scan: Scan) -> None:
+    """Tesseract's own searchable PDF (its words in invisible text, stretched over
+    the picture, never quite where the ink is), of any scan: no redaction segment,
+    and the picture is not read again."""
+    ctx = read(tesseract_pdf(render(LINES, scan), scan.dpi))
+    assert [] == hidden(ctx.segments)
+    assert [] == [s for s in ctx.segments if s.reading]
 
 
 @pytest.mark.slow
@@ -250,3 +269,54 @@ def test_black_text_on_a_light_highlight_is_no_redaction(mark: str) -> None:
     """The benign twin: black text on the highlights people mark text with is shown."""
     data = docx([[Run("See "), Run(ADDRESS, "highlight", "000000", mark=mark)]])
     assert [] == hidden(read(data, "letter.docx").segments)
+
+
+@pytest.mark.slow
+def test_a_box_drawn_over_a_searchable_scan_is_a_redaction() -> None:
+    """A black box drawn over the picture of a searchable scan hides the words under
+    it from a viewer, and the scanner's text layer still holds them: a redaction."""
+    scan = tesseract_pdf(render(LINES, Scan(page=True, at=(0.1, 0.1))), 200)
+    ctx = read(boxed(scan, (0, 560, A4[0], 230)))
+    found = "".join(text for _, text in hidden(ctx.segments))
+    assert fold_ocr("Kingfisher Road") in fold_ocr(found)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grey", [0.0, 1.0])
+def test_a_box_drawn_over_a_scanned_page_is_a_redaction(grey: float) -> None:
+    """A black box (or white-out) drawn over a scan without a text layer: the
+    picture under it still holds the address, read by OCR as a redaction."""
+    scan = scanned_pdf([render(LINES, Scan(page=True, at=(0.1, 0.1)))])
+    ctx = read(boxed(scan, (0, 560, A4[0], 230), grey))
+    found = [s for s in ctx.segments if s.hidden == REDACTION]
+    assert ["ocr"] == [s.reading for s in found]
+    assert fold_ocr("Kingfisher Road") in fold_ocr(found[0].text)
+
+
+@pytest.mark.slow
+def test_a_box_over_a_blank_part_of_a_scan_is_no_redaction() -> None:
+    """The benign twin: a box over the empty bottom of the scan hides nothing."""
+    scan = scanned_pdf([render(LINES, Scan(page=True, at=(0.1, 0.1)))])
+    assert [] == hidden(read(boxed(scan, (0, 60, A4[0], 100))).segments)
+
+
+def test_text_marked_for_redaction_and_never_redacted_is_a_redaction() -> None:
+    """A redaction annotation over the address line (marked, never applied): the
+    text under it, and only that, is a redaction segment, whether or not it shows."""
+    pdf = report(LINES)
+    # the address line's baseline is TOP - 1.5 * 11 points
+    ctx = read(marked(pdf, (60, TOP - 16.5 - 5, 400, 14)))
+    assert [("attachment:report.pdf#page=1", fold(LINES[1]))] == hidden(ctx.segments)
+
+
+def test_an_ordinary_docx_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DOCX cost gate: a document with nothing that could hide a run (no hidden
+    text, highlight, shading or light colour, no style that hides) is not read a
+    second time; one with a highlight is."""
+    calls: list[int] = []
+    runs = redaction._hidden_runs
+    monkeypatch.setattr(redaction, "_hidden_runs", lambda *a: calls.append(1) or runs(*a))
+    read(docx([[Run("Dear Ms Fairbairn,")], [Run(ADDRESS)]]), "letter.docx")
+    assert [] == calls
+    read(docx([[Run(ADDRESS, "readable")]]), "letter.docx")
+    assert [1] == calls
