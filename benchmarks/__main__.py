@@ -4,7 +4,8 @@ Prints, for each register size: index build time and memory per case, messages p
 second on one core, p50/p99 scan time, and the same for a naive baseline (rapidfuzz
 over every register entry, timed on a sample of cases and scaled up), with ratios.
 Then pages per second for PDF and DOCX attachments, OCR's cost and recall
-(``benchmarks/ocr.py``), and the worst-case scan time over
+(``benchmarks/ocr.py``), PDF pages surveyed for scans and redactions and a 50-page scan
+against its budget (``benchmarks/pdfpages.py``), and the worst-case scan time over
 the hostile corpus with how soon a worker is free again (``benchmarks/worst_case.py``),
 and the register's life under ``gateway serve``: import-to-in-force and
 restart-to-accepting times against their targets (``benchmarks/register_life.py``).
@@ -23,7 +24,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import documents, register_life, smtp_load, synthetic, worst_case
+from benchmarks import documents, pdfpages, register_life, smtp_load, synthetic, worst_case
 from benchmarks import ocr as ocr_bench
 from gateway.envelope import Envelope
 from gateway.match import Index, build_index
@@ -208,6 +209,8 @@ def main() -> None:
     documents.report(args.pages)
     print()
     ocr_bench.report()
+    print()
+    pdfpages.run([])
     print()
     worst_case.report(args.budget)
     register_life.report(args.life_sizes, args.life_timeout)

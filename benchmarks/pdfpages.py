@@ -29,9 +29,9 @@ from gateway.policy import default_policy_dir, load_policy
 from gateway.register import load_register
 from gateway.scan import ScanSettings, scan
 from gateway.segments import REDACTION
-from tests.pdfgen import Hide, Page, report, searchable_scan
+from tests.pdfgen import Hide, Page, dense_scan, report, searchable_scan
 from tests.unit.extract.builders import message, raw
-from tests.unit.extract.test_pdf_ocr import HOSTILE, _dense_pages
+from tests.unit.extract.test_pdf_ocr import HOSTILE
 
 LINES = [f"Line {i}: the assessment of the family's needs, reference {i * 31}" for i in range(45)]
 
@@ -106,7 +106,7 @@ def fifty_pages() -> None:
     register = load_register(HOSTILE)
     index = build_index(register.cases, register.protected_locations)
     policy = load_policy(default_policy_dir())
-    mail = raw(message(attachments=[("scan.pdf", _dense_pages(50), "application/pdf")]))
+    mail = raw(message(attachments=[("scan.pdf", dense_scan(50), "application/pdf")]))
     settings = ScanSettings(("council.example.gov.uk",), Limits(time_budget_s=10.0))
     envelope = Envelope("officer@council.example.gov.uk", ("mark.whitmore@example.com",), mail)
     started = time.monotonic()
@@ -122,12 +122,16 @@ def fifty_pages() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("pdfs", nargs="*", type=Path, help="more PDFs to measure (a)")
-    args = parser.parse_args()
+    run(parser.parse_args().pdfs)
+
+
+def run(pdfs: list[Path]) -> None:
+    """(a), (b) and (c), on the generated reports and ``pdfs``."""
     documents = {
         "report, 20 pages": report(LINES, None, Page(size=10), pages=20),
         "report, 20 pages, a box on page 1": report(LINES, Hide(line=3), Page(size=10), pages=20),
     }
-    documents.update({path.name: path.read_bytes() for path in args.pdfs})
+    documents.update({path.name: path.read_bytes() for path in pdfs})
     page_costs(documents)
     searchable()
     fifty_pages()

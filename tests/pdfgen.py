@@ -32,6 +32,8 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
+from tests.imagegen import Scan, render
+
 #: reportlab's built-in fonts (no file needed)
 FONTS = ("Helvetica", "Times-Roman", "Courier", "Helvetica-Bold")
 #: the ways a line is hidden and still in the file
@@ -153,6 +155,21 @@ def scanned_pdf(images: Sequence[Image.Image], dpi: int = 200) -> bytes:
     first, *rest = (image.convert("L") for image in images)
     first.save(out, "PDF", save_all=True, append_images=rest, resolution=float(dpi))
     return out.getvalue()
+
+
+def dense_scan(count: int) -> bytes:
+    """``count`` distinct A4 pages at 200 dpi, each full of text (no cache hits): a
+    long scanned report, as in the issue's budget test."""
+    lines = [
+        f"Line {n} of the assessment, reference {n * 7919 % 100000:05d} Kingfisher"
+        for n in range(40)
+    ]
+    return scanned_pdf(
+        [
+            render([f"Page {p}", *lines[p % 3 :]], Scan(page=True, pt=11, seed=p))
+            for p in range(count)
+        ]
+    )
 
 
 def text_with_picture(lines: Sequence[str], picture: Image.Image, dpi: int = 200) -> bytes:

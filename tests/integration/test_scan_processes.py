@@ -359,3 +359,44 @@ async def test_a_scan_stuck_past_its_budget_is_killed_and_the_queue_behind_it_ke
     finally:
         await pool.close()
     assert [False] == [w.process.is_alive() for w in pool.workers]
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_fifty_scanned_pages_are_held_at_the_budget_and_the_worker_is_free() -> None:
+    """A message of 50 scanned A4 pages at 200 dpi (about two minutes of OCR) is held
+    as unscannable at its budget, never delivered unread, and the scan behind it on
+    the same worker gets its verdict right after."""
+    from email.message import EmailMessage
+
+    from tests.pdfgen import dense_scan
+
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "officer@council.example.gov.uk", MARK, "report"
+    mail.set_content("The assessment is attached.")
+    mail.add_attachment(dense_scan(50), maintype="application", subtype="pdf", filename="a.pdf")
+    budget = 3 * BUDGET  # time for a page or so of OCR before it runs out
+    built = await build_in_process(SOURCE)
+    pool = await start_pool(1, built, default_policy_dir(), INTERNAL, Limits(time_budget_s=budget))
+    try:
+        started = time.monotonic()
+        async with asyncio.timeout(60):
+            scans = asyncio.ensure_future(
+                pool.scan(Envelope("officer@council.example.gov.uk", (MARK,), mail.as_bytes()))
+            )
+            behind = asyncio.ensure_future(pool.scan(_envelope(CLEAN_RCPT, "See you Tuesday.")))
+            held = await scans
+            held_at = time.monotonic()
+            clean = await behind
+            clean_at = time.monotonic()
+        assert Action.QUARANTINE == held.verdict.action
+        assert ("unscannable", "over time budget") in [
+            (f.kind.value, f.reason) for f in held.match.findings
+        ]
+        # the budget, the kill grace if OCR had to be stopped, and room for a busy box
+        assert held_at - started < budget + 3.0
+        assert Action.DELIVER == clean.verdict.action
+        assert clean_at - held_at < 3.0
+        assert not pool.broken
+    finally:
+        await pool.close()

@@ -26,6 +26,7 @@ from gateway.scan import ScanSettings, scan
 from gateway.segments import OCR, Segment
 from tests.imagegen import Scan, fold, fold_ocr, render, scans
 from tests.pdfgen import (
+    dense_scan,
     report,
     scanned_pdf,
     searchable_scan,
@@ -132,20 +133,6 @@ def test_a_scanned_letter_in_a_message_is_read_through_extract() -> None:
     assert fold_ocr("".join(ADDRESS)) in ocr_text(segments, "attachment:scan.pdf#page=1")
 
 
-def _dense_pages(count: int) -> bytes:
-    """``count`` distinct A4 pages at 200 dpi, each full of text (no cache hits)."""
-    lines = [
-        f"Line {n} of the assessment, reference {n * 7919 % 100000:05d} Kingfisher"
-        for n in range(40)
-    ]
-    return scanned_pdf(
-        [
-            render([f"Page {p}", *lines[p % 3 :]], Scan(page=True, pt=11, seed=p))
-            for p in range(count)
-        ]
-    )
-
-
 @pytest.mark.slow
 def test_fifty_scanned_pages_are_held_at_the_budget() -> None:
     """A message of 50 scanned A4 pages at 200 dpi to a restricted contact ends
@@ -155,7 +142,7 @@ def test_fifty_scanned_pages_are_held_at_the_budget() -> None:
     index: Index = build_index(register.cases, register.protected_locations)
     policy = load_policy(default_policy_dir())
     sender, rcpt = "officer@council.example.gov.uk", "mark.whitmore@example.com"
-    mail = raw(message(attachments=[("scan.pdf", _dense_pages(50), "application/pdf")]))
+    mail = raw(message(attachments=[("scan.pdf", dense_scan(50), "application/pdf")]))
     settings_ = ScanSettings(("council.example.gov.uk",), Limits(time_budget_s=10.0))
     started = time.monotonic()
     result = scan(Envelope(sender, (rcpt,), mail), index, policy, settings_)
