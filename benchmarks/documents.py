@@ -39,11 +39,11 @@ def docx_bytes(pages: int) -> bytes:
     return out.getvalue()
 
 
-def message_with(name: str, data: bytes, subtype: str) -> bytes:
+def message_with(name: str, data: bytes, subtype: str, maintype: str = "application") -> bytes:
     msg = EmailMessage()
     msg["Subject"] = "report"
     msg.set_content("see attached")
-    msg.add_attachment(data, maintype="application", subtype=subtype, filename=name)
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes()
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from benchmarks.documents import message_with
 from gateway.extract import Limits, extract, ocr, plain
 from gateway.extract.context import Context
 from gateway.match import Index, build_index, match
@@ -231,7 +232,7 @@ def recalls(count: int, others: int) -> None:
 def a4_page() -> None:
     """(c) one dense A4 page at 200 dpi, end to end through ``extract``."""
     image = render(PAGE, Scan(dpi=200, page=True, at=(0.08, 0.06), angle=2.0, jpeg=50))
-    raw = _message_with("scan.jpg", encode(image, "JPEG", quality=70), "jpeg")
+    raw = message_with("scan.jpg", encode(image, "JPEG", quality=70), "jpeg", "image")
     ocr.cache.clear()
     extract(raw)  # engine loaded
     ocr.cache.clear()
@@ -311,14 +312,6 @@ def _html(n: int) -> bytes:
     msg.set_content("\n".join(FILLER))
     paragraphs = "".join(f"<p>{line}</p>" for line in FILLER * 10)
     msg.add_alternative(f"<html><body>{paragraphs}</body></html>", subtype="html")
-    return msg.as_bytes()
-
-
-def _message_with(name: str, data: bytes, subtype: str) -> bytes:
-    msg = EmailMessage()
-    msg["Subject"] = "scan"
-    msg.set_content("see attached")
-    msg.add_attachment(data, maintype="image", subtype=subtype, filename=name)
     return msg.as_bytes()
 
 
