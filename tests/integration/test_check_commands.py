@@ -14,11 +14,12 @@ from tests.integration.support import REGISTER, CliRun
 
 
 def test_policy_check_lists_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    """The shipped policy folder is valid and its five rules are listed."""
+    """The shipped policy folder is valid and its six rules are listed."""
     assert 0 == main(["policy", "check"])
     out = capsys.readouterr().out
-    assert "5 rules enabled" in out
+    assert "6 rules enabled" in out
     assert "restricted-recipient-protected-data: quarantine" in out
+    assert "failed-redaction-external: quarantine" in out
 
 
 def test_policy_check_names_file_and_line_of_a_bad_rule(
