@@ -245,9 +245,10 @@ def _frames(ctx: Context, image: Image, location: str) -> Iterator[Image]:
         yield image
 
 
-def read_picture(ctx: Context, image: Image, location: str) -> None:
+def read_picture(ctx: Context, image: Image, location: str, hidden: str = "") -> None:
     """OCR of one decoded picture (an image frame, a PDF page, a picture inside a
-    document) into ``ctx`` at ``location``, within the image and message budgets."""
+    document) into ``ctx`` at ``location``, within the image and message budgets;
+    ``hidden``: see ``Segment.hidden`` (a part of a picture a shape covers)."""
     if not ctx.limits.ocr:
         ctx.fail(location, OCR_OFF)
         return
@@ -264,7 +265,7 @@ def read_picture(ctx: Context, image: Image, location: str) -> None:
         if text is None:
             return
         cache.put(key, text)
-    ctx.add(location, text, reading=OCR)
+    ctx.add(location, text, reading=OCR, hidden=hidden)
 
 
 def _too_small(image: Image) -> bool:

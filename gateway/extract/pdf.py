@@ -54,7 +54,7 @@ from gateway.extract.context import (
     Context,
 )
 from gateway.extract.xmltext import GENERIC, xml_to_text
-from gateway.segments import OCR, REDACTION
+from gateway.segments import REDACTION
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -266,11 +266,7 @@ def _read_pictures(ctx: Context, page: pdfium.PdfPage, look: _Look, where: str) 
         ocr.read_picture(ctx, look.scan, where)
     for crop in look.covered or ():
         # what OCR reads under a box drawn over a picture was meant to be hidden
-        under = Context(ctx.limits, deadline=ctx.deadline)
-        ocr.read_picture(under, crop, where)
-        for segment in under.segments:
-            ctx.add(where, segment.text, reading=OCR, hidden=REDACTION)
-        ctx.unreadable += under.unreadable
+        ocr.read_picture(ctx, crop, where, hidden=REDACTION)
     for obj, problem in look.pictures:
         if problem:
             ctx.fail(where, problem)
