@@ -8,11 +8,14 @@ is made, so a second try starts from the same clean state.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.errors import ConfigError
-from gateway.settings import Settings
+from gateway.settings import Settings, parse_milter
 
 
 def listening(host: str, port: int, what: str) -> socket.socket:
@@ -33,21 +36,53 @@ def listening(host: str, port: int, what: str) -> socket.socket:
     return sock
 
 
+def listening_unix(path: Path, what: str) -> socket.socket:
+    """A bound, non-blocking Unix socket at ``path``; a stale socket file left by an
+    earlier run is replaced, anything else at that path is refused."""
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise ConfigError(f"{what}: {path} exists and is not a socket")
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(f"{what}: cannot listen on unix:{path} ({reason})") from None
+    sock.setblocking(False)
+    return sock
+
+
+def milter_listening(value: str) -> socket.socket:
+    """The milter's socket, from ``unix:/path`` or ``inet:HOST:PORT``."""
+    where = parse_milter(value)
+    if isinstance(where, Path):
+        return listening_unix(where, "milter")
+    return listening(*where, "milter")
+
+
 @dataclass
 class Listeners:
-    """The sockets the settings ask for: SMTP always, the console and metrics if set."""
+    """The sockets the settings ask for: SMTP (unless milter only), the milter, the
+    console and metrics if set."""
 
-    smtp: socket.socket
+    smtp: socket.socket | None
     console: socket.socket | None = None
     metrics: socket.socket | None = None
+    milter: socket.socket | None = None
 
     @classmethod
-    def bind(cls, settings: Settings) -> Listeners:
+    def bind(cls, settings: Settings, smtp_proxy: bool = True) -> Listeners:
         """All of them, or none (the ones already bound are closed on a failure)."""
         made: list[socket.socket] = []
         try:
-            smtp = listening(*settings.listen, "listen")
-            made.append(smtp)
+            smtp = listening(*settings.listen, "listen") if smtp_proxy else None
+            if smtp is not None:
+                made.append(smtp)
+            milter = None if settings.milter is None else milter_listening(settings.milter)
+            if milter is not None:
+                made.append(milter)
             console = None if settings.console is None else listening(*settings.console, "console")
             if console is not None:
                 made.append(console)
@@ -56,9 +91,9 @@ class Listeners:
             for sock in made:
                 sock.close()
             raise
-        return cls(smtp, console, metrics)
+        return cls(smtp, console, metrics, milter)
 
     def close(self) -> None:
-        for sock in (self.smtp, self.console, self.metrics):
+        for sock in (self.smtp, self.console, self.metrics, self.milter):
             if sock is not None:
                 sock.close()

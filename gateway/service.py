@@ -1,7 +1,9 @@
-"""``gateway serve``: store, register index, scanner pool and SMTP server, run together.
+"""``gateway serve`` and ``gateway milter``: store, register index, scanner pool and
+the SMTP server, the milter server or both, run together.
 
-One ``asyncio.TaskGroup`` owns the server and the register watcher; SIGTERM stops new
-connections (421), lets in-flight messages finish, then closes the store.
+One ``asyncio.TaskGroup`` owns the servers and the register watcher; SIGTERM stops new
+connections (421; the milter answers 4xx), lets in-flight messages finish, then closes
+the store.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gateway.errors import ConfigError, WorkerLost
 from gateway.listeners import Listeners
 from gateway.match import build_index
 from gateway.metrics import Metrics, observe_relay, serve_http
+from gateway.milter.server import MilterLimits, MilterServer
 from gateway.policy import Policy, default_policy_dir, load_policy
 from gateway.register.diff import canonical, shrink_refusal
 from gateway.register.load import read_register_file
@@ -95,10 +98,11 @@ async def load_core(store: Store, settings: Settings, policy: Policy) -> Core:
     return Core(index, policy, scan_settings, source.version, None, cases, origin)
 
 
-async def run(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT.  The sockets are bound first: a port in use stops
-    the start before a key, a store or an import is made."""
-    listeners = Listeners.bind(settings)
+async def run(settings: Settings, smtp_proxy: bool = True) -> None:
+    """Serve until SIGTERM or SIGINT: the SMTP proxy unless ``smtp_proxy`` is false, and
+    the milter if ``settings.milter`` is set.  The sockets are bound first: a port in use
+    stops the start before a key, a store or an import is made."""
+    listeners = Listeners.bind(settings, smtp_proxy)
     try:
         keys, created = KeyRing.for_store(
             settings.key_path,
@@ -174,9 +178,15 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
         observe_relay(metrics),
     )
     gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
-    metrics.connections.set_function(lambda: gate.active)
+    milter = MilterServer(scanner, _holder(review, background), _milter_limits(settings))
+    metrics.connections.set_function(lambda: gate.active + milter.active)
     console_socket = listeners.console
-    server = await _smtp_server(settings, handler, gate, listeners.smtp)
+    servers = []
+    if listeners.smtp is not None:
+        servers.append(await _smtp_server(settings, handler, gate, listeners.smtp))
+    if listeners.milter is not None:
+        servers.append(await milter.serve(listeners.milter))
+        log.info("milter listening", path=settings.milter)
     stop = _stop_on_signals()
     http = None
     if listeners.metrics is not None:
@@ -196,12 +206,12 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
             console = Console(review, _console_settings(settings), policy, policy_dir)
             tasks.create_task(_console(console, console_socket, stop, settings))
         await stop.wait()
-        gate.draining = True
-        await _drain(handler)
+        gate.draining = milter.draining = True
+        await _drain(handler, milter)
         watcher.cancel()
         chores.cancel()
         await _finish_notices(background, NOTICE_SECONDS)
-    await _close(server, pool, http, scanner)
+    await _close(servers, pool, http, scanner)
 
 
 async def _start_with(store: Store, settings: Settings, review: Review) -> tuple[Path, Policy]:
@@ -233,11 +243,26 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _milter_limits(settings: Settings) -> MilterLimits:
+    """The SMTP proxy's bounds, for the milter: a verdict within the scan's wait plus
+    the upstream's (for the quarantine write)."""
+    return MilterLimits(
+        idle_timeout=settings.idle_timeout,
+        verdict_timeout=settings.scan_timeout + settings.upstream_timeout,
+        max_message_bytes=settings.max_message_bytes,
+        max_connections=settings.max_connections,
+    )
+
+
 async def _close(
-    server: asyncio.Server, pool: UpstreamPool, http: asyncio.Server | None, scanner: Scanner
+    servers: list[asyncio.Server],
+    pool: UpstreamPool,
+    http: asyncio.Server | None,
+    scanner: Scanner,
 ) -> None:
     """After the drain: stop listening, let go of the upstream, stop the scan workers."""
-    server.close()
+    for server in servers:
+        server.close()
     await pool.close()
     if http is not None:
         http.close()
@@ -358,11 +383,12 @@ async def _import_if_changed(store: Store, path: Path, settings: Settings) -> No
     log.info("register imported", version=version, path=where)
 
 
-async def _drain(handler: GatewayHandler) -> None:
-    """Let messages in DATA finish (bounded), while new clients are told 421."""
+async def _drain(handler: GatewayHandler, milter: MilterServer) -> None:
+    """Let messages in DATA or being judged for the milter finish (bounded), while new
+    clients are told 421 (4xx by the milter)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(DRAIN_SECONDS):
-            while handler.counters.in_flight:
+            while handler.counters.in_flight or milter.counters.in_flight:
                 await asyncio.sleep(0.05)
 
 

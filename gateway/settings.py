@@ -29,6 +29,17 @@ def parse_hostport(value: str, what: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def parse_milter(value: str) -> tuple[str, int] | Path:
+    """``inet:HOST:PORT`` -> (host, port); ``unix:/path`` -> the socket's path (the
+    forms Postfix's ``smtpd_milters`` takes)."""
+    kind, sep, rest = value.partition(":")
+    if sep and kind == "unix" and rest.startswith("/"):
+        return Path(rest)
+    if sep and kind == "inet":
+        return parse_hostport(rest, "milter")
+    raise ConfigError(f"milter: expected unix:/PATH or inet:HOST:PORT, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the running gateway is configured with."""
@@ -43,6 +54,7 @@ class Settings:
     trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     console: tuple[str, int] | None = None
     metrics: tuple[str, int] | None = None
+    milter: str | None = None  # unix:/path or inet:HOST:PORT: serve MTAs as a milter too
     hostname: str = "gateway.localdomain"
     max_message_bytes: int = 50 * MIB
     max_recipients: int = 100
@@ -174,6 +186,9 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     if name not in _TYPES:
         raise ConfigError(f"{where}: unknown setting {name!r}")
     try:
+        if name == "milter":
+            parse_milter(str(value))
+            return str(value)
         if name in _HOSTPORT:
             return value if isinstance(value, tuple) else parse_hostport(str(value), name)
         if name in _PATHS:

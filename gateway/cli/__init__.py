@@ -2,7 +2,8 @@
 details to the wrong recipient.
 
 Commands: scan (message files, without sending), serve (the SMTP proxy, with the
-review console), passwd (SMTP AUTH users), policy check, register (check, import,
+review console), milter (the same, as a Postfix or Sendmail milter), passwd (SMTP
+AUTH users), policy check, register (check, import,
 diff, add, update, remove, list, show, versions, rollback), keygen and rekey (the
 master key), quarantine (list, show, release, reject, false-positive, retry, purge,
 export), user (review accounts: add, alias, email, disable, enable, reset-password,

@@ -252,6 +252,8 @@ def _print_header(msg: HeldMessage | HeldSummary, approvers: list[str]) -> None:
 def _print_contents(msg: HeldMessage, limits: Limits) -> None:
     print(f"  mail from: {msg.mail_from}")
     print(f"  rcpt to: {', '.join(msg.rcpt_tos)}")
+    if msg.mta_queue_id:
+        print(f"  MTA queue id: {msg.mta_queue_id}")
     for e in msg.evidence:
         where = f"{e.get('location')}[{e.get('start')}:{e.get('end')}]"
         print(f"  evidence #{e.get('finding')} {where}: {e.get('text')!r}")

@@ -1,4 +1,4 @@
-"""``gateway serve``: the SMTP proxy (see ``gateway/service.py``)."""
+"""``gateway serve`` (the SMTP proxy) and ``gateway milter`` (see ``gateway/service.py``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,31 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (see deploy/)")
     p.add_argument("--listen", metavar="HOST:PORT", help="where clients connect (127.0.0.1:10025)")
     p.add_argument("--upstream", metavar="HOST:PORT", help="the MTA mail is relayed to")
+    p.add_argument(
+        "--milter", metavar="unix:PATH|inet:HOST:PORT", help="also serve MTAs as a milter"
+    )
+    _add_common(p)
+    p.set_defaults(run=run, log_level_default="info", smtp_proxy=True)
+
+    m = commands.add_parser("milter", help="run as a milter for Postfix or Sendmail")
+    m.add_argument("--config", type=Path, help="TOML settings file (see deploy/)")
+    m.add_argument(
+        "--listen",
+        dest="milter",
+        metavar="unix:PATH|inet:HOST:PORT",
+        help="where the MTA connects (settings: milter)",
+    )
+    m.add_argument("--upstream", metavar="HOST:PORT", help="where released mail is re-injected")
+    _add_common(m)
+    m.set_defaults(run=run, log_level_default="info", smtp_proxy=False, listen=None)
+
+    w = commands.add_parser("passwd", help="add or change an SMTP AUTH user (password on stdin)")
+    w.add_argument("users_file", type=Path, help="the users file (settings: auth_users)")
+    w.add_argument("user", help="the SMTP AUTH user name")
+    w.set_defaults(run=passwd)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="store folder (GATEWAY_DATA_DIR, else ./data)")
     p.add_argument("--key-file", type=Path, help="master key (default: DATA_DIR/master.key)")
     p.add_argument("--register", type=Path, help="register file imported at start")
@@ -27,12 +52,6 @@ def add_parser(commands: Any) -> None:
     add_internal_domain(p)
     p.add_argument("--console", metavar="HOST:PORT", help="review console address")
     p.add_argument("--metrics", metavar="HOST:PORT", help="Prometheus metrics address")
-    p.set_defaults(run=run, log_level_default="info")
-
-    w = commands.add_parser("passwd", help="add or change an SMTP AUTH user (password on stdin)")
-    w.add_argument("users_file", type=Path, help="the users file (settings: auth_users)")
-    w.add_argument("user", help="the SMTP AUTH user name")
-    w.set_defaults(run=passwd)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,9 +67,12 @@ def run(args: argparse.Namespace) -> int:
             "internal_domains": args.internal_domain,
             "console": args.console,
             "metrics": args.metrics,
+            "milter": args.milter,
         },
     )
-    asyncio.run(service.run(settings))
+    if not args.smtp_proxy and settings.milter is None:
+        raise ConfigError("gateway milter needs --listen unix:PATH or inet:HOST:PORT")
+    asyncio.run(service.run(settings, smtp_proxy=args.smtp_proxy))
     return 0
 
 

@@ -217,19 +217,7 @@ class GatewayHandler:
     async def _hold(
         self, ours: Envelope, result: ScanResult, message_id: str, started: float
     ) -> str:
-        held = HeldMessage(
-            id=message_id,
-            received_at=datetime.now(UTC),
-            mail_from=ours.mail_from,
-            rcpt_tos=ours.rcpt_tos,
-            raw=ours.raw,
-            action=result.verdict.action.value,
-            severity=result.verdict.severity.value,
-            rules=tuple(result.verdict.rules),
-            findings=[f.to_json() for f in result.match.findings],
-            evidence=[_evidence(e) for e in result.match.evidence],
-            status="held",
-        )
+        held = held_message(ours, result, message_id)
         try:
             await self.holder(held)
         except StoreError:
@@ -289,6 +277,26 @@ def _sender(address: str | None) -> str:
 def _has_control(address: str) -> bool:
     """A CR, LF, NUL or other control character: aiosmtpd passes them in addresses."""
     return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
+
+
+def held_message(
+    ours: Envelope, result: ScanResult, message_id: str, mta_queue_id: str = ""
+) -> HeldMessage:
+    """What the quarantine keeps of a message held by the scan (SMTP or milter)."""
+    return HeldMessage(
+        id=message_id,
+        received_at=datetime.now(UTC),
+        mail_from=ours.mail_from,
+        rcpt_tos=ours.rcpt_tos,
+        raw=ours.raw,
+        action=result.verdict.action.value,
+        severity=result.verdict.severity.value,
+        rules=tuple(result.verdict.rules),
+        findings=[f.to_json() for f in result.match.findings],
+        evidence=[_evidence(e) for e in result.match.evidence],
+        status="held",
+        mta_queue_id=mta_queue_id,
+    )
 
 
 def _evidence(item: Any) -> dict[str, Any]:

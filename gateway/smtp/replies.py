@@ -22,6 +22,7 @@ NO_VALID_RECIPIENTS = "554 5.5.1 No valid recipients"
 CANNOT_VRFY = "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery"
 REJECTED = "550 5.7.1 Message refused by policy"
 TEMPFAIL = "451 4.7.1 Message deferred by policy, try again later"
+MESSAGE_TOO_BIG = "552 5.3.4 Message too big for the gateway"
 
 
 def queued(message_id: str) -> str:

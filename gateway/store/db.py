@@ -149,6 +149,7 @@ class Store(RegisterVersions, InForceRecords):
             "mail_from": msg.mail_from,
             "rcpt_tos": list(msg.rcpt_tos),
             "evidence": [dict(e) for e in msg.evidence],
+            "mta_queue_id": msg.mta_queue_id,
         }
         return (
             msg.id,
@@ -188,6 +189,7 @@ class Store(RegisterVersions, InForceRecords):
             status=row[2],
             false_positive=bool(row[12]),
             attempts=int(row[13]),
+            mta_queue_id=details.get("mta_queue_id", ""),
         )
 
     async def list_held(

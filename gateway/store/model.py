@@ -71,6 +71,7 @@ class HeldMessage:
     status: Status = "held"
     false_positive: bool = False
     attempts: int = 0  # deliveries of a release tried so far
+    mta_queue_id: str = ""  # the MTA's queue id, for a message held through the milter
 
 
 @dataclass(frozen=True)
