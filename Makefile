@@ -40,8 +40,10 @@ test: $(STAMP)
 
 ## make bench: index build, scan speed and the naive baseline at 100k and 1M cases,
 ## then the SMTP load test (direct, plain relay, gateway; benchmarks/smtp_load.py)
+## and the milter benchmark (Postfix alone, accept-all milter, gateway milter;
+## benchmarks/milter.py, needs root and the postfix package)
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks --smtp
+	$(BIN)/python -m benchmarks --smtp --milter
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests benchmarks

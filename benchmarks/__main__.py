@@ -11,7 +11,9 @@ and the register's life under ``gateway serve``: import-to-in-force and
 restart-to-accepting times against their targets (``benchmarks/register_life.py``).
 Figures vary with the machine; read the ratios.  ``--smtp`` adds the SMTP load test
 (``benchmarks/smtp_load.py``): direct to a sink, a plain relay and ``gateway serve``,
-over 20 connections.
+over 20 connections.  ``--milter`` adds the milter benchmark (``benchmarks/milter.py``):
+smtp-source -> Postfix -> smtp-sink alone, with an accept-all milter and with
+``gateway milter`` (needs root and the postfix package).
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks import documents, pdfpages, register_life, smtp_load, synthetic, worst_case
+from benchmarks import (
+    documents,
+    milter,
+    pdfpages,
+    register_life,
+    smtp_load,
+    synthetic,
+    worst_case,
+)
 from benchmarks import ocr as ocr_bench
 from gateway.envelope import Envelope
 from gateway.match import Index, build_index
@@ -187,6 +197,8 @@ def main() -> None:
     )
     parser.add_argument("--smtp", action="store_true", help="also run the SMTP load test")
     smtp_load.add_arguments(parser)
+    parser.add_argument("--milter", action="store_true", help="also run the milter benchmark")
+    milter.add_arguments(parser)
     register_life.add_arguments(parser)
     args = parser.parse_args()
     messages = synthetic.messages(CORPUS, args.messages)
@@ -216,6 +228,12 @@ def main() -> None:
     register_life.report(args.life_sizes, args.life_timeout)
     if args.smtp:
         smtp_load.report(args)
+    if args.milter:
+        reason = milter.available()
+        if reason is None:
+            milter.report(args)
+        else:
+            print(f"\nmilter benchmark skipped: {reason}")
 
 
 if __name__ == "__main__":

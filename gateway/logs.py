@@ -40,8 +40,11 @@ SAFE_KEYS = frozenset(
         "path",
         "version",
         "upstream_id",
+        "queue_id",
         "source",
         "status",
+        "stamps",  # counts of a looping message's stamps and Received headers
+        "hops",
     }
 )
 REDACTED = "[redacted]"

@@ -40,6 +40,7 @@ from gateway.settings import Settings
 from gateway.smtp.auth import Authenticator, load_users
 from gateway.smtp.handler import GatewayHandler, Holder
 from gateway.smtp.server import Gate, GatewaySMTP
+from gateway.stamp import Stamp
 from gateway.store import HeldMessage, Store, StoreError
 from gateway.store.registers import Origin
 
@@ -176,9 +177,12 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
         settings.max_recipients,
         settings.trace_header,
         observe_relay(metrics),
+        Stamp.from_settings(settings),
     )
     gate = Gate(settings.trusted_networks, settings.max_connections, settings.session_timeout)
-    milter = MilterServer(scanner, _holder(review, background), _milter_limits(settings))
+    milter = MilterServer(
+        scanner, _holder(review, background), _milter_limits(settings), review.stamp
+    )
     metrics.connections.set_function(lambda: gate.active + milter.active)
     console_socket = listeners.console
     servers = []

@@ -7,8 +7,9 @@ passed explicitly; nothing reads the environment anywhere else.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,17 @@ def parse_milter(value: str) -> tuple[str, int] | Path:
     raise ConfigError(f"milter: expected unix:/PATH or inet:HOST:PORT, got {value!r}")
 
 
+def parse_mode(value: object) -> str:
+    """A file mode as octal text (``"0660"``, ``"660"``, or a TOML ``0o660``) -> ``"0660"``."""
+    try:
+        mode = value if isinstance(value, int) else int(str(value).strip(), 8)
+    except ValueError:
+        mode = -1
+    if isinstance(mode, bool) or not 0 <= mode <= 0o777:
+        raise ConfigError(f"milter_socket_mode: expected an octal mode such as 0660, got {value!r}")
+    return f"{mode:04o}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the running gateway is configured with."""
@@ -55,6 +67,9 @@ class Settings:
     console: tuple[str, int] | None = None
     metrics: tuple[str, int] | None = None
     milter: str | None = None  # unix:/path or inet:HOST:PORT: serve MTAs as a milter too
+    # the milter's Unix socket: its mode (octal) and group, so the MTA's user can connect
+    milter_socket_mode: str = "0660"
+    milter_socket_group: str | None = None  # None: the gateway user's primary group
     hostname: str = "gateway.localdomain"
     max_message_bytes: int = 50 * MIB
     max_recipients: int = 100
@@ -73,6 +88,12 @@ class Settings:
     upstream_pool: int = 16  # idle upstream connections kept for the next client session
     upstream_idle: float = 30.0  # seconds an idle pooled upstream connection is kept
     trace_header: bool = True
+    # "<stamp_header>: scanned by <hostname>; id=...; <date>" on every message let
+    # through; a message with max_stamps of ours, or hop_count_limit Received headers,
+    # is refused as a routing loop (554 5.4.6)
+    stamp_header: str = "X-Safe-Address-Gateway"
+    max_stamps: int = 3
+    hop_count_limit: int = 50
     tls_cert: Path | None = None  # PEM certificate chain: offers STARTTLS to clients
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # clients need TLS and a certificate from this CA
@@ -142,6 +163,29 @@ _TYPES = {f.name: f.type for f in fields(Settings)}
 _RANGES: dict[str, tuple[float, float | None]] = {
     "register_max_shrink": (0.0, 1.0),
     "register_keep_versions": (0, None),
+    "max_stamps": (1, None),
+    "hop_count_limit": (1, None),
+}
+# A header field name (RFC 5322, 3.6.8): printable ASCII but the colon.
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+
+
+def _milter_text(value: object) -> str:
+    parse_milter(str(value))
+    return str(value)
+
+
+def _header_name(value: object) -> str:
+    if not _HEADER_NAME.fullmatch(str(value)):
+        raise ConfigError(f"stamp_header: not a header name: {str(value)!r}")
+    return str(value)
+
+
+# Settings kept as text once checked by their own parser (which raises ConfigError).
+_CHECKED: dict[str, Callable[[object], str]] = {
+    "milter": _milter_text,
+    "milter_socket_mode": parse_mode,
+    "stamp_header": _header_name,
 }
 
 
@@ -186,9 +230,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     if name not in _TYPES:
         raise ConfigError(f"{where}: unknown setting {name!r}")
     try:
-        if name == "milter":
-            parse_milter(str(value))
-            return str(value)
+        if name in _CHECKED:
+            return _CHECKED[name](value)
         if name in _HOSTPORT:
             return value if isinstance(value, tuple) else parse_hostport(str(value), name)
         if name in _PATHS:

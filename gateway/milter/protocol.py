@@ -21,7 +21,8 @@ Strings are NUL-terminated.  Commands from the MTA, and their data:
 Replies from the filter: ``a`` accept, ``c`` continue, ``d`` discard, ``r`` reject,
 ``t`` tempfail, ``y`` reply code ("451 4.7.1 text" NUL), ``p`` progress (keep-alive, any
 time before the reply to eom); at end of message only: ``h`` add header (name NUL value
-NUL), ``q`` quarantine (reason NUL), ``+``/``-`` add/delete recipient (not used here).
+NUL), ``i`` insert header (uint32 index, name NUL value NUL), ``q`` quarantine (reason
+NUL), ``+``/``-`` add/delete recipient (not used here).
 The filter answers ``O`` with its own ``O``: version, the subsets of the offered
 SMFIF_* and SMFIP_* bits it wants, then (version 6, SMFIF_SETSYMLIST) per stage
 ``uint32 SMFIM_* stage`` + space-separated macro names NUL.
@@ -415,6 +416,16 @@ class Negotiation:
         """Header values come, and must be sent, with their leading space."""
         return bool(self.protocol & SMFIP_HDR_LEADSPC)
 
+    def header_on_top(self, name: str, value: str) -> bytes:
+        """The header put first (inserted at index 0), or added last by an MTA that
+        speaks an older version than 6 (which every MTA that speaks 6 knows); b"" if
+        the MTA would not let us add headers at all."""
+        if not self.actions & SMFIF_ADDHDRS:
+            return b""
+        if self.version >= VERSION:
+            return insert_header(0, name, value, leading_space=self.leading_space)
+        return add_header(name, value, leading_space=self.leading_space)
+
     def needs_reply(self, command: Command) -> bool:
         """Whether the MTA waits for an answer to this command."""
         if isinstance(command, OptNeg):
@@ -504,13 +515,27 @@ _HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 
 
 def add_header(name: str, value: str, *, leading_space: bool = False) -> bytes:
-    """SMFIR_ADDHEADER; pass ``leading_space`` when SMFIP_HDR_LEADSPC was agreed."""
+    """SMFIR_ADDHEADER (below the others); pass ``leading_space`` when
+    SMFIP_HDR_LEADSPC was agreed.  Needs SMFIF_ADDHDRS."""
+    return _packet(b"h", _header_data(name, value, leading_space))
+
+
+def insert_header(index: int, name: str, value: str, *, leading_space: bool = False) -> bytes:
+    """SMFIR_INSHEADER (uint32 index, name NUL, value NUL): 0 puts it first (Postfix
+    puts it above even its own Received line, which the filter never saw).  Needs
+    SMFIF_ADDHDRS."""
+    if not 0 <= index <= 0xFFFFFFFF:
+        raise ValueError("header index out of range")
+    return _packet(b"i", struct.pack("!I", index) + _header_data(name, value, leading_space))
+
+
+def _header_data(name: str, value: str, leading_space: bool) -> bytes:
     if not _HEADER_NAME.fullmatch(name):
         raise ValueError("header name must be printable ASCII without ':'")
     if any(c in value for c in "\0\r\n"):
         raise ValueError("header value must be one line")
     text = " " + value if leading_space else value
-    return _packet(b"h", name.encode("ascii") + b"\0" + text.encode("utf-8") + b"\0")
+    return name.encode("ascii") + b"\0" + text.encode("utf-8") + b"\0"
 
 
 def quarantine(reason: str) -> bytes:

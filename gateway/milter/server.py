@@ -8,11 +8,13 @@ envelope (the recipients as the MTA gives them at RCPT: those are scanned), and 
 headers and body chunks rebuilt into the message bytes (CRLF).  At end of message it
 scans them with the same scanner and quarantine as the SMTP proxy, and answers:
 
-- deliver -> accept;
+- deliver -> the gateway's stamp header (``gateway.stamp``) inserted on top, and accept;
 - hold -> the message is committed to the quarantine first (with the MTA's queue id),
   then the MTA is told to discard it (a release re-injects it through the upstream);
 - reject -> a 5xx reply; tempfail -> a 4xx reply (the policy's texts);
-- any failure, time-out or overload -> 4xx, so the MTA keeps the message.
+- any failure, time-out or overload -> 4xx, so the MTA keeps the message;
+- a message that has been round this gateway ``max_stamps`` times (or carries
+  ``hop_count_limit`` Received headers) -> ``554 5.4.6``, before the scan.
 
 A malformed or truncated stream closes that connection only, with a fixed log line.
 """
@@ -33,6 +35,7 @@ from gateway.milter import protocol
 from gateway.scan import ScanResult
 from gateway.smtp import replies
 from gateway.smtp.handler import Counters, Holder, held_message
+from gateway.stamp import Stamp
 from gateway.store import StoreError, new_message_id
 from gateway.verdict import Action
 
@@ -101,10 +104,17 @@ class _Close(Exception):
 class MilterServer:
     """Answers MTAs' milter connections with the gateway's scan and quarantine."""
 
-    def __init__(self, scanner: Scanner, holder: Holder, limits: MilterLimits) -> None:
+    def __init__(
+        self,
+        scanner: Scanner,
+        holder: Holder,
+        limits: MilterLimits,
+        stamp: Stamp | None = None,  # None: no stamp, no loop check
+    ) -> None:
         self.scanner = scanner
         self.holder = holder
         self.limits = limits
+        self.stamp = stamp
         self.counters = Counters()
         self.active = 0
         self.draining = False
@@ -151,6 +161,7 @@ class _Session:
         while True:
             async with asyncio.timeout(self.server.limits.idle_timeout):
                 data = await reader.read(READ_BYTES)
+            quick_ack(writer)
             if not data:
                 if decoder.pending:
                     log.warning("milter stream truncated, connection closed")
@@ -170,8 +181,7 @@ class _Session:
         """The reply to one command (b"" for those that never get one)."""
         match command:
             case protocol.OptNeg():
-                self.agreed = protocol.negotiate(command)
-                return self.agreed.reply
+                return self._negotiate(command)
             case protocol.Macro(macros=macros):
                 self.macros.update({k: v for k, v in macros.items() if k in MACROS})
                 return b""
@@ -200,6 +210,12 @@ class _Session:
                 self.macros, self.peer, self.message = {}, "", _Message()
                 return b""
         return protocol.continue_()  # also HELO, DATA, an unknown SMTP command
+
+    def _negotiate(self, offer: protocol.OptNeg) -> bytes:
+        self.agreed = protocol.negotiate(offer)
+        if self.server.stamp is not None and not self.agreed.actions & protocol.SMFIF_ADDHDRS:
+            log.warning("milter cannot add the stamp header", reason="no SMFIF_ADDHDRS")
+        return self.agreed.reply
 
     @property
     def _limit(self) -> int:
@@ -235,6 +251,8 @@ class _Session:
     async def _verdict(self, message: _Message) -> bytes:
         message_id = new_message_id()
         queue_id = self.macros.get("i", "")
+        if self._looped(message, message_id, queue_id):
+            return _reply(replies.ROUTING_LOOP)
         ours = Envelope(message.mail_from, tuple(message.rcpt_tos), message.raw, peer=self.peer)
         started = time.perf_counter()
         result = await self.server.scanner(ours)
@@ -250,7 +268,7 @@ class _Session:
         )
         self.server.counters.count(action.value)
         if action is Action.DELIVER:
-            return protocol.accept()
+            return self._stamped(message_id) + protocol.accept()
         if action is Action.REJECT:
             return _reply(replies.REJECTED)
         if action is Action.TEMPFAIL:
@@ -264,6 +282,42 @@ class _Session:
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return protocol.discard()
+
+    def _looped(self, message: _Message, message_id: str, queue_id: str) -> bool:
+        """Whether the message is refused as a routing loop (logged with counts only)."""
+        stamp = self.server.stamp
+        if stamp is None:
+            return False
+        hops = stamp.hops(message.raw)
+        if not stamp.looped(hops):
+            return False
+        log.warning(
+            "routing loop refused",
+            message_id=message_id,
+            queue_id=queue_id,
+            stamps=hops.stamps,
+            hops=hops.received,
+        )
+        self.server.counters.count("loop")
+        return True
+
+    def _stamped(self, message_id: str) -> bytes:
+        """The stamp header's modification packet (b"" if none is to be or can be added)."""
+        stamp = self.server.stamp
+        if stamp is None or self.agreed is None:
+            return b""
+        return self.agreed.header_on_top(stamp.header, stamp.value("scanned", message_id))
+
+
+def quick_ack(writer: asyncio.StreamWriter) -> None:
+    """Acknowledge what was read at once.  Postfix writes its milter packets without
+    TCP_NODELAY, and with the SMFIP_NR_* events nothing is written back until the end of
+    the message: Nagle on its side then waits for our ACK, which Linux delays up to 40 ms
+    a packet.  TCP_QUICKACK lasts until the next read, so it is set after every read."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
 
 def _address(args: list[str]) -> str:

@@ -37,6 +37,7 @@ from gateway.review.model import READERS, REVIEWERS, AuditRecord, ReleaseOutcome
 from gateway.review.notify import Notifier, NotifySettings
 from gateway.scan import ScanResult
 from gateway.settings import Settings
+from gateway.stamp import Stamp
 from gateway.store import HeldMessage, HeldSummary, Status, Store
 from gateway.verdict import Severity
 
@@ -96,7 +97,8 @@ class Review:
         )
         # A try may take several upstream waits; no retry may start while one is going.
         retry_after = max(settings.release_retry, 5 * settings.upstream_timeout)
-        return cls(store, deliver, Notifier(notices, deliver), retry_after, rescan)
+        notifier = Notifier(notices, deliver)
+        return cls(store, deliver, notifier, retry_after, rescan, Stamp.from_settings(settings))
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class Review:
         notifier: Notifier | None = None,
         retry_after: float = 120.0,
         rescan: Rescanner | None = None,  # None: every release is direct
+        stamp: Stamp | None = None,  # None: released mail carries no stamp
     ) -> None:
         self.store = store
         self.deliver = deliver
@@ -112,6 +115,7 @@ class Review:
         self.retry_after = retry_after
         self._sending: set[str] = set()  # deliveries under way in this process
         self.rescan = rescan
+        self.stamp = stamp
 
     # -- reading ------------------------------------------------------------------------
 
@@ -266,9 +270,13 @@ class Review:
     async def _send(self, message: HeldMessage) -> ReleaseOutcome:
         stamp = format_datetime(dt.datetime.now(dt.UTC))
         header = f"X-Safe-Address-Released: {message.id}; released after review; {stamp}\r\n"
+        # On top, the gateway's stamp: a mail system that routes mail through the
+        # gateway (Exchange Online's transport rule) sends a release on, not back.
+        ours = b"" if self.stamp is None else self.stamp.line("released", message.id)
         self._sending.add(message.id)
         try:
-            await self.deliver(message.mail_from, message.rcpt_tos, header.encode() + message.raw)
+            raw = ours + header.encode() + message.raw
+            await self.deliver(message.mail_from, message.rcpt_tos, raw)
         except DeliveryError as exc:
             await self.store.execute(
                 "UPDATE messages SET attempts = attempts + 1 WHERE id = ?", (message.id,)

@@ -3,6 +3,12 @@
 What is scanned is what is relayed or held, byte for byte: the DATA with its line
 endings made canonical (``gateway.parse.canonical_line_endings``, the relay's own rule)
 and this gateway's ``Received:`` line on top, so the client's EHLO name is read too.
+The one thing added after the scan is the gateway's stamp (``gateway.stamp``), below
+the ``Received:`` line of a relayed message: a fixed line that attests the verdict.
+
+A message that has been round this gateway ``max_stamps`` times, or carries
+``hop_count_limit`` Received headers, is refused before the scan (``554 5.4.6``):
+sending it round once more would not end the loop.
 
 The reply to DATA is given only after the upstream accepted the message (its reply
 passed on), or the message is committed to the quarantine store, or the policy chose
@@ -30,6 +36,7 @@ from gateway.parse import canonical_line_endings
 from gateway.relay import UpstreamError, UpstreamPool, UpstreamSession
 from gateway.scan import ScanResult
 from gateway.smtp import replies
+from gateway.stamp import Stamp
 from gateway.store import HeldMessage, StoreError, new_message_id
 from gateway.verdict import Action
 
@@ -63,6 +70,7 @@ class GatewayHandler:
         max_recipients: int,
         trace_header: bool,
         on_relay: RelayObserver = lambda seconds, ok: None,
+        stamp: Stamp | None = None,  # None: no stamp, no loop check
     ) -> None:
         self.upstream = upstream
         self.scanner = scanner
@@ -71,6 +79,7 @@ class GatewayHandler:
         self.max_recipients = max_recipients
         self.trace_header = trace_header
         self.on_relay = on_relay
+        self.stamp = stamp
         self.counters = Counters()
 
     def _session(self, session: Session) -> UpstreamSession:
@@ -185,11 +194,15 @@ class GatewayHandler:
     ) -> str:
         # One reading: the line endings the relay would rewrite are rewritten now, the
         # trace header goes on before the scan, and those bytes are scanned, relayed
-        # and held, so nothing reaches the upstream that the scan did not read.
+        # and held, so nothing reaches the upstream that the scan did not read (but
+        # the stamp, our own fixed line, which says the scan let it through).
         message_id = new_message_id()
-        raw = self._traced(
-            session, canonical_line_endings(envelope.original_content or b""), message_id
-        )
+        content = canonical_line_endings(envelope.original_content or b"")
+        if self._looped(content, message_id):
+            await relay.reset()
+            return replies.ROUTING_LOOP
+        trace = self._trace(session, message_id)
+        raw = trace + content
         ours = Envelope(
             _sender(envelope.mail_from), tuple(envelope.rcpt_tos), raw, peer=str(session.peer)
         )
@@ -206,7 +219,8 @@ class GatewayHandler:
         )
         self.counters.count(action.value)
         if action is Action.DELIVER:
-            return await self._relay(relay, raw, message_id)
+            stamp = b"" if self.stamp is None else self.stamp.line("scanned", message_id)
+            return await self._relay(relay, trace + stamp + content, message_id)
         await relay.reset()
         if action is Action.REJECT:
             return replies.REJECTED
@@ -252,9 +266,26 @@ class GatewayHandler:
         log.info("relayed", message_id=message_id, upstream_id=upstream[1] if upstream else None)
         return replies.queued(message_id)
 
-    def _traced(self, session: Session, raw: bytes, message_id: str) -> bytes:
+    def _looped(self, content: bytes, message_id: str) -> bool:
+        """Whether the message is refused as a routing loop (logged with counts only)."""
+        if self.stamp is None:
+            return False
+        hops = self.stamp.hops(content)
+        if not self.stamp.looped(hops):
+            return False
+        log.warning(
+            "routing loop refused",
+            message_id=message_id,
+            stamps=hops.stamps,
+            hops=hops.received,
+        )
+        self.counters.count("loop")
+        return True
+
+    def _trace(self, session: Session, message_id: str) -> bytes:
+        """This gateway's ``Received:`` line (b"" when ``trace_header`` is off)."""
         if not self.trace_header:
-            return raw
+            return b""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")
         stamp = format_datetime(datetime.now(UTC))
@@ -262,7 +293,7 @@ class GatewayHandler:
             f"Received: from {helo} ([{peer}])\r\n\tby {self.hostname} "
             f"(Safe-Address Gateway) with ESMTP id {message_id};\r\n\t{stamp}\r\n"
         )
-        return header.encode("ascii", "replace") + raw
+        return header.encode("ascii", "replace")
 
 
 # The queue id in an upstream's 250 reply: Postfix "queued as 4Xy...", Exim "OK id=...".

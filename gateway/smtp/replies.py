@@ -23,6 +23,7 @@ CANNOT_VRFY = "252 2.5.0 Cannot VRFY user, but will accept message and attempt d
 REJECTED = "550 5.7.1 Message refused by policy"
 TEMPFAIL = "451 4.7.1 Message deferred by policy, try again later"
 MESSAGE_TOO_BIG = "552 5.3.4 Message too big for the gateway"
+ROUTING_LOOP = "554 5.4.6 Routing loop detected"  # RFC 3463: X.4.6, routing loop
 
 
 def queued(message_id: str) -> str:

@@ -37,6 +37,10 @@ from tests.integration.support import MARK, SAFE_ADDRESS
 
 GATEWAY_NAME = "gateway.council.test"
 STAMP = f"by {GATEWAY_NAME} (Safe-Address Gateway) with ESMTP id Q".encode()
+# The loop-protection stamp (gateway.stamp): header, and what its value starts with.
+STAMP_HEADER = b"X-Safe-Address-Gateway: "
+STAMP_VALUE = f"scanned by {GATEWAY_NAME}; id=".encode()
+MAX_STAMPS = 3
 SENDER = "officer@council.example.gov.uk"
 PARTNER = "someone@partner.example"
 
@@ -230,6 +234,90 @@ def test_a_message_already_stamped_is_scanned_again(
     _send(gateway.port, context, stamp + outgoing(PARTNER, "See you Tuesday."))
     assert relayed_before + 1 == handler.counter
     assert 2 == handler.messages[-1].content.count(STAMP)
+
+
+def _stamps(content: bytes) -> list[bytes]:
+    """The values of the stamp headers in ``content``'s header block."""
+    head = content.split(b"\r\n\r\n", 1)[0]
+    return [
+        line.removeprefix(STAMP_HEADER)
+        for line in head.split(b"\r\n")
+        if line.startswith(STAMP_HEADER)
+    ]
+
+
+def _prestamped(count: int, host: str = GATEWAY_NAME) -> bytes:
+    """``count`` stamps as the gateway ``host`` writes them, as a loop would leave them."""
+    line = (
+        STAMP_HEADER
+        + f"scanned by {host}; id=0123456789abcdef; Sat, 05 Dec 2026 14:00:00 +0000\r\n".encode()
+    )
+    return line * count
+
+
+def test_delivered_mail_carries_exactly_one_loop_stamp(
+    pki: Pki, smarthost: tuple[Gateway, SinkHandler]
+) -> None:
+    """One ``X-Safe-Address-Gateway: scanned by <hostname>; id=<id>; <date>`` line,
+    the id the one the client was given, below the Received line, above the message."""
+    gateway, handler = smarthost
+    data = outgoing(PARTNER, "The bins go out on Tuesday.", subject="Loop stamp")
+    context = _connector(pki, pki.connector_cert, pki.connector_key)
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=20) as client:
+        client.starttls(context=context)
+        client.ehlo("exchange.test")
+        client.mail(SENDER)
+        client.rcpt(PARTNER)
+        code, reply = client.data(data)
+    assert 250 == code
+    message_id = reply.decode().rsplit(" ", 1)[1]
+    content = handler.messages[-1].content
+    (stamp,) = _stamps(content)
+    assert stamp.startswith(STAMP_VALUE + message_id.encode() + b"; ")
+    assert content.startswith(b"Received: from ")
+    assert content.endswith(b"\r\n" + data)
+
+
+def test_mail_already_carrying_the_loop_stamp_is_scanned_again(
+    pki: Pki, smarthost: tuple[Gateway, SinkHandler]
+) -> None:
+    """The stamp is no pass: below max_stamps, a leak with our stamp is held; a clean
+    one is relayed with one stamp more."""
+    gateway, handler = smarthost
+    context = _connector(pki, pki.connector_cert, pki.connector_key)
+    prior = _prestamped(MAX_STAMPS - 1)
+    held_before, relayed_before = len(held_messages(gateway.data_dir)), handler.counter
+    _send(gateway.port, context, prior + outgoing(MARK, f"She lives at {SAFE_ADDRESS}."), MARK)
+    assert relayed_before == handler.counter
+    assert held_before + 1 == len(held_messages(gateway.data_dir))
+    _send(gateway.port, context, prior + outgoing(PARTNER, "See you Tuesday."))
+    assert relayed_before + 1 == handler.counter
+    assert MAX_STAMPS == len(_stamps(handler.messages[-1].content))
+
+
+def test_mail_stamped_max_stamps_times_is_refused_as_a_loop_and_never_relayed(
+    pki: Pki, smarthost: tuple[Gateway, SinkHandler]
+) -> None:
+    """max_stamps of ours: 554 5.4.6, nothing relayed or held, one log line with counts
+    and no content; other gateways' stamps do not count."""
+    gateway, handler = smarthost
+    context = _connector(pki, pki.connector_cert, pki.connector_key)
+    held_before, relayed_before = len(held_messages(gateway.data_dir)), handler.counter
+    body = outgoing(PARTNER, "Looping round.", subject="Loop")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        _send(gateway.port, context, _prestamped(MAX_STAMPS) + body)
+    assert (554, b"5.4.6 Routing loop detected") == (
+        refused.value.smtp_code,
+        refused.value.smtp_error,
+    )
+    assert relayed_before == handler.counter
+    assert held_before == len(held_messages(gateway.data_dir))
+    logs = gateway.logs()
+    assert "routing loop refused" in logs
+    assert "Looping round" not in logs
+    others = _prestamped(MAX_STAMPS, host="gateway.other.test")
+    assert {} == _send(gateway.port, context, others + body)
+    assert relayed_before + 1 == handler.counter
 
 
 # --------------------------------------------------------------- Postfix as the connector

@@ -208,7 +208,9 @@ def test_clean_message_arrives_unchanged_but_for_a_trace_header(mail_path: Path_
     mail_path.pf.wait_queue_empty()
 
     assert (LANDLORD,) == arrived.rcpt_to
-    assert [] == added_headers(msg, arrived.data)  # body and headers as sent
+    # body and headers as sent; added, the gateway's loop stamp (gateway.stamp)
+    ((name, value),) = added_headers(msg, arrived.data)
+    assert ("x-safe-address-gateway", "scanned by ") == (name, value[:11])
     # The gateway's trace header is a Received: line of its own, beside Postfix's.
     traces = [r for r in arrived.message.get_all("Received", []) if "(Postfix)" not in r]
     assert 1 == len(traces), arrived.data.decode(errors="replace")
