@@ -56,6 +56,8 @@ REPO = Path(__file__).resolve().parents[3]
 GATEWAY_BIN = REPO / ".venv" / "bin" / "gateway"
 REGISTER = REPO.parent / "shared" / "contracts" / "register.example.yaml"
 INTERNAL_DOMAIN = "council.example.gov.uk"
+TEAM_ALIAS = f"tenancy-team@{INTERNAL_DOMAIN}"  # virtual_alias_maps: -> ALIASED_CONTACT
+ALIASED_CONTACT = "mark.whitmore@example.com"  # restricted contact of case DA-2025-0142
 
 Mode = Literal["plain", "before-queue", "after-queue"]
 
@@ -341,6 +343,13 @@ _REINJECT_COMMON = """\
 """
 
 
+# after-queue re-injection: recipients were checked and rewritten, header/body checks
+# and milters ran, when the message was first queued; none of it again
+_AFTER_QUEUE_REINJECT_OVERRIDES = ",".join(
+    ("no_unknown_recipient_checks", "no_header_body_checks", "no_milters", "no_address_mappings")
+)
+
+
 def master_cf(
     mode: Mode, listen_port: int, gateway_port: int | None, reinject_port: int | None
 ) -> str:
@@ -371,10 +380,10 @@ def master_cf(
     return (
         text
         + f"""\
-# incoming: mail is queued, then content_filter hands it to the gateway
+# incoming: mail is queued (its recipients rewritten: aliases, BCC maps), then
+# content_filter hands it to the gateway, which scans the recipients as rewritten
 {HOST}:{listen_port} inet n - n - - smtpd
         -o syslog_name=postfix/in
-        -o receive_override_options=no_address_mappings
 # the dedicated transport that delivers queued mail to the gateway
 gateway-filter unix - - n - 10 smtp
         -o syslog_name=postfix/gateway-filter
@@ -387,7 +396,7 @@ gateway-filter unix - - n - 10 smtp
         -o syslog_name=postfix/reinject
         -o content_filter=
 {_REINJECT_COMMON}\
-        -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+        -o receive_override_options={_AFTER_QUEUE_REINJECT_OVERRIDES}
 """
     )
 
@@ -422,6 +431,9 @@ def main_cf(root: Path, mode: Mode, relay_port: int, gateway_port: int | None) -
         "bounce_queue_lifetime = 0",
         "soft_bounce = no",
     ]
+    if mode != "plain":
+        # an internal-looking alias that Postfix rewrites to a restricted contact
+        lines.append(f"virtual_alias_maps = texthash:{root}/etc/virtual")
     if mode == "after-queue":
         assert gateway_port
         lines += [
@@ -463,6 +475,7 @@ class Postfix:
         (self.config_dir / "master.cf").write_text(
             master_cf(self.mode, self.listen_port, self.gateway_port, self.reinject_port)
         )
+        (self.config_dir / "virtual").write_text(f"{TEAM_ALIAS} {ALIASED_CONTACT}\n")
         (self.root / "queue").mkdir()
         data = self.root / "data"
         data.mkdir()

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from .harness import (
+    ALIASED_CONTACT,
     HOST,
     REGISTER,
+    TEAM_ALIAS,
     Gateway,
     Mode,
     Postfix,
@@ -250,6 +252,31 @@ def test_leaking_message_is_held_and_never_reaches_the_sink(mail_path: Path_) ->
     held = quarantined(mail_path.gw, candidates)
     assert 1 == len(held), f"gateway replies {client_replies}, candidates {candidates}"
     assert len(sent) == len(arrived) + len(held)
+
+
+def test_recipients_are_scanned_as_postfix_rewrote_them(mail_path: Path_) -> None:
+    """A leak to an internal-looking alias that virtual_alias_maps rewrites to the
+    restricted contact.  After-queue, cleanup rewrites the recipients before the
+    content_filter, so the gateway scans the contact and holds the message; before-queue,
+    the gateway sees the recipients as the client gave them (deploy/postfix/
+    before-queue.md says so), and the alias, an internal address, is delivered."""
+    assert ALIASED_CONTACT == MARK
+    leak = build_mail(to=[TEAM_ALIAS], subject="New address", body=f"It is {SAFE_ADDRESS}.\n")
+    code, reply = send(mail_path.in_port, leak, [TEAM_ALIAS])
+    assert 250 == code, reply
+    mail_path.pf.wait_queue_empty()
+    if mail_path.mode == "before-queue":
+        (arrived,) = mail_path.sink.wait_for(1)
+        assert (MARK,) == arrived.rcpt_to
+        return
+    wait_until(
+        lambda: len(gateway_replies(mail_path.pf, mail_path.gateway_port)) >= 1,
+        30,
+        "Postfix to log the gateway's reply",
+    )
+    assert [] == mail_path.sink.messages(), "the rewritten leak reached the sink"
+    replies = gateway_replies(mail_path.pf, mail_path.gateway_port)
+    assert 1 == len(quarantined(mail_path.gw, held_ids(replies, mail_path.pf))), replies
 
 
 def test_null_sender_mail_is_relayed_with_the_null_sender(mail_path: Path_) -> None:
