@@ -28,9 +28,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Literal
 
+import structlog
+
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
+log = structlog.get_logger("gateway.stamp")
 Verb = Literal["scanned", "released"]
 # The host named by a stamp: "scanned by HOST;" or "released by HOST;", any case.
 _NAMED = re.compile(rb"\s*(?:scanned|released)\s+by\s+([^\s;]+)", re.IGNORECASE)
@@ -89,6 +92,18 @@ class Stamp:
     def looped(self, hops: Hops) -> bool:
         """Round too often: refuse it rather than send it round once more."""
         return hops.stamps >= self.max_stamps or hops.received >= self.hop_count_limit
+
+
+def loop_refused(stamp: Stamp | None, raw: bytes, **ids: str) -> bool:
+    """Whether ``raw`` is refused as a routing loop (never with no stamp configured);
+    logged with the counts and the given ids only."""
+    if stamp is None:
+        return False
+    hops = stamp.hops(raw)
+    if not stamp.looped(hops):
+        return False
+    log.warning("routing loop refused", stamps=hops.stamps, hops=hops.received, **ids)
+    return True
 
 
 def _headers(raw: bytes) -> list[tuple[bytes, bytes]]:

@@ -35,7 +35,7 @@ from gateway.milter import protocol
 from gateway.scan import ScanResult
 from gateway.smtp import replies
 from gateway.smtp.handler import Counters, Holder, held_message
-from gateway.stamp import Stamp
+from gateway.stamp import Stamp, loop_refused
 from gateway.store import StoreError, new_message_id
 from gateway.verdict import Action
 
@@ -251,7 +251,8 @@ class _Session:
     async def _verdict(self, message: _Message) -> bytes:
         message_id = new_message_id()
         queue_id = self.macros.get("i", "")
-        if self._looped(message, message_id, queue_id):
+        if loop_refused(self.server.stamp, message.raw, message_id=message_id, queue_id=queue_id):
+            self.server.counters.count("loop")
             return _reply(replies.ROUTING_LOOP)
         ours = Envelope(message.mail_from, tuple(message.rcpt_tos), message.raw, peer=self.peer)
         started = time.perf_counter()
@@ -282,24 +283,6 @@ class _Session:
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return protocol.discard()
-
-    def _looped(self, message: _Message, message_id: str, queue_id: str) -> bool:
-        """Whether the message is refused as a routing loop (logged with counts only)."""
-        stamp = self.server.stamp
-        if stamp is None:
-            return False
-        hops = stamp.hops(message.raw)
-        if not stamp.looped(hops):
-            return False
-        log.warning(
-            "routing loop refused",
-            message_id=message_id,
-            queue_id=queue_id,
-            stamps=hops.stamps,
-            hops=hops.received,
-        )
-        self.server.counters.count("loop")
-        return True
 
     def _stamped(self, message_id: str) -> bytes:
         """The stamp header's modification packet (b"" if none is to be or can be added)."""

@@ -36,7 +36,7 @@ from gateway.parse import canonical_line_endings
 from gateway.relay import UpstreamError, UpstreamPool, UpstreamSession
 from gateway.scan import ScanResult
 from gateway.smtp import replies
-from gateway.stamp import Stamp
+from gateway.stamp import Stamp, loop_refused
 from gateway.store import HeldMessage, StoreError, new_message_id
 from gateway.verdict import Action
 
@@ -198,7 +198,8 @@ class GatewayHandler:
         # the stamp, our own fixed line, which says the scan let it through).
         message_id = new_message_id()
         content = canonical_line_endings(envelope.original_content or b"")
-        if self._looped(content, message_id):
+        if loop_refused(self.stamp, content, message_id=message_id):
+            self.counters.count("loop")
             await relay.reset()
             return replies.ROUTING_LOOP
         trace = self._trace(session, message_id)
@@ -265,22 +266,6 @@ class GatewayHandler:
         upstream = _UPSTREAM_ID.search(reply)
         log.info("relayed", message_id=message_id, upstream_id=upstream[1] if upstream else None)
         return replies.queued(message_id)
-
-    def _looped(self, content: bytes, message_id: str) -> bool:
-        """Whether the message is refused as a routing loop (logged with counts only)."""
-        if self.stamp is None:
-            return False
-        hops = self.stamp.hops(content)
-        if not self.stamp.looped(hops):
-            return False
-        log.warning(
-            "routing loop refused",
-            message_id=message_id,
-            stamps=hops.stamps,
-            hops=hops.received,
-        )
-        self.counters.count("loop")
-        return True
 
     def _trace(self, session: Session, message_id: str) -> bytes:
         """This gateway's ``Received:`` line (b"" when ``trace_header`` is off)."""
