@@ -55,15 +55,17 @@ from benchmarks.smtp_load import (
     GATEWAY,
     INTERNAL,
     SENDER,
+    TARGET_HALF_P99_MS,
+    TARGET_RATIO,
     Result,
     cpu_seconds,
     free_port,
     load,
+    stop_gateway,
     write_register,
 )
 
 HOST = "127.0.0.1"
-TARGET_RATIO, TARGET_HALF_P99_MS = 0.6, 20.0
 TOOLS_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/usr/lib/postfix/sbin"
 MESG = re.compile(rb"mesg=(\d+)")
 COUNTER = re.compile(rb"(\d+)\r")
@@ -433,13 +435,8 @@ class Rig:
         return [*pids, *([master] if master else [])]
 
     def stop(self) -> None:
-        if self.gateway is not None and self.gateway.poll() is None:
-            self.gateway.send_signal(signal.SIGTERM)
-            try:
-                self.gateway.wait(30)
-            except subprocess.TimeoutExpired:
-                self.gateway.kill()
-                self.gateway.wait(5)
+        if self.gateway is not None:
+            stop_gateway(self.gateway)
         if self.postfix is not None:
             self.postfix.stop()
         if self.accept_all is not None and self.accept_all.is_alive():

@@ -187,6 +187,17 @@ def write_register(path: Path, size: int) -> None:
         json.dump({"version": 1, "cases": cases}, out)
 
 
+def stop_gateway(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (it finishes mail in flight), SIGKILL after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 @dataclass
 class Servers:
     """Everything started for one run; ``stop`` ends all of it, whatever happened."""
@@ -201,13 +212,8 @@ class Servers:
     gateway_log: Path | None = None
 
     def stop(self) -> None:
-        if self.gateway is not None and self.gateway.poll() is None:
-            self.gateway.send_signal(signal.SIGTERM)
-            try:
-                self.gateway.wait(30)
-            except subprocess.TimeoutExpired:
-                self.gateway.kill()
-                self.gateway.wait(5)
+        if self.gateway is not None:
+            stop_gateway(self.gateway)
         for process in self.processes:
             if process.is_alive():
                 process.terminate()
