@@ -250,7 +250,7 @@ def _addresses(words: list[str], marked: list[int], seg: int) -> Iterator[Probe]
                 continue
             if i < j - 1:
                 for house, first in _houses(words, i, j):
-                    yield from _address_probes(house, kind, words[first:j], seg, i, j)
+                    yield from address_probes(house, kind, words[first:j], seg, i, j)
             break
 
 
@@ -279,10 +279,10 @@ def _leading(words: list[str], j: int, kind: str, seg: int) -> Iterator[Probe]:
         name = words[j + 1 : j + 1 + width]
         if len(name) < width or name[-1][0].isdigit():
             return
-        yield from _address_probes(house, kind, name, seg, i, j + width)
+        yield from address_probes(house, kind, name, seg, i, j + width)
 
 
-def _address_probes(
+def address_probes(
     house: str, kind: str, name: list[str], seg: int, i: int, j: int
 ) -> Iterator[Probe]:
     street = "".join(name)

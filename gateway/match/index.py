@@ -25,6 +25,7 @@ from gateway.match.keys import Code
 from gateway.register import address as A
 from gateway.register import normalise as N
 from gateway.register.model import Case, ProtectedLocation, ProtectedPerson, RestrictedContact
+from gateway.register.ocrread import loose_skeleton
 
 Postings = npt.NDArray[np.int64]
 Keys = npt.NDArray[np.uint64]
@@ -152,6 +153,15 @@ class Index:
         # Every word a text finder starts from, for one pass over a text's words.
         self.anchors = self.given | self.generic | A.STREET_TYPES.keys() | N.MONTH_WORDS
         self.record = functools.lru_cache(maxsize=4096)(self._record)
+
+    @functools.cached_property
+    def street_skeletons(self) -> dict[str, frozenset[str]]:
+        """Protected streets' words by how OCR may write them (``loose_skeleton``), for
+        OCR'd text: ``Wl|clmoor`` is ``wildmoor``.  Made on the first OCR'd text."""
+        out: dict[str, set[str]] = {}
+        for word in self.streets:
+            out.setdefault(loose_skeleton(word), set()).add(word)
+        return {skeleton: frozenset(words) for skeleton, words in out.items()}
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its arrays, records, token sets and hashing key (built once, sent

@@ -94,8 +94,9 @@ def readings(
         if reading is not None:
             out.probes += _postcodes(reading, seg)
         out.probes += _emails(folded, seg)
+        out.probes += _addresses(index, folded, seg)
         if index.streets:
-            out.probes += _streets(index.streets, folded, seg)
+            out.probes += _streets(index, folded, seg)
     return out
 
 
@@ -105,27 +106,86 @@ def _postcodes(reading: ocrread.Reading, seg: int) -> Iterator[C.Probe]:
             yield C.Probe(K.postcode_key(code), "postcode", seg, start, end)
 
 
-def _streets(streets: frozenset[str], folded: str, seg: int) -> Iterator[C.Probe]:
+# What a letter in a house number may have been printed as (folded: ``Q`` and ``q``,
+# ``B`` and ``b``, ``G`` and ``g`` are one letter here, so each has both digits).
+_HOUSE_DIGITS = {"o": "0", "d": "0", "q": "09", "l": "1", "i": "1", "s": "5", "z": "2"}
+_HOUSE_DIGITS |= {"b": "86", "g": "69"}
+_HOUSE_LIKE_RE = re.compile(
+    f"(?=.*[0-9])[0-9{''.join(_HOUSE_DIGITS)}]{{1,4}}|[{''.join(_HOUSE_DIGITS)}]{{1,3}}"
+)
+
+
+def _addresses(index: Index, folded: str, seg: int) -> Iterator[C.Probe]:
+    """An address OCR wrote in a way ``content``'s probes miss: a building number
+    with a letter for a digit that the reading kept as a letter (``12Z``, ``4q``: a
+    suffix may be either; ``B``, ``lS`` or ``IOO`` alone), or a protected street's last word
+    with up to two of OCR's confusions (``Elrnwoocl Mews``): the probes of each number
+    and name it may have been, beside ``content``'s for it as written."""
+    words = N.folded_tokens(folded)
+    for j, word in enumerate(words):
+        kind = A.STREET_TYPES.get(word)
+        if kind is None or kind in A.LEADING_TYPES or j < 2:
+            continue
+        for i in range(j - 2, max(-1, j - 7), -1):
+            if words[i + 1][0].isdigit():
+                break  # a street name starts with a word
+            if not _HOUSE_LIKE_RE.fullmatch(words[i]):
+                continue
+            token, first = words[i], "".join(words[i + 1 : j - 1])
+            houses = ((token,) if A.HOUSE_RE.fullmatch(token) else ()) + _house_numbers(token)
+            names = ["".join(words[i + 1 : j])]
+            names += [first + form for form in _street_words(index, words[j - 1])]
+            for house, name in product(houses, names):
+                if (house, name) != (token, names[0]):  # content's probe
+                    yield from C.address_probes(house, kind, [name], seg, i, j)
+            break
+
+
+@functools.lru_cache(maxsize=1024)
+def _house_numbers(token: str) -> tuple[str, ...]:
+    """The numbers a house-number-like token may have been printed as (not itself)."""
+    choices = [_HOUSE_DIGITS.get(char, char) for char in token]
+    numbers = {"".join(digits) for digits in product(*choices)}
+    return tuple(sorted(n for n in numbers - {token} if n[0] != "0"))
+
+
+def _streets(index: Index, folded: str, seg: int) -> Iterator[C.Probe]:
     """A protected street named without a number, its name's word next to the
-    descriptor as OCR misread it (``Kingfisher Road`` as ``Kingfislier Road``): the
-    probes ``content`` makes for the name as printed."""
+    descriptor as OCR misread it (``Kingfisher Road`` as ``Kingfislier Road``), or that
+    word broken in two (``Clay Gurn Road``): the probes ``content`` makes for the name
+    as printed."""
     words = N.folded_tokens(folded)
     for j, word in enumerate(words):
         kind = A.STREET_TYPES.get(word)
         if kind is None:
             continue
-        at = j + 1 if kind in A.LEADING_TYPES else j - 1
-        if not 0 <= at < len(words) or words[at] in streets or words[at][0].isdigit():
+        if kind in A.LEADING_TYPES:
+            at = j + 1
+            if at < len(words) and not words[at][0].isdigit():
+                for name in _street_words(index, words[at]):
+                    yield C.Probe(K.street_key(kind, name), "street", seg, j, at)
             continue
-        for name in (form for form in _word_forms(words[at]) if form in streets):
-            if kind in A.LEADING_TYPES:
-                yield C.Probe(K.street_key(kind, name), "street", seg, j, at)
-                continue
-            for i in range(at, max(-1, at - 5), -1):
-                if words[i][0].isdigit():
-                    break
-                street = "".join(words[i:at]) + name
-                yield C.Probe(K.street_key(kind, street), "street", seg, i, j)
+        for first in (j - 1, j - 2):  # the name's last word, or its last two run together
+            if first < 0 or words[first][0].isdigit():
+                break
+            last = "".join(words[first:j])
+            if last in index.streets:
+                continue  # ``content``'s probe
+            for name in _street_words(index, last):
+                for i in range(first, max(-1, first - 5), -1):
+                    if words[i][0].isdigit():
+                        break
+                    street = "".join(words[i:first]) + name
+                    yield C.Probe(K.street_key(kind, street), "street", seg, i, j)
+
+
+def _street_words(index: Index, word: str) -> set[str]:
+    """The protected streets' words ``word`` may be as OCR wrote it (not itself): up
+    to two of OCR's confusions undone, or the same skeleton (``Wl|clmoor``)."""
+    found = {form for form in _word_forms(word) if form in index.streets}
+    found |= index.street_skeletons.get(ocrread.loose_skeleton(word), frozenset())
+    found.discard(word)
+    return found
 
 
 @functools.lru_cache(maxsize=4096)
@@ -133,13 +193,15 @@ def _word_forms(word: str) -> frozenset[str]:
     return frozenset(email_forms(word))
 
 
-# Where OCR may have changed an address's letters, and what they may have been.
-_SITES_RE = re.compile("(?=(rn|cl|vv|li|[mdwh01lio5s]))")  # overlapping: ``li`` and ``i``
+# Where OCR may have changed an address's letters, and what they may have been: a
+# pair read for one letter, its l or i perhaps read as a lookalike too (``sara1i`` for
+# ``sarah``), and single letters.
+_PAIR_FORMS = {"rn": ("m",), "vv": ("w",)}
+_PAIR_FORMS |= {f"c{ell}": ("d",) for ell in "l1i"}
+_PAIR_FORMS |= {f"{ell}{i}": ("h",) for ell in "l1i" for i in "il1"}
+_SITES_RE = re.compile(f"(?=({'|'.join(_PAIR_FORMS)}|[mdwh01lio5sq968]))")  # overlapping
 _SITE_FORMS = {
-    "rn": ("m",),
-    "cl": ("d",),
-    "vv": ("w",),
-    "li": ("h",),
+    **_PAIR_FORMS,
     "m": ("rn",),
     "d": ("cl",),
     "w": ("vv",),
@@ -151,6 +213,10 @@ _SITE_FORMS = {
     "i": ("l", "1"),
     "5": ("s",),
     "s": ("5",),
+    "q": ("g",),
+    "9": ("g",),
+    "6": ("b",),
+    "8": ("b",),
 }
 #: changes tried together in one email address (OCR garbles a few characters)
 MAX_EMAIL_CHANGES = 2

@@ -33,8 +33,11 @@ _RUN = re.compile(rb"[0O]*")
 #: a maximal run of class bytes holding a digit beside a lookalike
 _MIXED_RUN = re.compile(rb"[0O]*(?:0O|O0)[0O]*")
 _FEW_RUNS = 16
-#: the inward half of a postcode right after a run: the run is its outward half
-_INWARD_AFTER = re.compile(r"[ \t]{0,3}[0-9][A-Za-z]{2}(?![A-Za-z0-9])")
+#: what comes before a word's rest: a mark inside it, or a hyphen at a line's end
+_WORD_GOES_ON_RE = re.compile("[A-Za-z](?:['\u2019`]|-[ \t]*\r?\n[ \t]*)$")
+#: the inward half of a postcode right after a run (a letter in it perhaps OCR's digit:
+#: ``1R5``): the run is its outward half
+_INWARD_AFTER = re.compile(r"[ \t]{0,3}[0-9](?=[0-9]?[A-Za-z])[A-Za-z0-9]{2}(?![A-Za-z0-9])")
 # Reading-table work is done in chunks; a chunk with more than one run per _DENSE
 # characters is translated whole.
 _CHUNK = 1 << 16
@@ -128,9 +131,11 @@ def _digit_runs(text: str) -> str:
     for start, end in _mixed_runs(classes):
         if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
             continue  # part of a word: ``lo1`` in ``hello1``
+        if _WORD_GOES_ON_RE.search(text, max(0, start - 8), start):
+            continue  # after a mark inside a word, or its hyphen: ``Fernh'1ll``, ``Fernh-\n1ll``
         run = text[start:end]
-        if run[0].isalpha() and _INWARD_AFTER.match(text, end):
-            continue  # a postcode's outward code (``OL1 1AA``, ``L10 4BT``): letters
+        if len(run) <= 4 and _INWARD_AFTER.match(text, end):
+            continue  # a postcode's outward code (``OL1 1AA``; ``5O1 0AA`` is ``SO1``)
         out += (text[done:start], run.translate(_AS_DIGITS))
         done = end
     out.append(text[done:])

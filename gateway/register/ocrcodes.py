@@ -50,19 +50,62 @@ MAX_POSTCODE_CHANGES = 3
 _MAX_PRODUCT = 256
 
 
-def postcode_readings(outward: str, inward: str) -> tuple[str, ...] | None:
-    """The postcodes an OCR'd pair of tokens may be, canonical, fewest changes first:
-    None when it is one as written; empty when it cannot be one, or when nothing in it
-    says it is meant as one (a number, a lower-case word: a postcode is in capitals)."""
+def postcode_readings(outward: str, inward: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The postcodes an OCR'd pair of tokens may be, canonical: those with the fewest
+    changes, and those with one change more (``0Ab``: ``0AB``, then ``0AG`` as ``b``
+    for ``6`` for ``G``).  None when it is one as written; empty when it cannot be one,
+    or when nothing in it says it is meant as one (a number, a lower-case word: a
+    postcode is in capitals)."""
     if _valid(outward.upper(), inward.upper()) and outward[0].isalpha():
         return None
+    if not _says_postcode(outward, inward):
+        return (), ()
+    found = _scored(outward, inward)
+    if not found:
+        return (), ()
+    fewest = min(found.values())
+    best = tuple(sorted(code for code, n in found.items() if n == fewest))
+    return best, tuple(sorted(code for code, n in found.items() if n == fewest + 1))
+
+
+def _says_postcode(outward: str, inward: str) -> bool:
+    """Whether anything in an OCR'd pair says it is meant as a postcode: letters where
+    an inward code has them, or an outward code before a digit-like inward one
+    (``SW1A 556``, ``M5 S66``); an outward code of digits only before an inward code's
+    letters, one perhaps a digit's lookalike (``51 0AA``: ``S1 0AA``; ``513 45L``).
+    Not a number (``110 100``, a phone's ``9231Z5``), nor words (lower case that is no
+    digit's lookalike, and no digit; more lower case than capitals)."""
     both = outward + inward
-    has_digit = any(c.isdigit() for c in both)
-    lower_words = any(c.islower() and c not in AS_DIGIT for c in both)
-    if lower_words and not has_digit:
-        return ()
-    if not any(c.isalpha() for c in inward[1:]) or not any(c.isalpha() for c in outward):
-        return ()  # ``110 100``, ``9231Z5`` (a phone's digits) are not postcodes
+    if not any(c.isdigit() for c in both) and any(c.islower() and c not in AS_DIGIT for c in both):
+        return False
+    if sum(c.islower() for c in both) > sum(c.isupper() for c in both):
+        return False  # a word's end and the next word's start (``Mi llb``)
+    if not any(c.isalpha() for c in outward):
+        unit = [{c} if c.isalpha() else set(AS_CAPITALS.get(c, "")) for c in inward[1:].upper()]
+        first = inward[:1]
+        return (
+            (first in _DIGITS or first in AS_DIGIT)
+            and any(c.isalpha() for c in inward[1:])
+            and all(letters & _UNIT for letters in unit)
+        )
+    area = outward[0] if outward[0].isalpha() else AS_CAPITALS.get(outward[0], "?")[:1]
+    read = area + "".join(AS_DIGIT.get(c, c) for c in outward[1:])  # ``WlA``, ``DLI0``, ``5W1A``
+    return any(c.isalpha() for c in inward) or any(
+        _valid_outward(form.upper()) for form in (outward, read)
+    )
+
+
+def lookalike_postcodes(outward: str, inward: str) -> tuple[str, ...]:
+    """The other postcodes a valid one reads as with one character read as its
+    lookalike (``L56 3QT``: ``LS6 3QT``; ``Ml8 6DH``, read ``ML8``: ``M18 6DH``; ``DL1``:
+    ``OL1``; ``7Yb``, read ``7YB``: ``7YG``), as OCR wrote it, its case kept."""
+    return tuple(sorted(code for code, n in _scored(outward, inward).items() if n == 1))
+
+
+def _scored(outward: str, inward: str) -> dict[str, int]:
+    """Every postcode the pair may be with up to ``MAX_POSTCODE_CHANGES`` of OCR's
+    confusions undone, and how many."""
+    both = outward + inward
     found: dict[str, int] = {}
     for form in _OUTWARD.get(len(outward), ()):
         options = [_options(c, kind) for c, kind in zip(both, form + "NUU", strict=True)]
@@ -76,22 +119,7 @@ def postcode_readings(outward: str, inward: str) -> tuple[str, ...] | None:
             changes = sum(n for _, n in picked)
             if changes <= MAX_POSTCODE_CHANGES and _area_fits(code[: len(outward)], form):
                 found[code] = min(changes, found.get(code, changes))
-    if not found:
-        return ()
-    fewest = min(found.values())
-    return tuple(sorted(code for code, n in found.items() if n == fewest))
-
-
-def lookalike_postcodes(outward: str, inward: str) -> tuple[str, ...]:
-    """The other postcodes a valid one reads as when one character of its outward code
-    is the lookalike of the other class (``L56 3QT``: ``LS6 3QT``)."""
-    found = set()
-    for at, char in enumerate(outward):
-        for other in AS_CAPITALS.get(char, "") if char.isdigit() else AS_DIGIT.get(char, ""):
-            changed = outward[:at] + other + outward[at + 1 :]
-            if _valid(changed, inward):
-                found.add(changed + inward)
-    return tuple(sorted(found))
+    return found
 
 
 def _options(char: str, kind: str) -> list[tuple[str, int]]:
@@ -106,17 +134,29 @@ def _options(char: str, kind: str) -> list[tuple[str, int]]:
         return [(c, 1) for c in AS_CAPITALS.get(char, "") if c in allowed]
     upper = char.upper()
     same = [(upper, 0)] if upper in allowed else []
-    return same + [(c, 1) for c in _CAPITAL_ALTS.get(upper, "") if c in allowed]
+    alts = _CAPITAL_ALTS.get(upper, "")
+    if char.islower():  # what OCR writes for a digit it took a capital for (``b``: ``6``, ``G``)
+        alts += AS_CAPITALS.get(AS_DIGIT.get(char, ""), "")
+    return same + [(c, 1) for c in dict.fromkeys(alts) if c in allowed and c != upper]
 
 
 def _valid(outward: str, inward: str) -> bool:
     """A postcode PAF allows (and in a real area), written as given."""
-    if len(inward) != 3 or inward[0] not in _DIGITS or not set(inward[1:]) <= _UNIT:
-        return False
+    return _valid_inward(inward) and inward[0] in _DIGITS and _valid_outward(outward)
+
+
+def _valid_outward(outward: str) -> bool:
     return any(
         _area_fits(outward, form) and all(map(_fits, outward, form))
         for form in _OUTWARD.get(len(outward), ())
     )
+
+
+def _valid_inward(inward: str) -> bool:
+    """Three characters, a digit (or what OCR writes for one) then two unit letters."""
+    first = inward[:1]
+    digit = first in _DIGITS or first in AS_DIGIT
+    return len(inward) == 3 and digit and set(inward[1:]) <= _UNIT
 
 
 def _fits(char: str, kind: str) -> bool:

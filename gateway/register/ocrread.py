@@ -49,18 +49,42 @@ _POSTCODE_RE = re.compile(
     rf"([{_DIGITISH}][{_CHARS}]{{2}})"
     rf"(?![{_CHARS}])"
 )
-# Hyphen at a line's end inside a word; line breaks; marks inside a word.
+# Hyphen at a line's end inside a word; line breaks; marks inside a word (before a
+# digit OCR wrote for a letter, quotes only: ``Drive,5heffield`` lost a space).
 _HYPHENATED_RE = re.compile(r"(?<=[A-Za-z0125689|!])-[ \t]*\r?\n[ \t]*(?=[a-z0125689|!])")
 _LINE_BREAKS = str.maketrans("\r\n\f\v", "    ")
-_STRAY_RE = re.compile("(?<=[A-Za-z])[.',`\"\u2018\u2019\u00b4](?=[a-z])")
-# Where a space was dropped: lower case then a capital (``KingfisherClose``; not an I,
-# which may be an l), a number then a word (``27Kingfisher``; ``27th``, ``10am`` stay;
-# one digit before lower case may be a letter: ``5treet``), a word then a number
-# (``Close27``; not a 1 or 5 ending a word: ``Hil1``, ``Garden5``).
+_STRAY_RE = re.compile(
+    "(?:(?<=[a-z])|(?<=[a-z][0-9|!I]))"
+    "(?:[.',`\"\u2018\u2019\u00b4](?=[a-z][A-Za-z0-9|!])"
+    "|['`\"\u2018\u2019\u00b4](?=[0-9|!][a-z0-9|!I]))"
+)
+# A capitalised word's first three letters, or four with a digit or bar OCR wrote for
+# a letter (``K1ng``, ``Mi|l``, ``EImw``; not ``Ll12``, a postcode's); no capital that
+# may itself be a digit before a lookalike (``O1l``: a phone's ``01l``).
+_CAPITALISED = "(?:[A-HJ-Z][a-z]{2}|[ACEFHJ-NPR-Y](?:[a-z][0-9|!I][a-z]|[0-9|!I][a-z]{2}))"
+# A word's double l (or ill) read as ones or bars (``Fernhi11``, ``Ha||``, ``FernhiI|``,
+# ``Fernh11|``; not after an e: ``Close11``).
+_DOUBLE_L_RE = re.compile(
+    r"(?<=[A-Za-z][aiou])[1|!I]{2}(?![A-Za-z0-9|!])|(?<=[a-z]{3})[1|!I]{3}(?![A-Za-z0-9|!])"
+)
+# Where a space was dropped (not inside a postcode: ``LSllXX``): lower case (or an l as
+# OCR writes it) then a capitalised word or a postcode (``KingfisherClose``,
+# ``FernhiIlRoad``, ``HalifaxB14``; not an I, which may be an l, unless a capital
+# follows it: ``FernhilIWay``; ``MewS`` stays), a number then a word (``27Kingfisher``;
+# ``27th``, ``10am`` stay; one digit before lower case may be a letter: ``5treet``), a
+# number with lookalikes in it (or of them), or one letter, then a capitalised word
+# (``l02Elmwood``, ``lOKingfisher``, ``18|Millbrook``, ``lKingfisher``, ``bHawthorn``, ``Hawthor
+# nWay``), a word then a number (``Close27``; not a 1 or 5 ending a word: ``Hil1``,
+# ``Garden5``).
 _GLUED_RE = re.compile(
-    r"(?<=[a-z]{2})(?=[A-HJ-Z])"
-    r"|(?<![A-Za-z0-9])(?:[0-9]{2,4}(?=[A-Za-z][a-z]{2})|[0-9](?=[A-Z][a-z]{2}))"
-    r"|(?<=[a-z]{3})(?=(?:[0-9]{2,}|[2-46-9])(?![A-Za-z0-9]))"
+    r"(?<=[a-z]{2})(?=[A-HJ-Z]I?[a-z]|[A-HJ-Z][A-Z]?[0-9])"
+    r"|(?<=[a-z][a-z|!1I]{2})(?<![|!1I]{2})(?=[A-HJ-Z][a-z])"
+    r"|(?<=[a-z]{2}I)(?=[A-Z][a-z])"
+    rf"|(?<![A-Za-z0-9|!])(?:[0-9]{{2,4}}(?=[A-Za-z][a-z]{{2}}|{_CAPITALISED})"
+    rf"|[0-9](?=[A-Z][a-z]{{2}}|{_CAPITALISED})"
+    rf"|[{_DIGITISH}]{{2,4}}(?={_CAPITALISED})"
+    rf"|[A-Za-z|](?={_CAPITALISED}))"
+    r"|(?<=[a-z]{3})(?=(?:[0-9]{2,}|[2-46-9])(?![A-Za-z0-9|!]))"
 )
 _HOUSE_BEFORE_RE = re.compile(r"(?<![A-Za-z0-9])[0-9]{1,4}[A-Za-z]?[ \t]+$")
 # A word of letters; a word with a digit or bar in it (``C1ose``).
@@ -73,16 +97,18 @@ _NUMBER_RE = re.compile(rf"(?<![A-Za-z0-9|])[0-9{''.join(AS_DIGIT)}]{{2,}}(?![A-
 # A one (``l``, ``I``, ``|``) standing alone before a name: a house number.
 _LONE_ONE_RE = re.compile(r"(?<![^\s,(])[lI|](?= [A-Z][a-z])")
 _GAP = "[ \t.()\\-,'`\"~_:;*^=\u2013\u2014]{1,3}"  # between a phone's digit groups
-_DIGITS_BEFORE_RE = re.compile(f"[0-9]{_GAP}$")
+_DIGITS_BEFORE_RE = re.compile(f"[0-9][{_DIGITISH}]{{0,2}}{_GAP}$")  # ``90b,`` GB2
 _DIGITS_AFTER_RE = re.compile(f"{_GAP}[0-9]")
 # Three digits (or a digit and two lookalikes) and a gap: a phone's group before a run.
 _PHONE_BEFORE_RE = re.compile(f"(?=[{_DIGITISH}]{{0,2}}[0-9])[{_DIGITISH}]{{3}}{_GAP}$")
-_WORD_AFTER_RE = re.compile(r"[ \t,]*(?:[A-Za-z]|$)")
+# A word after a number (stray marks between); not a run of digits OCR began with a
+# letter (``770D g00018``, ``770Q'qO0146``).
+_WORD_AFTER_RE = re.compile(rf"[ \t,.'`\"]*(?:(?![{_DIGITISH}]*[0-9])[A-Za-z]|$)")
 _IN_WORD_RE = re.compile(
-    r"(?<=[A-Za-z])[0125689|!](?=[A-Za-z])"  # C1ose, Kingf|sher
+    r"(?<=[A-Za-z])[0125689|!]{1,3}(?=[A-Za-z])"  # C1ose, Kingf|sher, Mi1|6rook
     r"|(?<=[A-Za-z])I(?=[a-z])"  # CIose
     r"|(?<![A-Za-z0-9])[0125689|!](?=[a-z]{2}|[A-Z]{3})"  # 5treet, 1ane
-    r"|(?<=[a-z]{3})[15|!](?![A-Za-z0-9])"  # Garden5, Hil1
+    r"|(?<=[a-z][a-z0-9|!][a-z])[15|!](?![A-Za-z0-9])"  # Garden5, Hil1, Fernh1l|
 )
 # Between a phone's digits: odd separators as spaces, braces as brackets, an O in them.
 _PHONE_SEP_RE = re.compile("(?<=[0-9]) ?[,'`\"~_:;*^=\u2013\u2014\u2018\u2019] ?(?=[0-9])")
@@ -121,7 +147,8 @@ def read(text: str) -> Reading | None:
     # Passes that change lengths first, then those that change characters in place.
     edit.sub(_HYPHENATED_RE, lambda m: "")
     edit.sub(_STRAY_RE, lambda m: "", outside_mail=True)
-    edit.sub(_GLUED_RE, lambda m: m[0] + " ", outside_mail=True)
+    edit.sub(_DOUBLE_L_RE, lambda m: "ill"[-len(m[0]) :], outside_mail=True)
+    edit.sub(_GLUED_RE, _unglue, outside_mail=True)
     edit.sub(_ALPHA_WORD_RE, _descriptor, outside_mail=True)
     edit.sub(_DIGIT_WORD_RE, _street_type, outside_mail=True)
     edit.text = edit.text.translate(_LINE_BREAKS)
@@ -214,17 +241,24 @@ class _Edit:
         chars = list(text)
         open_: list[tuple[int, int, tuple[str, ...]]] = []
         for m in _postcode_candidates(text):
-            readings = postcode_readings(m[1], m[3])
-            if readings is None:  # a postcode as written; OCR may have misread it as one
+            found = postcode_readings(m[1], m[3])
+            after_digits = _PHONE_BEFORE_RE.search(text, max(0, m.start() - 8), m.start())
+            if found is None and after_digits and not m[0].isupper():
+                continue  # a phone's digits (``07700 g000gS``), not a postcode in capitals
+            if found is None:  # a postcode as written; OCR may have misread it as one
                 self.kept.append(m.span())
-                if also := lookalike_postcodes(m[1].upper(), m[3].upper()):
+                if also := lookalike_postcodes(m[1], m[3]):
                     open_.append((m.start(), m.end(), also))
                 continue
-            if not readings or _PHONE_BEFORE_RE.search(text, max(0, m.start() - 8), m.start()):
+            readings, near = found
+            if not readings or after_digits:
                 continue  # not a postcode; or the digits of a phone (``07700 g000O0``)
             self.kept.append(m.span())
+            # one reading is written into the text; the others, and those one change
+            # further (``L5l``: ``L51``, and ``LS1``), are probed
+            if len(readings) > 1 or near:
+                open_.append((m.start(), m.end(), readings + near))
             if len(readings) > 1:
-                open_.append((m.start(), m.end(), readings))
                 continue
             out = len(m[1])
             for offset, char in zip(range(m.start(1), m.end(1)), readings[0][:out], strict=True):
@@ -233,6 +267,33 @@ class _Edit:
                 chars[offset] = char
         self.text = "".join(chars)
         return open_
+
+
+def _unglue(m: re.Match[str]) -> str | None:
+    """A space where one was dropped, unless the token is a postcode or a street
+    descriptor OCR misread (``LSllXX``, ``CloSe``)."""
+    text = m.string
+    start = end = m.start()
+    while start and text[start - 1] not in _TOKEN_ENDS:
+        start -= 1
+    while end < len(text) and text[end] not in _TOKEN_ENDS:
+        end += 1
+    word = text[start:end].lower()
+    if word in A.STREET_TYPES or word in _ocr_types():
+        return None
+    after = end  # and the token after it, on this line or the next: an inward code
+    while after < len(text) and after - end < 2 and text[after] in " \t\r\n":
+        after += 1
+    while after < len(text) and text[after] not in _TOKEN_ENDS:
+        after += 1
+    for stop in {end, after}:
+        code = _POSTCODE_RE.fullmatch(text[start:stop].translate(_LINE_BREAKS))
+        if code is not None and postcode_readings(code[1], code[3]) != ((), ()):
+            return None
+    return m[0] + " "
+
+
+_TOKEN_ENDS = frozenset(" \t\r\n\f\v,.;:()[]{}<>\"'")
 
 
 def _postcode_candidates(text: str) -> Iterator[re.Match[str]]:
@@ -290,16 +351,20 @@ def _spread(origin: list[int], start: int, end: int, new: str, old: str) -> list
 
 
 def _number(m: re.Match[str]) -> str | None:
-    """Digit-like letters of a run that is mostly digits, as digits; a letter ending a
-    short number before a word is its suffix (``27B Kingfisher``), an s a plural, but
-    not at the end of a phone (``07700 900 22Z``)."""
+    """Digit-like letters of a run that is mostly digits, stands among digit groups
+    (``07700 gOO 000``), or is a short one with a digit or bar before a word (a house
+    number: ``|B9 Wildmoor``, ``|S Kingfisher``), as digits; a letter ending a short number
+    before a word is its suffix (``27B Kingfisher``), an s a plural, but not at the
+    end of a phone (``07700 900 22Z``)."""
     run = m[0]
     digits = sum(c.isdigit() for c in run)
-    if not digits or (digits < 2 and digits < len(run) - digits and not _in_digits(m)):
-        return None
     before_word = _WORD_AFTER_RE.match(m.string, m.end()) is not None and not (
         _PHONE_BEFORE_RE.search(m.string, max(0, m.start() - 8), m.start())
     )
+    house = before_word and len(run) <= 4 and (digits > 0 or "|" in run)  # ``|S``: 15
+    mostly = digits >= 2 or 0 < digits >= len(run) - digits
+    if not (mostly or house or _in_digits(m)):
+        return None
     suffix = (
         run[-1].isalpha()
         and run[-2].isdigit()
@@ -314,20 +379,23 @@ def _number(m: re.Match[str]) -> str | None:
 def _in_digits(m: re.Match[str]) -> bool:
     """Whether a run stands among digit groups (a phone's ``07700 gO0 461``)."""
     text, start, end = m.string, m.start(), m.end()
-    return bool(_DIGITS_BEFORE_RE.search(text, max(0, start - 4), start)) or bool(
+    return bool(_DIGITS_BEFORE_RE.search(text, max(0, start - 6), start)) or bool(
         _DIGITS_AFTER_RE.match(text, end)
     )
 
 
 def _letter(m: re.Match[str]) -> str:
-    """A digit (or bar, or capital I) inside a word, as the letter it stands for."""
-    char = m[0]
-    if char in _AS_LOWER:
-        return _AS_LOWER[char]
-    text, at = m.string, m.start()
-    before = text[at - 1] if at else ""
-    after = text[at + 1] if at + 1 < len(text) else ""
-    return _l_or_i(before, after)
+    """Digits (or bars, or a capital I) inside a word, as the letters they stand for."""
+    text, out = m.string, []
+    for at in range(m.start(), m.end()):
+        char = text[at]
+        if char in _AS_LOWER:
+            out.append(_AS_LOWER[char])
+            continue
+        before = text[at - 1] if at else ""
+        after = text[at + 1] if at + 1 < len(text) else ""
+        out.append(_l_or_i(before, after))
+    return "".join(out)
 
 
 def _l_or_i(before: str, after: str) -> str:
@@ -357,17 +425,28 @@ def _letters(word: str) -> str:
 
 def _street_type(m: re.Match[str]) -> str | None:
     """A street descriptor with a digit in it as OCR wrote it (``C1ose``, ``Wa1k``) ->
-    the descriptor; other words are left to the later passes."""
+    the descriptor, also where the name before it lost its space after a house number
+    (``27 Clayburn5treet`` -> ``27 Clayburn street``); other words are left to the later
+    passes."""
     word = m[0]
     if sum(c.isalpha() for c in word) < 2:
         return None
-    letters = _letters(word)
+    letters = _letters(word)  # one character for each of the word's
     if len(letters) >= 4 and letters in A.STREET_TYPES:
         return letters
-    return _ocr_types().get(letters)
+    if (found := _ocr_types().get(letters)) is not None:
+        return found
+    if not _HOUSE_BEFORE_RE.search(m.string, max(0, m.start() - 8), m.start()):
+        return None  # ``Fernh1ll`` alone is a name
+    for size in range(4, len(letters) - 2):
+        tail = letters[-size:]
+        typed = tail if tail in A.STREET_TYPES else _ocr_types().get(tail)
+        if typed is not None:
+            return f"{word[:-size]} {typed}"
+    return None
 
 
-# OCR's two-letter confusions, each way: what OCR may write for what was printed.
+# OCR's confusions of letters, each way: what OCR may write for what was printed.
 _SEQUENCES = (
     ("m", "rn"),
     ("rn", "m"),
@@ -377,13 +456,17 @@ _SEQUENCES = (
     ("vv", "w"),
     ("h", "li"),
     ("li", "h"),
+    ("i", "l"),
+    ("l", "i"),
+    ("d", "ci"),  # cl, its l read as an I
 )
 
 
 @functools.cache
 def _ocr_types() -> dict[str, str]:
     """Each descriptor (and abbreviation of four letters or more) as OCR may misread
-    it once (``close`` as ``dose``, ``mews`` as ``rnews``) -> the descriptor."""
+    it once (``close`` as ``dose``, ``mews`` as ``rnews``, ``drive`` as ``drlve``) ->
+    the descriptor."""
     out: dict[str, str] = {}
     for word in A.STREET_TYPES:
         if len(word) < 4:
@@ -436,6 +519,13 @@ def ocr_skeleton(word: str) -> str:
     one print compare equal: ``m`` as ``rn``, ``d`` as ``cl``, ``w`` as ``vv``, ``h``
     as ``li``, then ``i``/``1``/``|`` as ``l``, ``0`` as ``o``, ``5`` as ``s``..."""
     return _EXPAND_RE.sub(lambda m: _EXPANDED[m[0]], word).translate(_SINGLES)
+
+
+def loose_skeleton(word: str) -> str:
+    """``ocr_skeleton`` with ``g`` as ``b`` too: OCR writes ``6`` for ``b`` and ``G`` for
+    ``6`` (``MillGrook``), and text is folded to lower case, where ``G`` is ``g``.  For
+    finding candidates only; ``alike`` decides."""
+    return ocr_skeleton(word).replace("g", "b")
 
 
 def alike(text_word: str, word: str) -> bool:

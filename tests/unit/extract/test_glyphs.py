@@ -162,3 +162,35 @@ def test_postcodes_whose_area_letters_look_like_digits_keep_them(
     """Liverpool (L) and Oldham (OL) postcodes are not digit runs: ``L10 4BT`` stays."""
     text = f"Her flat is at {area}{district}{space}{inward} now"
     assert text == clean(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    area=st.sampled_from(["5", "8", "6", "2"]),
+    district=st.from_regex(r"[0-9Ool]{1,2}", fullmatch=True),
+    inward=st.from_regex(r"[0-9][ABD-HJLNP-UW-Z0-9]{2}", fullmatch=True).filter(
+        lambda inward: any(c.isalpha() for c in inward)
+    ),
+    space=st.sampled_from([" ", "  ", ""]),
+)
+def test_an_outward_code_whose_letter_was_read_as_a_digit_is_left_to_the_ocr_reading(
+    area: str, district: str, inward: str, space: str
+) -> None:
+    """``5O1 0AA`` (``SO1 0AA`` as OCR read it) is an outward code before an inward one,
+    not a digit run: its O stays a letter for the OCR reading to weigh."""
+    text = f"Her flat is at {area}{district}{space}{inward} now"
+    assert text == clean(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.sampled_from(["Fernh", "Wh", "Ch", "M", "Sm"]),
+    mark=st.sampled_from(["'", "\u2019", "`", "-\n", "- \n"]),
+    rest=st.from_regex(r"[1lI|][1lIiO|]{1,3}", fullmatch=True),
+)
+def test_a_word_going_on_after_a_mark_or_a_broken_line_is_no_digit_run(
+    start: str, mark: str, rest: str
+) -> None:
+    """``Fernh'1ll`` and ``Fernh-\\n1ll`` are a word OCR broke, not the digits ``111``."""
+    text = f"She moved to {start}{mark}{rest} Road"
+    assert text == clean(text)

@@ -329,6 +329,51 @@ def test_garbled_email_in_ocr_text_is_found(person: Person, pick: random.Random)
     assert ("email", "GEN-1") in kinds(scan(index_of(person), text)), text
 
 
+def house_noise(pick: random.Random, house: int) -> str:
+    """A building number with one or two of its digits read as their lookalikes."""
+    digits = list(str(house))
+    places = [i for i, d in enumerate(digits) if d in CONFUSIONS]
+    for at in pick.sample(places, min(len(places), pick.randint(1, 2))):
+        digits[at] = pick.choice(CONFUSIONS[digits[at]])
+    return "".join(digits)
+
+
+@OCR_SETTINGS
+@given(person=people(), pick=st.randoms(use_true_random=False), glued=st.booleans())
+def test_building_number_misread_or_glued_to_its_street_is_found(
+    person: Person, pick: random.Random, glued: bool
+) -> None:
+    """A building number written with letters for its digits (``l2Z``, ``B``, ``4q``:
+    a last letter may be a digit or a suffix), its space to the street perhaps lost
+    (``l02Elmwood``), is that case's address."""
+    assume(any(d in CONFUSIONS for d in str(person.house)))
+    street = f"{person.street} {person.descriptor}, {person.town} {person.postcode}"
+    text = in_letter(f"{house_noise(pick, person.house)}{'' if glued else ' '}{street}")
+    assert ("address", "GEN-1") in kinds(scan(index_of(person), text)), text
+
+
+@OCR_SETTINGS
+@given(person=people(), pick=st.randoms(use_true_random=False))
+def test_every_reading_keeps_its_offsets_in_order(person: Person, pick: random.Random) -> None:
+    """Whatever OCR's errors, a reading's offsets never go backwards and stay inside
+    the OCR text, so evidence points into what the image said."""
+    text = clean(
+        "\n".join(
+            (
+                garble(pick, person.address(), ADDRESS_NOISE),
+                f"{house_noise(pick, person.house)}{person.street}",
+                phone_noise(pick, person.mobile),
+                email_noise(pick, person.email),
+            )
+        )
+    )
+    reading = read(text)
+    if reading is not None:
+        assert list(reading.origin) == sorted(reading.origin), text
+        assert reading.origin[-1] == len(text)
+        assert len(reading.origin) == len(reading.text) + 1
+
+
 # --- other people's details, and ordinary text, are not -------------------------------
 
 
