@@ -23,10 +23,12 @@ from gateway.register.ocrread import ocr_skeleton
 
 Scored = tuple[Kind, int, Confidence]
 
-# The number after a street: ``, number 27``, ``no. 27``, ``#27``, ``(no 27c)``, ``27``.
+# The number after a street: ``, number 27``, ``no. 27``, ``#27``, ``(no 27c)``, ``27``;
+# a word for "number" is followed by a dot or a space (``NR1``, a Norwich postcode
+# district, is no ``nr 1``).
 NUMBER_AFTER_RE = re.compile(
     r"\.?[ \t]*(?:[,:;(\-][ \t]*)?(?:at[ \t]+)?"
-    r"(?:((?:house[ \t]+)?(?:number|no|nr|num)\.?|#)[ \t]*)?"
+    r"(?:((?:house[ \t]+)?(?:number|no|nr|num)(?:\.[ \t]*|[ \t]+)|#[ \t]*))?"
     r"([0-9]{1,4})(?:[ \t]?-?[ \t]?([a-z]))?(?![a-z0-9])"
 )
 # Words of a town that say nothing on their own (``Newton-le-Willows``, ``East Ham``).
