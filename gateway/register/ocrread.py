@@ -274,17 +274,22 @@ def _unglue(m: re.Match[str]) -> str | None:
     descriptor OCR misread (``LSllXX``, ``CloSe``)."""
     text = m.string
     start = end = m.start()
-    while start and text[start - 1] not in _TOKEN_ENDS:
+    # a postcode or a descriptor is short: look no further (a long hostile token
+    # with many glue points would otherwise be walked once for each)
+    low, high = max(0, start - _LONGEST), min(len(text), end + _LONGEST)
+    while start > low and text[start - 1] not in _TOKEN_ENDS:
         start -= 1
-    while end < len(text) and text[end] not in _TOKEN_ENDS:
+    while end < high and text[end] not in _TOKEN_ENDS:
         end += 1
+    if start == low > 0 or end == high < len(text):
+        return m[0] + " "  # a long token: no postcode, no descriptor
     word = text[start:end].lower()
     if word in A.STREET_TYPES or word in _ocr_types():
         return None
     after = end  # and the token after it, on this line or the next: an inward code
     while after < len(text) and after - end < 2 and text[after] in " \t\r\n":
         after += 1
-    while after < len(text) and text[after] not in _TOKEN_ENDS:
+    while after < min(len(text), end + _LONGEST) and text[after] not in _TOKEN_ENDS:
         after += 1
     for stop in {end, after}:
         code = _POSTCODE_RE.fullmatch(text[start:stop].translate(_LINE_BREAKS))
@@ -293,6 +298,7 @@ def _unglue(m: re.Match[str]) -> str | None:
     return m[0] + " "
 
 
+_LONGEST = 16  # characters of a token round a glue point that may be a postcode
 _TOKEN_ENDS = frozenset(" \t\r\n\f\v,.;:()[]{}<>\"'")
 
 
