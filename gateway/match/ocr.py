@@ -35,6 +35,7 @@ from gateway.match.index import Index
 from gateway.register import address as A
 from gateway.register import normalise as N
 from gateway.register import ocrread
+from gateway.register.ocrcodes import AS_DIGIT
 from gateway.segments import OCR, Segment
 
 if TYPE_CHECKING:
@@ -106,10 +107,13 @@ def _postcodes(reading: ocrread.Reading, seg: int) -> Iterator[C.Probe]:
             yield C.Probe(K.postcode_key(code), "postcode", seg, start, end)
 
 
-# What a letter in a house number may have been printed as (folded: ``Q`` and ``q``,
-# ``B`` and ``b``, ``G`` and ``g`` are one letter here, so each has both digits).
-_HOUSE_DIGITS = {"o": "0", "d": "0", "q": "09", "l": "1", "i": "1", "s": "5", "z": "2"}
-_HOUSE_DIGITS |= {"b": "86", "g": "69"}
+# What a letter in a house number may have been printed as: OCR's lookalikes, folded
+# (``Q`` and ``q``, ``B`` and ``b``, ``G`` and ``g`` are one letter here, so each has
+# both digits).
+_HOUSE_DIGITS = {
+    letter: "".join(sorted({d for c, d in AS_DIGIT.items() if c.lower() == letter}))
+    for letter in {c.lower() for c in AS_DIGIT if c.isalpha()}
+}
 _HOUSE_LIKE_RE = re.compile(
     f"(?=.*[0-9])[0-9{''.join(_HOUSE_DIGITS)}]{{1,4}}|[{''.join(_HOUSE_DIGITS)}]{{1,3}}"
 )

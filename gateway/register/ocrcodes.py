@@ -8,6 +8,7 @@ OCR'd tokens may be: each position read as the class PAF gives it (``SWIA IAA`` 
 
 from __future__ import annotations
 
+import functools
 from itertools import product
 
 from gateway.register import address as A
@@ -50,6 +51,7 @@ MAX_POSTCODE_CHANGES = 3
 _MAX_PRODUCT = 256
 
 
+@functools.lru_cache(maxsize=4096)  # the reading's glue check and its postcode pass ask alike
 def postcode_readings(outward: str, inward: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The postcodes an OCR'd pair of tokens may be, canonical: those with the fewest
     changes, and those with one change more (``0Ab``: ``0AB``, then ``0AG`` as ``b``
@@ -142,7 +144,9 @@ def _options(char: str, kind: str) -> list[tuple[str, int]]:
 
 def _valid(outward: str, inward: str) -> bool:
     """A postcode PAF allows (and in a real area), written as given."""
-    return _valid_inward(inward) and inward[0] in _DIGITS and _valid_outward(outward)
+    if len(inward) != 3 or inward[0] not in _DIGITS or not set(inward[1:]) <= _UNIT:
+        return False
+    return _valid_outward(outward)
 
 
 def _valid_outward(outward: str) -> bool:
@@ -150,13 +154,6 @@ def _valid_outward(outward: str) -> bool:
         _area_fits(outward, form) and all(map(_fits, outward, form))
         for form in _OUTWARD.get(len(outward), ())
     )
-
-
-def _valid_inward(inward: str) -> bool:
-    """Three characters, a digit (or what OCR writes for one) then two unit letters."""
-    first = inward[:1]
-    digit = first in _DIGITS or first in AS_DIGIT
-    return len(inward) == 3 and digit and set(inward[1:]) <= _UNIT
 
 
 def _fits(char: str, kind: str) -> bool:

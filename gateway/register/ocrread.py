@@ -392,16 +392,18 @@ def _in_digits(m: re.Match[str]) -> bool:
 
 def _letter(m: re.Match[str]) -> str:
     """Digits (or bars, or a capital I) inside a word, as the letters they stand for."""
-    text, out = m.string, []
-    for at in range(m.start(), m.end()):
-        char = text[at]
-        if char in _AS_LOWER:
-            out.append(_AS_LOWER[char])
-            continue
-        before = text[at - 1] if at else ""
-        after = text[at + 1] if at + 1 < len(text) else ""
-        out.append(_l_or_i(before, after))
-    return "".join(out)
+    text = m.string
+    return "".join(_digit_letter(text, at) for at in range(m.start(), m.end()))
+
+
+def _digit_letter(text: str, at: int) -> str:
+    """The letter the digit or bar at ``text[at]`` stands for, by its neighbours."""
+    char = text[at]
+    if char in _AS_LOWER:
+        return _AS_LOWER[char]
+    before = text[at - 1] if at else ""
+    after = text[at + 1] if at + 1 < len(text) else ""
+    return _l_or_i(before, after)
 
 
 def _l_or_i(before: str, after: str) -> str:
@@ -418,12 +420,8 @@ def _letters(word: str) -> str:
     for at, char in enumerate(word):
         if char.isalpha():
             out.append(char.lower())
-        elif char in _AS_LOWER:
-            out.append(_AS_LOWER[char])
-        elif char in "1|!":
-            before = word[at - 1] if at else ""
-            after = word[at + 1] if at + 1 < len(word) else ""
-            out.append(_l_or_i(before, after))
+        elif char in _AS_LOWER or char in "1|!":
+            out.append(_digit_letter(word, at))
         else:
             out.append(char)
     return "".join(out)
