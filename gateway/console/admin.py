@@ -318,12 +318,7 @@ class AdminPages:
 
     async def _rule_counts(self, false_positive_only: bool = False) -> Counter[str]:
         """Messages in the quarantine (any status) per rule that decided them."""
-        rows = await self.store.fetch_all(
-            "SELECT rule.value, count(*) FROM messages, json_each(messages.rules) AS rule"
-            " WHERE messages.false_positive >= ? GROUP BY rule.value",
-            (int(false_positive_only),),
-        )
-        return Counter({str(rule): int(count) for rule, count in rows})
+        return Counter(await self.store.rule_counts(false_positive_only))
 
     async def policies(self, request: Request, session: Session) -> Response:
         if self.policy is None or self.policy_dir is None:

@@ -99,6 +99,7 @@ async def add_user(
     now = dt.datetime.now(dt.UTC).isoformat()
     uid = secrets.token_hex(16)
     async with store.transaction() as write:  # checked and written under one lock
+        await store.serialise("users")  # the same lock on every node
         users = await _users(store)
         identity.refuse_name(users, name)
         identity.refuse_addresses(users, name, addresses)
@@ -158,7 +159,7 @@ async def set_disabled(store: Store, name: str, disabled: bool) -> None:
     ):
         raise NotFound(f"no user {name!r}")
     if disabled:
-        await store.execute("DELETE FROM sessions WHERE user = ?", (name,))
+        await store.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
 
 
 async def set_email(store: Store, name: str, address: str) -> None:
@@ -166,6 +167,7 @@ async def set_email(store: Store, name: str, address: str) -> None:
     user = await get_user(store, name)
     email = identity.clean_address(address, name)
     async with store.transaction() as write:
+        await store.serialise("users")
         users = await _users(store)
         identity.refuse_addresses(users, name, [email, *user.aliases], skip=user.id)
         await write("UPDATE users SET email = ? WHERE uid = ?", (email, user.id))
@@ -178,6 +180,7 @@ async def add_alias(store: Store, name: str, address: str) -> None:
     alias = identity.clean_address(address, name)
     now = dt.datetime.now(dt.UTC).isoformat()
     async with store.transaction() as write:
+        await store.serialise("users")
         users = await _users(store)
         identity.refuse_addresses(users, name, [*user.addresses, alias], skip=user.id)
         await write("INSERT INTO user_aliases VALUES (?, ?, ?)", (user.id, alias, now))
@@ -192,6 +195,7 @@ async def remove_alias(store: Store, name: str, address: str) -> None:
     if not gone:
         raise NotFound(f"user {name!r} has no such alias")
     async with store.transaction() as write:
+        await store.serialise("users")
         for alias in gone:
             await write("DELETE FROM user_aliases WHERE uid = ? AND address = ?", (user.id, alias))
 
@@ -205,7 +209,7 @@ async def reset_password(store: Store, name: str, password: str) -> None:
     )
     if changed != 1:
         raise NotFound(f"no user {name!r}")
-    await store.execute("DELETE FROM sessions WHERE user = ?", (name,))
+    await store.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
 
 
 def new_totp(name: str) -> tuple[str, str]:
@@ -328,7 +332,7 @@ async def resume_session(store: Store, token: str, idle: float, lifetime: float)
         return None
     key, now = _token_hash(token), time.time()
     row = await store.fetch_one(
-        "SELECT user, csrf, created, seen FROM sessions WHERE token_hash = ?", (key,)
+        'SELECT "user", csrf, created, seen FROM sessions WHERE token_hash = ?', (key,)
     )
     if row is None:
         return None

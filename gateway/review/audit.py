@@ -84,6 +84,7 @@ async def record(store: Store, actor: str, action: str, target: str = "", reason
     """Append one record; its sequence number.  Durable when this returns."""
     key = await audit_key(store)
     async with store.transaction() as write:
+        await store.serialise("audit")  # one chain, whichever node appends
         return await _append(store, write, key, actor, action, target, reason)
 
 
@@ -122,6 +123,7 @@ async def ensure_genesis(store: Store, new: bool) -> None:
     if await store.fetch_one("SELECT 1 FROM meta WHERE name = 'audit_genesis'"):
         return
     async with store.transaction() as write:
+        await store.serialise("audit")
         if await store.fetch_one("SELECT 1 FROM meta WHERE name = 'audit_genesis'"):
             return  # another process opening the store at the same moment wrote it
         key = await _key(store)
@@ -189,7 +191,7 @@ async def verify(store: Store) -> ChainReport:
     if key is None:
         return ChainReport(0, 0, _KEY_MISSING)
     rows = await store.fetch_all(
-        "SELECT seq, at, actor, action, target, reason, prev, mac FROM audit ORDER BY rowid"
+        "SELECT seq, at, actor, action, target, reason, prev, mac FROM audit ORDER BY seq"
     )
     head = await store.fetch_one("SELECT value FROM meta WHERE name = 'audit_head'")
     # A long chain is many MACs: computed off the event loop.

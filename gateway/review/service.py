@@ -149,7 +149,7 @@ class Review:
     async def approvals(self, message_id: str) -> list[str]:
         """The names of the accounts that approved ``message_id``, first first."""
         rows = await self.store.fetch_all(
-            "SELECT coalesce(users.name, approvals.user) FROM approvals"
+            'SELECT coalesce(users.name, approvals."user") FROM approvals'
             " LEFT JOIN users ON users.uid = approvals.user_id"
             " WHERE message_id = ? ORDER BY at",
             (message_id,),
@@ -160,7 +160,7 @@ class Review:
         """(anyone approved ``message_id``, ``user``'s account did): by account id; an
         approval from before ids (none recorded) by its name, case folded."""
         rows = await self.store.fetch_all(
-            "SELECT user_id, user FROM approvals WHERE message_id = ?", (message_id,)
+            'SELECT user_id, "user" FROM approvals WHERE message_id = ?', (message_id,)
         )
         mine = any(
             uid == user.id if uid else name_key(name) == name_key(user.name) for uid, name in rows
@@ -225,7 +225,8 @@ class Review:
 
     async def _approve(self, user: User, message_id: str, reason: str) -> None:
         await self.store.execute(
-            "INSERT OR IGNORE INTO approvals (message_id, user, at, user_id) VALUES (?, ?, ?, ?)",
+            'INSERT INTO approvals (message_id, "user", at, user_id) VALUES (?, ?, ?, ?)'
+            ' ON CONFLICT (message_id, "user") DO NOTHING',
             (message_id, user.name, dt.datetime.now(dt.UTC).isoformat(), user.id),
         )
         await audit.record(self.store, user.actor, "approve", message_id, reason)

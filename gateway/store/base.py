@@ -3,7 +3,10 @@
 One aiosqlite connection in autocommit mode (WAL, ``synchronous=FULL``): a single
 statement is durable when it returns; several statements that must land together run
 in an explicit ``BEGIN IMMEDIATE`` transaction, and a lock keeps every write out of
-another coroutine's open transaction.
+another coroutine's open transaction.  ``pg.py`` gives the same interface over a pool
+of PostgreSQL connections, for several gateway nodes on one database: the store's SQL
+is written once, in the dialect both accept (``?`` parameters, ``ON CONFLICT``, no
+JSON functions, ``"user"`` quoted).
 """
 
 from __future__ import annotations
@@ -21,13 +24,27 @@ import aiosqlite
 from gateway.crypto import KeyRing
 from gateway.store.model import StoreError
 
+try:  # PostgreSQL is optional: a single node on SQLite does not need psycopg
+    import psycopg
+    import psycopg_pool
+
+    DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+        sqlite3.Error,
+        OSError,
+        psycopg.Error,
+        psycopg_pool.PoolTimeout,
+    )
+except ImportError:  # pragma: no cover - psycopg is a dependency of the package
+    DATABASE_ERRORS = (sqlite3.Error, OSError)
+
 
 @contextmanager
 def guard(what: str) -> Iterator[None]:
-    """Map the database's own errors (disk full, read-only, corrupt) to ``StoreError``."""
+    """Map the database's own errors (disk full, read-only, corrupt, unreachable) to
+    ``StoreError``."""
     try:
         yield
-    except (sqlite3.Error, OSError) as exc:
+    except DATABASE_ERRORS as exc:
         raise StoreError(f"store: cannot {what} ({exc.__class__.__name__}: {exc})") from exc
 
 
@@ -49,6 +66,19 @@ class Connection:
     @property
     def keys(self) -> KeyRing:
         return self._keys
+
+    @property
+    def url(self) -> str:
+        """Where the store is, for messages and health reports (no password)."""
+        return f"sqlite:{self.path}"
+
+    async def serialise(self, what: str) -> None:
+        """Inside a transaction: wait until no other transaction (of any process) that
+        serialised ``what`` is open.  SQLite's ``BEGIN IMMEDIATE`` already gives that."""
+
+    async def ping(self) -> None:
+        """A round trip to the database; ``StoreError`` if it cannot be reached."""
+        await self.fetch_one("SELECT 1")
 
     async def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         """One row of a read, for the review tables; ``StoreError`` on failure."""

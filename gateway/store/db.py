@@ -13,7 +13,8 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ _SELECT_MESSAGE = """
            size, rcpt_count, details, raw, false_positive, attempts
     FROM messages WHERE id = ?
 """
+_RULE_COUNTS = """
+    SELECT rule.value, count(*) FROM messages, json_each(messages.rules) AS rule
+    WHERE messages.false_positive >= ? GROUP BY rule.value
+"""
 _LIST = """
     SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
            false_positive
@@ -68,7 +73,10 @@ def _details_id(message_id: str) -> str:
 
 
 class Store(RegisterVersions, InForceRecords):
-    """Held messages and the register, in one SQLite file; open with ``Store.open``."""
+    """Held messages and the register, in one SQLite file; open with ``Store.open``
+    (or ``opening.open_store`` for either database)."""
+
+    _LIST = _LIST
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r}, key={self._keys.id.hex()})"
@@ -120,8 +128,9 @@ class Store(RegisterVersions, InForceRecords):
         """Refuse a key that did not seal this database, before anything is written."""
         row = await self._one("SELECT value FROM meta WHERE name = 'key_id'")
         if row is None:
-            await self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('key_id', ?)", (self._keys.id.hex(),)
+            await self._changed(
+                "INSERT INTO meta VALUES ('key_id', ?) ON CONFLICT (name) DO NOTHING",
+                (self._keys.id.hex(),),
             )
             row = await self._one("SELECT value FROM meta WHERE name = 'key_id'")
         if row is not None and row[0] != self._keys.id.hex():
@@ -137,7 +146,7 @@ class Store(RegisterVersions, InForceRecords):
         row = await asyncio.to_thread(self._message_row, msg)
         with guard(f"hold message {msg.id}"):
             async with self._writing:
-                await self._db.execute(_INSERT_MESSAGE, row)
+                await self._changed(_INSERT_MESSAGE, row)
         return msg.id
 
     def _message_row(self, msg: HeldMessage) -> tuple[Any, ...]:
@@ -206,7 +215,7 @@ class Store(RegisterVersions, InForceRecords):
         ``since``, with a finding for register case ``case``."""
         after = None if since is None else since.astimezone(dt.UTC).isoformat()
         with guard("list messages"):
-            rows = await self._all(_LIST, (status, after, case, case, by_severity, limit))
+            rows = await self._all(self._LIST, (status, after, case, case, by_severity, limit))
         return [_summary(row) for row in rows]
 
     async def summary(self, message_id: str) -> HeldSummary | None:
@@ -267,10 +276,8 @@ class Store(RegisterVersions, InForceRecords):
                 )
                 ids = [row[0] for row in rows]
                 for message_id in ids:
-                    await self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-                    await self._db.execute(
-                        "DELETE FROM approvals WHERE message_id = ?", (message_id,)
-                    )
+                    await self._changed("DELETE FROM messages WHERE id = ?", (message_id,))
+                    await self._changed("DELETE FROM approvals WHERE message_id = ?", (message_id,))
         return ids
 
     # -- keys -----------------------------------------------------------------------
@@ -282,7 +289,7 @@ class Store(RegisterVersions, InForceRecords):
                 messages = await self._rewrap_messages(new)
                 versions = await self._rewrap_register(new)
                 await self._rewrap_secrets(new)
-                await self._db.execute(
+                await self._changed(
                     "UPDATE meta SET value = ? WHERE name = 'key_id'", (new.id.hex(),)
                 )
         self._keys = new
@@ -295,7 +302,7 @@ class Store(RegisterVersions, InForceRecords):
             assert row is not None  # the write transaction keeps rows from going away
             details = self._keys.rewrap(_details_id(message_id), row[0], new)
             raw = self._keys.rewrap(_raw_id(message_id), row[1], new)
-            await self._db.execute(
+            await self._changed(
                 "UPDATE messages SET details = ?, raw = ? WHERE id = ?", (details, raw, message_id)
             )
         return len(ids)
@@ -305,22 +312,35 @@ class Store(RegisterVersions, InForceRecords):
         row = await self._one("SELECT value FROM meta WHERE name = 'audit_key'")
         if row is not None:
             blob = self._keys.rewrap("audit-key", bytes.fromhex(row[0]), new)
-            await self._db.execute(
-                "UPDATE meta SET value = ? WHERE name = 'audit_key'", (blob.hex(),)
-            )
+            await self._changed("UPDATE meta SET value = ? WHERE name = 'audit_key'", (blob.hex(),))
         for name, totp in await self._all("SELECT name, totp FROM users WHERE totp IS NOT NULL"):
             rewrapped = self._keys.rewrap(f"totp:{name}", totp, new)
-            await self._db.execute("UPDATE users SET totp = ? WHERE name = ?", (rewrapped, name))
+            await self._changed("UPDATE users SET totp = ? WHERE name = ?", (rewrapped, name))
         reasons = await self._all("SELECT seq, reason FROM audit WHERE reason != ''")
-        # Sealed reasons are re-wrapped in place: the append-only triggers are set aside
+        # Sealed reasons are re-wrapped in place: the append-only guards are set aside
         # for that, inside this transaction (the chain's MACs cover the plain reasons).
-        await self._db.execute("DROP TRIGGER audit_no_update")
-        await self._db.execute("DROP TRIGGER audit_no_delete")
-        for seq, sealed in reasons:
-            blob = self._keys.rewrap(f"audit:{seq}", bytes.fromhex(sealed), new)
-            await self._db.execute("UPDATE audit SET reason = ? WHERE seq = ?", (blob.hex(), seq))
+        async with self._audit_guards_off():
+            for seq, sealed in reasons:
+                blob = self._keys.rewrap(f"audit:{seq}", bytes.fromhex(sealed), new)
+                await self._changed("UPDATE audit SET reason = ? WHERE seq = ?", (blob.hex(), seq))
+
+    @asynccontextmanager
+    async def _audit_guards_off(self) -> AsyncIterator[None]:
+        """Inside a transaction: the audit table's append-only triggers dropped, and
+        made again as migration 2 made them."""
+        await self._changed("DROP TRIGGER audit_no_update")
+        await self._changed("DROP TRIGGER audit_no_delete")
+        yield
         for statement in statements(AUDIT_TRIGGERS):
-            await self._db.execute(statement)
+            await self._changed(statement)
+
+    # -- dialect: what SQLite and PostgreSQL say differently ------------------------
+
+    async def rule_counts(self, false_positive_only: bool = False) -> dict[str, int]:
+        """Messages in the quarantine (any status) per rule that decided them."""
+        with guard("count messages per rule"):
+            rows = await self._all(_RULE_COUNTS, (int(false_positive_only),))
+        return {str(rule): int(count) for rule, count in rows}
 
 
 def _to_json(value: Mapping[str, Any]) -> bytes:

@@ -86,11 +86,15 @@ class InForceRecords(Connection):
     async def end_heartbeat(self) -> None:
         """Say this gateway stopped (another one's beat is left alone)."""
         with guard("remove the heartbeat"):
-            async with self._writing:
-                await self._db.execute(
-                    "DELETE FROM meta WHERE name = ? AND json_extract(value, '$.pid') = ?"
-                    " AND json_extract(value, '$.host') = ?",
-                    (HEARTBEAT, os.getpid(), _HOST),
+            row = await self._one("SELECT value FROM meta WHERE name = ?", (HEARTBEAT,))
+            if row is None:
+                return
+            beat = json.loads(row[0])
+            if beat.get("pid") != os.getpid() or beat.get("host") != _HOST:
+                return
+            async with self._writing:  # compare and delete: a newer beat stays
+                await self._changed(
+                    "DELETE FROM meta WHERE name = ? AND value = ?", (HEARTBEAT, row[0])
                 )
 
     async def register_origin(self, version: int) -> str:
@@ -104,7 +108,7 @@ class InForceRecords(Connection):
     async def _put(self, name: str, value: str, what: str) -> None:
         with guard(what):
             async with self._writing:
-                await self._db.execute(
+                await self._changed(
                     "INSERT INTO meta VALUES (?, ?)"
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     (name, value),

@@ -26,6 +26,12 @@ from gateway.register.model import error_reason
 from gateway.store.base import Connection, guard, now
 from gateway.store.model import RegisterVersion
 
+_REMEMBER_FILE = (
+    "INSERT INTO register_files VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+    " SET digest = excluded.digest, version = excluded.version,"
+    " imported_at = excluded.imported_at"
+)
+_ALL = 1 << 62  # LIMIT for every row (PostgreSQL has no LIMIT -1)
 _VERSIONS = (
     "SELECT version, imported_at, source, cases, actor, action, digest, source_digest"
     " FROM register_versions"
@@ -122,6 +128,7 @@ class RegisterVersions(Connection):
         ``canonical_text``: the register's ``diff.canonical`` form, kept for diffs."""
         with guard("store the register"):
             async with self._writing, self._transaction():
+                await self.serialise("register")
                 version = await self.register_version() + 1
                 if after is not None and version != after + 1:
                     raise Conflict(
@@ -132,12 +139,11 @@ class RegisterVersions(Connection):
                 if canonical_text is not None:
                     await self._set_canonical(version, canonical_text)
                 if origin.file is not None:
-                    await self._db.execute(
-                        "INSERT OR REPLACE INTO register_files VALUES (?, ?, ?, ?)",
-                        (origin.file, origin.source_digest, version, now()),
+                    await self._changed(
+                        _REMEMBER_FILE, (origin.file, origin.source_digest, version, now())
                     )
                 if keep > 0:
-                    await self._db.execute(
+                    await self._changed(
                         "DELETE FROM register_versions WHERE version <= ?", (version - keep,)
                     )
         return version
@@ -147,7 +153,7 @@ class RegisterVersions(Connection):
     ) -> None:
         body = self._keys.seal(_register_id(version), text.encode("utf-8"))
         made = (origin.actor, origin.action, origin.source_digest, text_digest(text))
-        await self._db.execute(
+        await self._changed(
             "INSERT INTO register_versions (version, imported_at, source, format, cases, body,"
             " actor, action, source_digest, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (version, now(), origin.source, fmt, cases, body, *made),
@@ -155,7 +161,7 @@ class RegisterVersions(Connection):
 
     async def _set_canonical(self, version: int, text: str) -> None:
         body = self._keys.seal(_canonical_id(version), text.encode("utf-8"))
-        await self._db.execute(
+        await self._changed(
             "UPDATE register_versions SET canonical = ? WHERE version = ?", (body, version)
         )
 
@@ -202,7 +208,9 @@ class RegisterVersions(Connection):
         """The versions kept, newest first (the first is the current one).  A version
         made before schema 3 gets its digest now (kept for the next time)."""
         with guard("read the register versions"):
-            rows = await self._all(f"{_VERSIONS} ORDER BY version DESC LIMIT ?", (limit,))
+            rows = await self._all(
+                f"{_VERSIONS} ORDER BY version DESC LIMIT ?", (limit if limit >= 0 else _ALL,)
+            )
         out = []
         for version, at, source, cases, actor, action, stored, source_digest in rows:
             digest = stored or await self._backfill_digest(version)
@@ -220,7 +228,7 @@ class RegisterVersions(Connection):
         digest = text_digest(found.text)
         with guard("store the register digest"):
             async with self._writing:
-                await self._db.execute(
+                await self._changed(
                     "UPDATE register_versions SET digest = ? WHERE version = ? AND digest = ''",
                     (digest, version),
                 )
@@ -255,10 +263,11 @@ class RegisterVersions(Connection):
             )
             if row is not None:
                 return FileImport(int(row[0]), str(row[1]))
+            sources = [path, *names]
             row = await self._one(
                 "SELECT max(version) FROM register_versions WHERE source_digest = ''"
-                " AND source IN (SELECT value FROM json_each(?))",
-                (json.dumps([path, *names]),),
+                f" AND source IN ({', '.join('?' * len(sources))})",
+                tuple(sources),
             )
         if row is None or row[0] is None:
             return None
@@ -271,10 +280,7 @@ class RegisterVersions(Connection):
         so that a restart does not read it again."""
         with guard("store the register"):
             async with self._writing:
-                await self._db.execute(
-                    "INSERT OR REPLACE INTO register_files VALUES (?, ?, ?, ?)",
-                    (path, digest, version, now()),
-                )
+                await self._changed(_REMEMBER_FILE, (path, digest, version, now()))
 
     async def register_cases(self) -> list[CaseCounts]:
         """Each case of the newest version with its counts of protected people,
@@ -345,7 +351,7 @@ class RegisterVersions(Connection):
         for version, body, form in rows:
             rewrapped = self._keys.rewrap(_register_id(version), body, new)
             kept = None if form is None else self._keys.rewrap(_canonical_id(version), form, new)
-            await self._db.execute(
+            await self._changed(
                 "UPDATE register_versions SET body = ?, canonical = ? WHERE version = ?",
                 (rewrapped, kept, version),
             )
