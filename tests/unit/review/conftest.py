@@ -12,6 +12,7 @@ import pytest_asyncio
 from gateway.crypto import KeyRing
 from gateway.review import DeliveryError, Review, Role, User, accounts
 from gateway.store import HeldMessage, Store, new_message_id
+from tests.store_support import open_test_store
 
 PASSWORD = "a long enough password"
 SENDER = "officer@council.example.gov.uk"
@@ -62,14 +63,10 @@ def held(severity: str = "high", sender: str = SENDER, days_old: float = 0) -> H
     )
 
 
-def stored_bytes(store: Store) -> bytes:
-    """Everything on disk for ``store``: the database file, its WAL and shared memory."""
-    return b"".join(p.read_bytes() for p in sorted(store.path.parent.glob(store.path.name + "*")))
-
-
 @pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "gateway.sqlite3", KeyRing.generate(tmp_path / "key"))
+async def store(tmp_path: Path, store_url: str) -> AsyncIterator[Store]:
+    """A new store on each database (SQLite, PostgreSQL), closed after the test."""
+    opened = await open_test_store(store_url, tmp_path, KeyRing.generate(tmp_path / "key"))
     yield opened
     await opened.close()
 

@@ -11,8 +11,9 @@ import pytest
 from gateway.errors import ConfigError, LoginFailed
 from gateway.review import Role, User, accounts
 from gateway.store import Store
+from tests.store_support import stored_bytes
 
-from .conftest import PASSWORD, stored_bytes
+from .conftest import PASSWORD
 
 pytestmark = pytest.mark.asyncio
 

@@ -16,6 +16,7 @@ from gateway.crypto import KeyRing
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound
 from gateway.review import Review, Role, User, accounts, audit, identity
 from gateway.store import Store
+from tests.store_support import raw_sql
 
 from .conftest import PASSWORD, SENDER, FakeUpstream, held
 from .legacy import old_store
@@ -120,11 +121,11 @@ async def test_four_eyes_compares_account_ids(
     under: that account cannot be the second approver."""
     message_id = await store.hold(held("critical"))
     assert "approved" == (await review.release(people["rita"], message_id, "ok")).state
-    with sqlite3.connect(store.path) as db:  # the name at the time differed from today's
-        db.execute("UPDATE approvals SET user = 'Sue' WHERE message_id = ?", (message_id,))
-        db.execute(
-            "UPDATE approvals SET user_id = ? WHERE message_id = ?", (people["sue"].id, message_id)
-        )
+    raw_sql(  # the name at the time differed from today's
+        store,
+        f"UPDATE approvals SET \"user\" = 'Sue', user_id = '{people['sue'].id}'"  # noqa: S608
+        f" WHERE message_id = '{message_id}'",
+    )
     with pytest.raises(Conflict, match="approved this already"):
         await review.release(people["sue"], message_id, "agreed")
     assert ["sue"] == await review.approvals(message_id)

@@ -14,16 +14,17 @@ import pytest_asyncio
 from gateway.crypto import KeyRing
 from gateway.store import Store
 from gateway.store.inforce import HEARTBEAT, STALE_MIN_S, Heartbeat
+from tests.store_support import open_test_store
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 EXAMPLE = SHARED / "contracts" / "register.example.yaml"
 
 
 @pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """An open store with its own key, closed after the test."""
+async def store(tmp_path: Path, store_url: str) -> AsyncIterator[Store]:
+    """An open store on each database, with its own key, closed after the test."""
     keys = KeyRing.generate(tmp_path / "keys" / "master.key")
-    opened = await Store.open(tmp_path / "data" / "gateway.sqlite3", keys)
+    opened = await open_test_store(store_url, tmp_path, keys)
     yield opened
     await opened.close()
 

@@ -19,6 +19,7 @@ from gateway.register.diff import canonical, read_canonical
 from gateway.store import Store
 from gateway.store.registers import Origin, text_digest
 from gateway.store.schema import MIGRATIONS, statements
+from tests.store_support import open_test_store
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 EXAMPLE = SHARED / "contracts" / "register.example.yaml"
@@ -34,9 +35,9 @@ def keys(tmp_path: Path) -> KeyRing:
 
 
 @pytest_asyncio.fixture
-async def store(tmp_path: Path, keys: KeyRing) -> AsyncIterator[Store]:
-    """A new store, closed after the test."""
-    opened = await Store.open(tmp_path / "data" / "gateway.sqlite3", keys)
+async def store(tmp_path: Path, keys: KeyRing, store_url: str) -> AsyncIterator[Store]:
+    """A new store on each database, closed after the test."""
+    opened = await open_test_store(store_url, tmp_path, keys)
     yield opened
     await opened.close()
 

@@ -14,6 +14,7 @@ from gateway.crypto import KeyRing, SealError
 from gateway.errors import ConfigError, RegisterError
 from gateway.store import HeldMessage, Store, StoreError, new_message_id
 from gateway.store.schema import MIGRATIONS
+from tests.store_support import open_test_store, stored_bytes
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 EXAMPLE = SHARED / "contracts" / "register.example.yaml"
@@ -59,8 +60,16 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest_asyncio.fixture
-async def store(db_path: Path, keys: KeyRing) -> AsyncIterator[Store]:
-    """An open store, closed after the test."""
+async def store(store_url: str, tmp_path: Path, keys: KeyRing) -> AsyncIterator[Store]:
+    """An open store on each database (SQLite, PostgreSQL), closed after the test."""
+    opened = await open_test_store(store_url, tmp_path, keys)
+    yield opened
+    await opened.close()
+
+
+@pytest_asyncio.fixture
+async def sqlite_store(db_path: Path, keys: KeyRing) -> AsyncIterator[Store]:
+    """An open SQLite store, for what only a file has (modes, pragmas, a full disk)."""
     opened = await Store.open(db_path, keys)
     yield opened
     await opened.close()
@@ -72,7 +81,7 @@ def _pragma(path: Path, name: str) -> object:
 
 
 @pytest.mark.asyncio
-async def test_open_creates_the_database_in_wal_mode(store: Store, db_path: Path) -> None:
+async def test_open_creates_the_database_in_wal_mode(sqlite_store: Store, db_path: Path) -> None:
     """A new store is a WAL database at the newest schema version, readable only by us."""
     assert "wal" == _pragma(db_path, "journal_mode")
     with sqlite3.connect(db_path) as db:
@@ -92,13 +101,15 @@ async def test_migrations_are_not_applied_twice(db_path: Path, keys: KeyRing) ->
 
 
 @pytest.mark.asyncio
-async def test_a_held_message_survives_close_and_reopen(db_path: Path, keys: KeyRing) -> None:
+async def test_a_held_message_survives_close_and_reopen(
+    store_url: str, tmp_path: Path, keys: KeyRing
+) -> None:
     """hold commits before it returns; a new connection reads the same message back."""
     msg = _message()
-    store = await Store.open(db_path, keys)
+    store = await open_test_store(store_url, tmp_path, keys)
     assert msg.id == await store.hold(msg)
     await store.close()
-    reopened = await Store.open(db_path, keys)
+    reopened = await open_test_store(store_url, tmp_path, keys)
     try:
         assert msg == await reopened.get(msg.id)
     finally:
@@ -106,11 +117,12 @@ async def test_a_held_message_survives_close_and_reopen(db_path: Path, keys: Key
 
 
 @pytest.mark.asyncio
-async def test_sealed_columns_do_not_hold_plaintext(store: Store, db_path: Path) -> None:
-    """Neither the database nor its WAL contains the message text, sender or evidence."""
+async def test_sealed_columns_do_not_hold_plaintext(store: Store) -> None:
+    """Neither the database (nor SQLite's WAL) contains the message text, sender or
+    evidence."""
     await store.hold(_message())
     await store.import_register(EXAMPLE.read_text(), str(EXAMPLE))
-    stored = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.is_file())
+    stored = stored_bytes(store)
     for canary in (CANARY, SENDER, RCPT, "Sarah Jane Whitmore", "07700 900461"):
         assert canary.encode() not in stored, canary
     assert b"protected_address" in stored  # findings stay in clear for listing
@@ -145,31 +157,34 @@ async def test_get_of_an_unknown_id_is_none(store: Store) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_read_only_database_gives_store_error(store: Store) -> None:
+async def test_a_read_only_database_gives_store_error(sqlite_store: Store) -> None:
     """A database that refuses writes makes hold raise StoreError, so SMTP can answer 4xx."""
-    await store._db.execute("PRAGMA query_only = ON")
+    await sqlite_store._db.execute("PRAGMA query_only = ON")
     with pytest.raises(StoreError, match="hold message"):
-        await store.hold(_message())
+        await sqlite_store.hold(_message())
 
 
 @pytest.mark.asyncio
-async def test_a_full_disk_gives_store_error(store: Store) -> None:
+async def test_a_full_disk_gives_store_error(sqlite_store: Store) -> None:
     """A database that cannot grow makes hold raise StoreError, and nothing half-written."""
-    async with store._db.execute("PRAGMA page_count") as cursor:
+    async with sqlite_store._db.execute("PRAGMA page_count") as cursor:
         row = await cursor.fetchone()
     assert row is not None
-    await store._db.execute(f"PRAGMA max_page_count = {row[0]}")
+    await sqlite_store._db.execute(f"PRAGMA max_page_count = {row[0]}")
     with pytest.raises(StoreError):
-        await store.hold(_message("x" * 200_000))
-    assert 0 == await store.count_held()
+        await sqlite_store.hold(_message("x" * 200_000))
+    assert 0 == await sqlite_store.count_held()
 
 
 @pytest.mark.asyncio
-async def test_another_key_is_refused_at_open(db_path: Path, keys: KeyRing, tmp_path: Path) -> None:
-    """A key that did not seal the database is a ConfigError before anything is read."""
-    await (await Store.open(db_path, keys)).close()
+async def test_another_key_is_refused_at_open(
+    store_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """A key that did not seal the database is a ConfigError before anything is read
+    (on PostgreSQL: a node started with another key than the others')."""
+    await (await open_test_store(store_url, tmp_path, keys)).close()
     with pytest.raises(ConfigError, match="not the key"):
-        await Store.open(db_path, KeyRing.generate(tmp_path / "other.key"))
+        await open_test_store(store_url, tmp_path, KeyRing.generate(tmp_path / "other.key"))
 
 
 @pytest.mark.asyncio
@@ -218,10 +233,11 @@ async def test_remove_an_unknown_case_fails(store: Store) -> None:
 
 @pytest.mark.asyncio
 async def test_a_second_connection_sees_a_new_import(
-    store: Store, db_path: Path, keys: KeyRing
+    store: Store, store_url: str, tmp_path: Path, keys: KeyRing
 ) -> None:
-    """A running gateway polling register_version sees an import made by another process."""
-    other = await Store.open(db_path, keys)
+    """A running gateway polling register_version sees an import made by another process
+    (on PostgreSQL, another node)."""
+    other = await open_test_store(store_url, tmp_path, keys)
     try:
         await other.import_register(EXAMPLE.read_text(), str(EXAMPLE))
     finally:
@@ -231,11 +247,11 @@ async def test_a_second_connection_sees_a_new_import(
 
 @pytest.mark.asyncio
 async def test_rekey_moves_every_record_to_the_new_key(
-    db_path: Path, keys: KeyRing, tmp_path: Path
+    store_url: str, keys: KeyRing, tmp_path: Path
 ) -> None:
     """After a rekey every record opens with the new key and none with the old one."""
     msg = _message()
-    store = await Store.open(db_path, keys)
+    store = await open_test_store(store_url, tmp_path, keys)
     await store.hold(msg)
     await store.import_register(EXAMPLE.read_text(), str(EXAMPLE))
     new = KeyRing.generate(tmp_path / "new.key")
@@ -243,8 +259,8 @@ async def test_rekey_moves_every_record_to_the_new_key(
     await store.close()
     assert (1, 1, 3) == (counts.messages, counts.register_versions, counts.blobs)
     with pytest.raises(ConfigError):
-        await Store.open(db_path, keys)
-    reopened = await Store.open(db_path, new)
+        await open_test_store(store_url, tmp_path, keys)
+    reopened = await open_test_store(store_url, tmp_path, new)
     try:
         assert msg == await reopened.get(msg.id)
         assert await reopened.load_register() is not None

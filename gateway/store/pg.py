@@ -1,0 +1,234 @@
+"""The store on PostgreSQL: several gateway nodes share one quarantine, register and
+audit chain.
+
+``PgStore`` is the SQLite ``Store`` with its connection swapped for a pool of psycopg 3
+connections (autocommit: a statement is durable when it returns, as on SQLite).  The
+SQL is the store's own, its ``?`` placeholders turned into psycopg's; a transaction
+holds one pooled connection, which every read and write of the same task uses until it
+ends (a context variable).  What SQLite gets from having one writer, several nodes get
+from PostgreSQL: compare-and-set updates, and advisory locks (``serialise``) where a
+transaction reads before it writes (the audit chain's head, the next register
+version, account names).  Every node must open the store with the same master key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.crypto import KeyRing
+from gateway.errors import ConfigError
+from gateway.store.base import guard
+from gateway.store.db import Store
+from gateway.store.pg_schema import pg_migrate
+
+T = TypeVar("T")
+
+#: seconds a statement waits for a pooled connection before the store reports the
+#: database unreachable (the SMTP client then gets a 4xx and keeps the message)
+CONNECT_TIMEOUT_S = 10.0
+POOL_SIZE = 10
+
+# The connection of the transaction the current task is in, if any.
+_in_transaction: ContextVar[psycopg.AsyncConnection | None] = ContextVar(
+    "gateway_pg_transaction", default=None
+)
+
+_PG_LIST = """
+    SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
+           false_positive
+    FROM messages
+    WHERE status = coalesce(CAST(? AS TEXT), status)
+      AND received_at >= coalesce(CAST(? AS TEXT), received_at)
+      AND (CAST(? AS TEXT) IS NULL
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(messages.findings::jsonb) AS f
+                      WHERE f ->> 'case' = ?))
+    ORDER BY CASE WHEN ? THEN CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                                            WHEN 'medium' THEN 2 WHEN 'low' THEN 3
+                                            ELSE 4 END ELSE 0 END, id
+    LIMIT ?
+"""
+_PG_RULE_COUNTS = """
+    SELECT rule, count(*) FROM messages, jsonb_array_elements_text(messages.rules::jsonb) AS rule
+    WHERE messages.false_positive >= ? GROUP BY rule
+"""
+
+
+@lru_cache(maxsize=512)
+def pg_sql(sql: str) -> bytes:
+    """The store's SQL for psycopg: each ``?`` outside quotes becomes ``%s``, and a
+    literal ``%`` becomes ``%%``."""
+    out: list[str] = []
+    quote = ""
+    for char in sql:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            out.append("%s")
+            continue
+        if char == "%":
+            out.append("%%")
+            continue
+        out.append(char)
+    return "".join(out).encode()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and health reports."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unreadable URL)"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+class _NoLock:
+    """SQLite's writer lock has nothing to do here: each transaction has its own
+    connection."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+class PgStore(Store):
+    """The store in a PostgreSQL database; open with ``PgStore.open_pg``."""
+
+    _LIST = _PG_LIST
+
+    def __init__(self, pool: AsyncConnectionPool, keys: KeyRing, url: str) -> None:
+        self._pool = pool
+        self._keys = keys
+        self._url = url
+        self.path = Path(redacted(url))
+        self._writing = _NoLock()  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PgStore(url={self.url!r}, key={self._keys.id.hex()})"
+
+    @property
+    def url(self) -> str:
+        return redacted(self._url)
+
+    @classmethod
+    async def open_pg(cls, url: str, keys: KeyRing, pool_size: int = POOL_SIZE) -> PgStore:
+        """Connect to the database at ``url``, bring its schema up to date (one node at
+        a time) and check that ``keys`` sealed it."""
+        pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
+            timeout=CONNECT_TIMEOUT_S,
+            open=False,
+            name="gateway-store",
+        )
+        store = cls(pool, keys, url)
+        try:
+            with guard(f"open the database {store.url}"):
+                await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+                async with pool.connection() as conn:
+                    new = await pg_migrate(conn)
+                await store._check_key()
+            from gateway.review.audit import ensure_genesis  # noqa: PLC0415
+
+            await ensure_genesis(store, new)
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _run(self, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        """``work`` on the current transaction's connection, or on a pooled one."""
+        conn = _in_transaction.get()
+        if conn is not None:
+            return await work(conn)
+        async with self._pool.connection() as pooled:
+            return await work(pooled)
+
+    async def _changed(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        async def work(conn: psycopg.AsyncConnection) -> int:
+            cursor = await conn.execute(pg_sql(sql), params)
+            return cursor.rowcount
+
+        return await self._run(work)
+
+    async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        async def work(conn: psycopg.AsyncConnection) -> Any:
+            cursor = await conn.execute(pg_sql(sql), params)
+            return await cursor.fetchone()
+
+        return await self._run(work)
+
+    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        async def work(conn: psycopg.AsyncConnection) -> list[Any]:
+            cursor = await conn.execute(pg_sql(sql), params)
+            return list(await cursor.fetchall())
+
+        return await self._run(work)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        if _in_transaction.get() is not None:
+            raise RuntimeError("store: a transaction inside a transaction")
+        async with self._pool.connection() as conn, conn.transaction():
+            token = _in_transaction.set(conn)
+            try:
+                yield
+            finally:
+                _in_transaction.reset(token)
+
+    async def serialise(self, what: str) -> None:
+        if _in_transaction.get() is None:
+            raise RuntimeError("store: serialise() outside a transaction")
+        await self._one("SELECT pg_advisory_xact_lock(hashtext(?))", (f"gateway:{what}",))
+
+    @asynccontextmanager
+    async def _audit_guards_off(self) -> AsyncIterator[None]:
+        # ALTER TABLE takes the table's lock until the transaction ends: no other node
+        # appends to the audit chain meanwhile.
+        await self._changed("ALTER TABLE audit DISABLE TRIGGER audit_no_change")
+        yield
+        await self._changed("ALTER TABLE audit ENABLE TRIGGER audit_no_change")
+
+    async def rule_counts(self, false_positive_only: bool = False) -> dict[str, int]:
+        with guard("count messages per rule"):
+            rows = await self._all(_PG_RULE_COUNTS, (int(false_positive_only),))
+        return {str(rule): int(count) for rule, count in rows}
+
+
+def is_pg_url(url: str) -> bool:
+    """True for a PostgreSQL URL (``postgresql://`` or ``postgres://``)."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def check_pg_url(url: str) -> str:
+    """``url`` if libpq can read it; a ``ConfigError`` naming the problem otherwise."""
+    if not is_pg_url(url):
+        raise ConfigError("store: the URL must start with postgresql:// (or sqlite: for a file)")
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"store: cannot read the URL {redacted(url)} ({exc})") from None
+    return url
