@@ -21,7 +21,6 @@ import structlog
 
 from gateway import workers
 from gateway.console import Console, ConsoleSettings, serve_console
-from gateway.crypto import KeyRing
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError, WorkerLost
 from gateway.listeners import Listeners
@@ -42,6 +41,7 @@ from gateway.smtp.handler import GatewayHandler, Holder
 from gateway.smtp.server import Gate, GatewaySMTP
 from gateway.stamp import Stamp
 from gateway.store import HeldMessage, Store, StoreError
+from gateway.store.opening import open_settings_store, store_keys
 from gateway.store.registers import Origin
 
 log = structlog.get_logger("gateway.service")
@@ -105,14 +105,10 @@ async def run(settings: Settings, smtp_proxy: bool = True) -> None:
     stops the start before a key, a store or an import is made."""
     listeners = Listeners.bind(settings, smtp_proxy)
     try:
-        keys, created = KeyRing.for_store(
-            settings.key_path,
-            settings.database,
-            allow_insecure=settings.allow_insecure_key_permissions,
-        )
+        keys, created = store_keys(settings, create=True)
         if created:
             log.warning("created a new master key", path=str(settings.key_path))
-        store = await Store.open(settings.database, keys)
+        store = await open_settings_store(settings, keys)
         try:
             await _serve(store, settings, listeners)
         finally:

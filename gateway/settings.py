@@ -60,6 +60,9 @@ class Settings:
     upstream: tuple[str, int] = ("127.0.0.1", 10026)
     data_dir: Path = Path("data")
     key_file: Path | None = None  # default: <data_dir>/master.key
+    # "": the SQLite store in data_dir (one node); "postgresql://USER@HOST/DB": a
+    # PostgreSQL database that several nodes share (every node with the same key_file)
+    store: str = ""
     register: Path | None = None  # imported at start
     policies: Path | None = None  # default: the shipped policies/
     internal_domains: tuple[str, ...] = ()
@@ -175,6 +178,15 @@ def _milter_text(value: object) -> str:
     return str(value)
 
 
+def _store_url(value: object) -> str:
+    text = str(value).strip()
+    if text and not text.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "store: expected a postgresql:// URL (or nothing, for the SQLite store in data_dir)"
+        )
+    return text
+
+
 def _header_name(value: object) -> str:
     if not _HEADER_NAME.fullmatch(str(value)):
         raise ConfigError(f"stamp_header: not a header name: {str(value)!r}")
@@ -186,6 +198,7 @@ _CHECKED: dict[str, Callable[[object], str]] = {
     "milter": _milter_text,
     "milter_socket_mode": parse_mode,
     "stamp_header": _header_name,
+    "store": _store_url,
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway import service
 from gateway.cli.scan import add_internal_domain
-from gateway.cli.store import read_secret
+from gateway.cli.store import add_store_flag, read_secret
 from gateway.errors import ConfigError
 from gateway.settings import load_settings
 from gateway.smtp.auth import hash_password
@@ -47,6 +47,7 @@ def add_parser(commands: Any) -> None:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="store folder (GATEWAY_DATA_DIR, else ./data)")
     p.add_argument("--key-file", type=Path, help="master key (default: DATA_DIR/master.key)")
+    add_store_flag(p)
     p.add_argument("--register", type=Path, help="register file imported at start")
     p.add_argument("--policies", type=Path, help="policy folder (default: the shipped one)")
     add_internal_domain(p)
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             "upstream": args.upstream,
             "data_dir": args.data_dir,
             "key_file": args.key_file,
+            "store": args.store,
             "register": args.register,
             "policies": args.policies,
             "internal_domains": args.internal_domain,

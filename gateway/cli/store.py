@@ -22,7 +22,8 @@ from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
 from gateway.register import Register
 from gateway.settings import Settings, load_settings
-from gateway.store import Store
+from gateway.store import RekeyCounts, Store
+from gateway.store.opening import open_settings_store, store_exists, store_keys
 
 T = TypeVar("T")
 
@@ -65,7 +66,18 @@ def store_options() -> argparse.ArgumentParser:
         type=Path,
         help="master key (default: GATEWAY_KEY_FILE, else DATA_DIR/master.key)",
     )
+    add_store_flag(options)
     return options
+
+
+def add_store_flag(parser: argparse.ArgumentParser) -> None:
+    """``--store URL``: a PostgreSQL store shared by several nodes."""
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="postgresql://USER@HOST/DB shared by several nodes (default: GATEWAY_STORE, "
+        "else the SQLite store in DATA_DIR)",
+    )
 
 
 def add_parsers(commands: Any) -> None:
@@ -89,6 +101,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         flags={
             "data_dir": args.data_dir,
             "key_file": args.key_file,
+            "store": getattr(args, "store", None),
             "upstream": getattr(args, "upstream", None),
             "policies": getattr(args, "policies", None),
         },
@@ -99,14 +112,14 @@ def with_store(
     settings: Settings, work: Callable[[Store], Awaitable[T]], *, create: bool = False
 ) -> T:
     """Open the store, run ``work`` on it, close it; an existing store unless ``create``."""
-    if not create and not settings.database.exists():
+    if not create and not store_exists(settings):
         raise ConfigError(f"{settings.data_dir}: no gateway store here (see --data-dir)")
-    keys = KeyRing.load(settings.key_path, allow_insecure=settings.allow_insecure_key_permissions)
+    keys, _ = store_keys(settings)
 
     done: list[T] = []
 
     async def run() -> None:
-        store = await Store.open(settings.database, keys)
+        store = await open_settings_store(settings, keys)
         try:
             done.append(await work(store))
         finally:
@@ -121,7 +134,7 @@ def with_store(
 def stored_register(args: argparse.Namespace) -> Register:
     """The newest register in the store, for ``gateway scan`` without ``--register``."""
     settings = settings_from(args)
-    if not settings.database.exists():
+    if not store_exists(settings):
         raise ConfigError(f"{NO_REGISTER} in {settings.data_dir} ({IMPORT_HINT})")
     register = with_store(settings, lambda store: store.load_register())
     if register is None:
@@ -131,7 +144,7 @@ def stored_register(args: argparse.Namespace) -> Register:
 
 def _keygen(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    if settings.database.exists() and not settings.key_path.exists():
+    if not settings.store and settings.database.exists() and not settings.key_path.exists():
         raise ConfigError(
             f"{settings.database}: a store exists, sealed with another key; a new key would "
             "not open it (give its key with --key-file; `gateway rekey` rotates it)"
@@ -146,7 +159,7 @@ def _rekey(args: argparse.Namespace) -> int:
     """New key next to the old; rewrap everything; then swap the files, keeping the old."""
     settings = settings_from(args)
     path = settings.key_path
-    if not settings.database.exists():
+    if not store_exists(settings):
         raise ConfigError(f"{settings.data_dir}: no gateway store here (see --data-dir)")
     # a missing or bad key is reported before anything is made
     KeyRing.load(path, allow_insecure=settings.allow_insecure_key_permissions)
@@ -154,14 +167,25 @@ def _rekey(args: argparse.Namespace) -> int:
     if pending.exists():
         raise ConfigError(f"{pending}: left by an unfinished rekey; see which key opens the store")
     new = KeyRing.generate(pending)
-    counts = with_store(settings, lambda store: store.rekey(new))
+    where: list[str] = []
+
+    async def rekey(store: Store) -> RekeyCounts:
+        where.append(store.url)
+        return await store.rekey(new)
+
+    counts = with_store(settings, rekey)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     old = path.with_name(f"{path.name}.old-{stamp}")
     os.link(path, old)  # the old key keeps its 0600 file; it is never without a name
     os.replace(pending, path)
     print(
-        f"rekeyed {settings.database}: {counts.messages} messages and "
+        f"rekeyed {where[0]}: {counts.messages} messages and "
         f"{counts.register_versions} register versions ({counts.blobs} sealed records)"
     )
     print(f"new key {path} (key id {new.id.hex()}); old key kept as {old}")
+    if settings.store:
+        print(
+            "the store is shared: copy the new key to every node and restart them "
+            "(a node still on the old key can no longer read what is held)"
+        )
     return 0

@@ -15,10 +15,10 @@ import asyncio
 import sys
 import time
 
-from gateway.crypto import KeyRing
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.inforce import InForce
+from gateway.store.opening import open_settings_store, store_keys
 
 NOT_IN_FORCE = 3
 NOT_RUNNING = 4
@@ -46,10 +46,10 @@ def add_wait_options(parser: argparse.ArgumentParser) -> None:
 def wait_in_force(settings: Settings, version: int, timeout: float) -> int:
     """Wait until the running gateway has register ``version`` (or a newer one) in
     force -> the exit status, with a line saying what happened."""
-    keys = KeyRing.load(settings.key_path, allow_insecure=settings.allow_insecure_key_permissions)
+    keys, _ = store_keys(settings)
 
     async def work() -> tuple[int, InForce | None]:
-        store = await Store.open(settings.database, keys)
+        store = await open_settings_store(settings, keys)
         try:
             return await _poll(store, version, time.monotonic() + timeout)
         finally:
