@@ -55,6 +55,19 @@ class Metrics:
             "Register version in force: every scan worker scans with it",
             registry=r,
         )
+        self.store_up = Gauge(
+            "gateway_store_up",
+            "1 if the store (SQLite file or PostgreSQL database) answered at the last"
+            " look, every few seconds; 0 if it did not (then /readyz says not ready)",
+            registry=r,
+        )
+        self.store_up.set(1)
+        self.store_reachable = True
+
+    def store_seen(self, reachable: bool) -> None:
+        """What the last look at the store found."""
+        self.store_reachable = reachable
+        self.store_up.set(int(reachable))
 
 
 def observe_relay(metrics: Metrics) -> Callable[[float, bool], None]:

@@ -190,7 +190,9 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
     stop = _stop_on_signals()
     http = None
     if listeners.metrics is not None:
-        http = await serve_http(listeners.metrics, metrics, lambda: not gate.draining)
+        http = await serve_http(
+            listeners.metrics, metrics, lambda: not gate.draining and metrics.store_reachable
+        )
     async with asyncio.TaskGroup() as tasks:
         watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics, pool))
         chores = tasks.create_task(
@@ -408,15 +410,18 @@ async def _watch(
         tasks.create_task(_heartbeat(store))
         while True:
             pool.prune()
-            metrics.held.set(await store.count_held())
-            await asyncio.sleep(WATCH_SECONDS)
-            if await store.register_version() > scanner.core.version:
-                try:
-                    new = await load_core(store, settings, policy)
-                except WorkerLost:
-                    log.error("register version not loaded; the one in force stays")
-                    continue
-                scanner.install(new)
+            try:
+                metrics.held.set(await store.count_held())
+                metrics.store_seen(True)
+                await store.wait_for_change(WATCH_SECONDS)
+                if await store.register_version() > scanner.core.version:
+                    scanner.install(await load_core(store, settings, policy))
+            except WorkerLost:
+                log.error("register version not loaded; the one in force stays")
+            except StoreError as exc:  # a database outage: the next round tries again
+                metrics.store_seen(False)
+                log.error("store unreachable; the register in force stays", error=str(exc))
+                await asyncio.sleep(WATCH_SECONDS)
 
 
 async def _record_in_force(store: Store, scanner: Scanner) -> None:

@@ -61,8 +61,9 @@ def wait_in_force(settings: Settings, version: int, timeout: float) -> int:
         assert now is not None
         print(f"register version {now.version} in force since {now.since:%Y-%m-%d %H:%M:%S} UTC")
     elif status == NOT_RUNNING:
+        where = "the shared store" if settings.store else settings.data_dir
         print(
-            f"the gateway is not running (no heartbeat in {settings.data_dir}): register "
+            f"the gateway is not running (no heartbeat in {where}): register "
             f"version {version} will be in force when it starts",
             file=sys.stderr,
         )
@@ -76,15 +77,17 @@ def wait_in_force(settings: Settings, version: int, timeout: float) -> int:
 
 
 async def _poll(store: Store, version: int, deadline: float) -> tuple[int, InForce | None]:
-    """Read the heartbeat and the version in force until it is ``version`` or newer,
-    the gateway is gone, or ``deadline`` (monotonic) has passed."""
+    """Read the running nodes and the version each has in force until every one has
+    ``version`` or newer, none runs, or ``deadline`` (monotonic) has passed; the
+    version in force the longest (on the node furthest behind)."""
     while True:
-        beat = await store.heartbeat()
-        now = await store.in_force()
-        if beat is None or not beat.alive():
-            return NOT_RUNNING, now
-        if now is not None and now.version >= version:
-            return 0, now
+        nodes = await store.nodes()
+        if not nodes:
+            return NOT_RUNNING, await store.in_force()
+        forced = [n.in_force for n in nodes]
+        if all(f is not None and f.version >= version for f in forced):
+            return 0, min((f for f in forced if f), key=lambda f: (f.version, f.since))
         if time.monotonic() >= deadline:
-            return NOT_IN_FORCE, now
+            behind = [f for f in forced if f is None or f.version < version]
+            return NOT_IN_FORCE, behind[0]
         await asyncio.sleep(POLL_S)

@@ -1,6 +1,7 @@
 """review: the running gateway's review chores: retries, retention, digest, policy audit.
 
-``upkeep`` runs in ``gateway serve``'s task group: every ``TICK_SECONDS`` it tries again
+``upkeep`` runs in ``gateway serve``'s task group (on several nodes, one node's at a
+time: ``Store.job``): every ``TICK_SECONDS`` it tries again
 the releases the upstream refused, purges messages past the retention period, and once
 a day at the configured hour sends the review team its digest.  It verifies the audit
 chain at the first tick and every ``CHAIN_CHECK_SECONDS`` after (a long chain is many
@@ -45,7 +46,10 @@ async def upkeep(
             if chain_checked is not None and time.monotonic() - checked >= CHAIN_CHECK_SECONDS:
                 checked = time.monotonic()
                 chain_checked(await check_chain(review))
-            await tick(review, notifier, retention_days, digest_hour)
+            # Several nodes on one store: one of them does the round at a time.
+            async with review.store.job("upkeep") as mine:
+                if mine:
+                    await tick(review, notifier, retention_days, digest_hour)
         except GatewayError as exc:  # a store or upstream hiccup: try again next tick
             log.warning("review upkeep failed", error=exc.__class__.__name__)
         await asyncio.sleep(TICK_SECONDS)

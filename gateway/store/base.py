@@ -76,6 +76,23 @@ class Connection:
         """Inside a transaction: wait until no other transaction (of any process) that
         serialised ``what`` is open.  SQLite's ``BEGIN IMMEDIATE`` already gives that."""
 
+    @asynccontextmanager
+    async def job(self, name: str) -> AsyncIterator[bool]:
+        """Run a chore that must not run on two nodes at once: yields True when this
+        process has it (always, on SQLite, which one process serves), False when
+        another node is running it now."""
+        yield True
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have changed the register, or after
+        ``timeout`` seconds; the caller then reads the version.  (SQLite has no way to
+        tell: this waits ``timeout``.)"""
+        await asyncio.sleep(timeout)
+
+    async def announce_change(self) -> None:
+        """Inside the transaction that stores a register version: tell the processes
+        waiting in ``wait_for_change`` once it commits (nothing to do on SQLite)."""
+
     async def ping(self) -> None:
         """A round trip to the database; ``StoreError`` if it cannot be reached."""
         await self.fetch_one("SELECT 1")

@@ -13,6 +13,8 @@ version, account names).  Every node must open the store with the same master ke
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -37,6 +39,8 @@ T = TypeVar("T")
 #: database unreachable (the SMTP client then gets a 4xx and keeps the message)
 CONNECT_TIMEOUT_S = 10.0
 POOL_SIZE = 10
+#: the channel on which a node announces a new register version to the others
+CHANGES = "gateway_register"
 
 # The connection of the transaction the current task is in, if any.
 _in_transaction: ContextVar[psycopg.AsyncConnection | None] = ContextVar(
@@ -119,6 +123,7 @@ class PgStore(Store):
         self._url = url
         self.path = Path(redacted(url))
         self._writing = _NoLock()  # type: ignore[assignment]
+        self._listener: psycopg.AsyncConnection | None = None  # wait_for_change's
 
     def __repr__(self) -> str:
         return f"PgStore(url={self.url!r}, key={self._keys.id.hex()})"
@@ -157,6 +162,7 @@ class PgStore(Store):
         return store
 
     async def close(self) -> None:
+        await self._drop_listener()
         await self._pool.close()
 
     async def _run(self, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
@@ -198,6 +204,52 @@ class PgStore(Store):
                 yield
             finally:
                 _in_transaction.reset(token)
+
+    @asynccontextmanager
+    async def job(self, name: str) -> AsyncIterator[bool]:
+        """A session advisory lock on a pooled connection held for the chore (the
+        chore's own statements use other connections); released when it ends, or by
+        the server when the node dies."""
+        key = f"gateway-job:{name}"
+        with guard(f"take the {name} lock"):
+            conn = await self._pool.getconn()
+        try:
+            with guard(f"take the {name} lock"):
+                cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
+                row = await cursor.fetchone()
+            mine = bool(row and row[0])
+            try:
+                yield mine
+            finally:
+                if mine:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        finally:
+            await self._pool.putconn(conn)
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """LISTEN on a connection of its own for a register change (NOTIFY at commit);
+        without the connection (a database outage), a plain wait: the caller polls."""
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+                )
+                await self._listener.execute(f"LISTEN {CHANGES}".encode())
+            async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                return
+        except psycopg.Error:
+            await self._drop_listener()
+            await asyncio.sleep(timeout)
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                await listener.close()
+
+    async def announce_change(self) -> None:
+        await self._one("SELECT pg_notify(?, '')", (CHANGES,))
 
     async def serialise(self, what: str) -> None:
         if _in_transaction.get() is None:

@@ -136,6 +136,7 @@ class RegisterVersions(Connection):
                         "look at the change again"
                     )
                 await self._insert_version(version, text, fmt, cases, origin)
+                await self.announce_change()
                 if canonical_text is not None:
                     await self._set_canonical(version, canonical_text)
                 if origin.file is not None:
