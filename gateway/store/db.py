@@ -135,7 +135,7 @@ class Store(RegisterVersions, InForceRecords):
             row = await self._one("SELECT value FROM meta WHERE name = 'key_id'")
         if row is not None and row[0] != self._keys.id.hex():
             raise ConfigError(
-                f"{self._keys.path or 'master key'}: not the key of {self.path} "
+                f"{self._keys.path or 'master key'}: not the key of {self.url} "
                 f"(key id {self._keys.id.hex()}, the database was sealed with {row[0]})"
             )
 

@@ -45,4 +45,4 @@ async def open_store(url: str, database: Path, keys: KeyRing) -> Store:
         return await Store.open(database, keys)
     from gateway.store.pg import PgStore, check_pg_url  # noqa: PLC0415 (psycopg on demand)
 
-    return await PgStore.open_pg(check_pg_url(url), keys)
+    return await PgStore.open_pg(check_pg_url(url), keys, local=database)

@@ -117,11 +117,15 @@ class PgStore(Store):
 
     _LIST = _PG_LIST
 
-    def __init__(self, pool: AsyncConnectionPool, keys: KeyRing, url: str) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, keys: KeyRing, url: str, local: Path | None = None
+    ) -> None:
         self._pool = pool
         self._keys = keys
         self._url = url
-        self.path = Path(redacted(url))
+        # This node's own files (the sealed register index) go beside this path, as
+        # they go beside the SQLite file of a single node.
+        self.path = local or Path("data") / "gateway.sqlite3"
         self._writing = _NoLock()  # type: ignore[assignment]
         self._listener: psycopg.AsyncConnection | None = None  # wait_for_change's
 
@@ -133,9 +137,12 @@ class PgStore(Store):
         return redacted(self._url)
 
     @classmethod
-    async def open_pg(cls, url: str, keys: KeyRing, pool_size: int = POOL_SIZE) -> PgStore:
+    async def open_pg(
+        cls, url: str, keys: KeyRing, local: Path | None = None, pool_size: int = POOL_SIZE
+    ) -> PgStore:
         """Connect to the database at ``url``, bring its schema up to date (one node at
-        a time) and check that ``keys`` sealed it."""
+        a time) and check that ``keys`` sealed it.  ``local``: where this node keeps its
+        own files (``data_dir/gateway.sqlite3``: beside it, not in it)."""
         pool = AsyncConnectionPool(
             url,
             min_size=1,
@@ -146,7 +153,7 @@ class PgStore(Store):
             open=False,
             name="gateway-store",
         )
-        store = cls(pool, keys, url)
+        store = cls(pool, keys, url, local)
         try:
             with guard(f"open the database {store.url}"):
                 await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
