@@ -7,6 +7,7 @@ from pathlib import Path
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
 from gateway.settings import Settings
+from gateway.store.base import guard
 from gateway.store.db import Store
 
 NO_SHARED_KEY = (
@@ -45,4 +46,6 @@ async def open_store(url: str, database: Path, keys: KeyRing) -> Store:
         return await Store.open(database, keys)
     from gateway.store.pg import PgStore, check_pg_url  # noqa: PLC0415 (psycopg on demand)
 
+    with guard(f"make the folder {database.parent}"):  # for this node's own files
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return await PgStore.open_pg(check_pg_url(url), keys, local=database)
