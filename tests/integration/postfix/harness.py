@@ -401,7 +401,13 @@ gateway-filter unix - - n - 10 smtp
     )
 
 
-def main_cf(root: Path, mode: Mode, relay_port: int, gateway_port: int | None) -> str:
+def main_cf(
+    root: Path,
+    mode: Mode,
+    relay_port: int,
+    gateway_port: int | None,
+    gateway_hops: Sequence[int] = (),
+) -> str:
     lines = [
         "compatibility_level = 3.6",
         f"queue_directory = {root}/queue",
@@ -436,8 +442,11 @@ def main_cf(root: Path, mode: Mode, relay_port: int, gateway_port: int | None) -
         lines.append(f"virtual_alias_maps = texthash:{root}/etc/virtual")
     if mode == "after-queue":
         assert gateway_port
+        # several gateway nodes: a list of next hops (Postfix 3.5+), the first that
+        # answers takes the mail
+        hops = ", ".join(f"[{HOST}]:{port}" for port in (gateway_port, *gateway_hops))
         lines += [
-            f"content_filter = gateway-filter:[{HOST}]:{gateway_port}",
+            f"content_filter = gateway-filter:{hops}",
             "gateway-filter_destination_recipient_limit = 100",
             "gateway-filter_destination_concurrency_limit = 10",
         ]
@@ -454,6 +463,7 @@ class Postfix:
     relay_port: int
     gateway_port: int | None = None
     reinject_port: int | None = None
+    gateway_hops: tuple[int, ...] = ()  # further gateway nodes after gateway_port
     started: bool = field(default=False, init=False)
 
     @property
@@ -470,7 +480,7 @@ class Postfix:
         for name in ("main.cf", "master.cf"):
             (self.config_dir / name).unlink(missing_ok=True)
         (self.config_dir / "main.cf").write_text(
-            main_cf(self.root, self.mode, self.relay_port, self.gateway_port)
+            main_cf(self.root, self.mode, self.relay_port, self.gateway_port, self.gateway_hops)
         )
         (self.config_dir / "master.cf").write_text(
             master_cf(self.mode, self.listen_port, self.gateway_port, self.reinject_port)
@@ -592,11 +602,15 @@ def start_postfix(
     relay_port: int,
     gateway_port: int | None = None,
     reinject_port: int | None = None,
+    gateway_hops: Sequence[int] = (),
 ) -> Iterator[Postfix]:
-    """A private Postfix in ``root`` for the ``with`` block; always stopped afterwards."""
+    """A private Postfix in ``root`` for the ``with`` block; always stopped afterwards.
+    ``gateway_hops``: the ports of further gateway nodes (after-queue)."""
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    pf = Postfix(root, mode, listen_port, relay_port, gateway_port, reinject_port)
+    pf = Postfix(
+        root, mode, listen_port, relay_port, gateway_port, reinject_port, tuple(gateway_hops)
+    )
     pf.create()
     try:
         pf.start()
