@@ -220,7 +220,7 @@ async def _start_with(store: Store, settings: Settings, review: Review) -> tuple
     """Import the register given at start if it is new or changed, say which version is
     current and where it came from; load the policy, audit a policy change."""
     if settings.register is not None:
-        await _import_if_changed(store, settings.register, settings)
+        await import_at_start(store, settings.register, settings)
     current = await store.register_info()
     if current is not None:
         log.info(
@@ -337,6 +337,17 @@ def _client_security(settings: Settings) -> dict[str, Any]:
         options["authenticator"] = Authenticator(load_users(settings.auth_users))
         options["auth_required"] = settings.require_auth
     return options
+
+
+async def import_at_start(store: Store, path: Path, settings: Settings) -> None:
+    """The register file given at start, imported if new or changed; nodes starting
+    together with the same file take turns: one imports, the others find it imported."""
+    while True:
+        async with store.job("register-at-start") as mine:
+            if mine:
+                await _import_if_changed(store, path, settings)
+                return
+        await asyncio.sleep(0.2)
 
 
 async def _import_if_changed(store: Store, path: Path, settings: Settings) -> None:

@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
 from gateway.review import Review, audit
+from gateway.service import import_at_start
+from gateway.settings import Settings
 from gateway.store import Store, StoreError
 from gateway.store.pg import PgStore
 from tests.pg_support import Server, throwaway_postgres
@@ -209,3 +211,18 @@ async def test_the_quarantine_listing_filters_by_case_on_postgresql(
     assert [] == await a.list_held(case="NO-SUCH-CASE")
     since = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     assert [] == await a.list_held(since=since)
+
+
+async def test_nodes_starting_together_with_one_register_file_import_it_once(
+    pg_server: Server, keys: KeyRing
+) -> None:
+    """Four nodes started at once with the same --register file make one version."""
+    url = pg_server.new_database()
+    stores = [await PgStore.open_pg(url, keys) for _ in range(4)]
+    try:
+        settings = Settings(register=EXAMPLE, store=url)
+        await asyncio.gather(*(import_at_start(s, EXAMPLE, settings) for s in stores))
+        assert [1] == [v.version for v in await stores[0].register_versions()]
+    finally:
+        for store in stores:
+            await store.close()
