@@ -1,7 +1,7 @@
-"""Commands on the store: ``keygen`` and ``rekey``, and what every store command shares
-(``--data-dir``, ``--key-file``, opening the store, the CLI's actor).  ``register ...``
-is in ``gateway/cli/register.py``; ``quarantine``, ``user`` and ``audit`` are in
-``gateway/cli/review.py``.
+"""Commands on the store: ``keygen``, ``rekey`` and ``store migrate``, and what every
+store command shares (``--data-dir``, ``--key-file``, opening the store, the CLI's
+actor).  ``register ...`` is in ``gateway/cli/register.py``; ``quarantine``, ``user``
+and ``audit`` are in ``gateway/cli/review.py``.
 
 None of them prints a protected value.
 """
@@ -23,6 +23,7 @@ from gateway.errors import ConfigError
 from gateway.register import Register
 from gateway.settings import Settings, load_settings
 from gateway.store import RekeyCounts, Store
+from gateway.store.move import MoveReport, move_store
 from gateway.store.opening import open_settings_store, store_exists, store_keys
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ def add_store_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(commands: Any) -> None:
-    """``keygen`` and ``rekey``."""
+    """``keygen``, ``rekey`` and ``store migrate``."""
     options = store_options()
     keygen = commands.add_parser(
         "keygen", parents=[options], help="write a new master key file (mode 0600)"
@@ -91,6 +92,39 @@ def add_parsers(commands: Any) -> None:
         "rekey", parents=[options], help="rotate the master key; the old one is kept aside"
     )
     rekey.set_defaults(run=_rekey)
+    _store_parsers(commands)
+
+
+MIGRATE_HELP = (
+    "move a single node's store (messages, register versions, accounts, approvals and "
+    "the audit chain, verified after the move) into a new, empty PostgreSQL database "
+    "for several nodes.  Stop the gateway first (serve, milter and the console): what "
+    "it writes during the move would be lost.  Sealed data moves as it is: every node "
+    "then needs the same master key file.  Console users sign in again."
+)
+
+
+def _store_parsers(commands: Any) -> None:
+    """``store migrate``."""
+    s = commands.add_parser("store", help="the store as a whole").add_subparsers(
+        dest="store_command", required=True
+    )
+    p = s.add_parser(
+        "migrate", help="move a SQLite store into PostgreSQL", description=MIGRATE_HELP
+    )
+    p.add_argument(
+        "--from", dest="source", required=True, metavar="sqlite:PATH", help="the SQLite file"
+    )
+    p.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="postgresql://USER@HOST/DB"
+    )
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        help="the master key the SQLite store is sealed with "
+        "(default: GATEWAY_KEY_FILE, else DATA_DIR/master.key)",
+    )
+    p.set_defaults(run=_migrate, data_dir=None)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -189,3 +223,48 @@ def _rekey(args: argparse.Namespace) -> int:
             "(a node still on the old key can no longer read what is held)"
         )
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Open the SQLite store first: a wrong key is refused before the target is made."""
+    from gateway.store.pg import PgStore, check_pg_url  # noqa: PLC0415 (psycopg on demand)
+
+    source = _sqlite_path(args.source)
+    target = check_pg_url(args.target)
+    settings = settings_from(args)
+    if not settings.key_path.exists():
+        raise ConfigError(
+            f"{settings.key_path}: no master key file; give the key {source} is sealed "
+            "with (--key-file)"
+        )
+    keys = KeyRing.load(settings.key_path, allow_insecure=settings.allow_insecure_key_permissions)
+    where: list[str] = []
+
+    async def run() -> MoveReport:
+        async with (
+            await Store.open(source, keys) as old,
+            await PgStore.open_pg(target, keys) as new,
+        ):
+            where[:] = [old.url, new.url]
+            return await move_store(old, new)
+
+    report = asyncio.run(run())
+    print(f"moved {where[0]} to {where[1]}")
+    for table, rows in report.rows.items():
+        print(f"{table}: {rows} rows")
+    print(f"audit chain verified: {report.audit_records} records")
+    print(
+        f"point every node at the new store (GATEWAY_STORE or --store {where[1]}), with the "
+        "same master key file; console users sign in again"
+    )
+    return 0
+
+
+def _sqlite_path(text: str) -> Path:
+    """``sqlite:PATH`` -> the path of an existing file."""
+    if not text.startswith("sqlite:"):
+        raise ConfigError(f"--from: expected sqlite:PATH, not {text!r}")
+    path = Path(text.removeprefix("sqlite:"))
+    if not path.is_file():
+        raise ConfigError(f"{path}: no SQLite store here (--from sqlite:PATH)")
+    return path
