@@ -3,11 +3,12 @@ details to the wrong recipient.
 
 Commands: scan (message files, without sending), serve (the SMTP proxy, with the
 review console), milter (the same, as a Postfix or Sendmail milter), passwd (SMTP
-AUTH users), policy check, register (check, import,
-diff, add, update, remove, list, show, versions, rollback), keygen and rekey (the
-master key), quarantine (list, show, release, reject, false-positive, retry, purge,
-export), user (review accounts: add, alias, email, disable, enable, reset-password,
-totp, totp-off, list), audit (list, verify).  `gateway COMMAND --help` tells more.
+AUTH users), policy check, register (check, import, diff, add, update, remove, list,
+show, versions, rollback), keygen and rekey (the master key), store (migrate: a
+single node's SQLite store into PostgreSQL), quarantine (list, show, release, reject,
+false-positive, retry, purge, export), user (review accounts: add, alias, email,
+disable, enable, reset-password, totp, totp-off, list), audit (list, verify).
+`gateway COMMAND --help` tells more.
 
 Exit status: 0 done; 1 some input could not be read (scan), or a change not applied
 (register, when answered no); 2 usage error, or an invalid register, policy or

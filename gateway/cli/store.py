@@ -205,6 +205,12 @@ def _rekey(args: argparse.Namespace) -> int:
 
     async def rekey(store: Store) -> RekeyCounts:
         where.append(store.url)
+        running = [f"{n.beat.host} (pid {n.beat.pid})" for n in await store.nodes()]
+        if settings.store and running:
+            raise ConfigError(
+                f"{store.url}: gateway nodes are running on this store ({', '.join(running)}); "
+                "stop every node first, rekey, then give every node the new key"
+            )
         return await store.rekey(new)
 
     counts = with_store(settings, rekey)
@@ -219,8 +225,8 @@ def _rekey(args: argparse.Namespace) -> int:
     print(f"new key {path} (key id {new.id.hex()}); old key kept as {old}")
     if settings.store:
         print(
-            "the store is shared: copy the new key to every node and restart them "
-            "(a node still on the old key can no longer read what is held)"
+            "the store is shared: copy the new key to every node before starting them "
+            "(a node with the old key is refused)"
         )
     return 0
 
