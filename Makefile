@@ -39,11 +39,13 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 ## make bench: index build, scan speed and the naive baseline at 100k and 1M cases,
-## then the SMTP load test (direct, plain relay, gateway; benchmarks/smtp_load.py)
-## and the milter benchmark (Postfix alone, accept-all milter, gateway milter;
-## benchmarks/milter.py, needs root and the postfix package)
+## then the SMTP load test (direct, plain relay, gateway; benchmarks/smtp_load.py),
+## the milter benchmark (Postfix alone, accept-all milter, gateway milter;
+## benchmarks/milter.py, needs root and the postfix package) and one node on SQLite
+## against two on one PostgreSQL database (benchmarks/pg_nodes.py, needs the
+## postgresql package)
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks --smtp --milter
+	$(BIN)/python -m benchmarks --smtp --milter --pg
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests benchmarks

@@ -13,7 +13,10 @@ Figures vary with the machine; read the ratios.  ``--smtp`` adds the SMTP load t
 (``benchmarks/smtp_load.py``): direct to a sink, a plain relay and ``gateway serve``,
 over 20 connections.  ``--milter`` adds the milter benchmark (``benchmarks/milter.py``):
 smtp-source -> Postfix -> smtp-sink alone, with an accept-all milter and with
-``gateway milter`` (needs root and the postfix package).
+``gateway milter`` (needs root and the postfix package).  ``--pg`` adds the
+several-nodes benchmark (``benchmarks/pg_nodes.py``): one ``gateway serve`` on SQLite
+against two nodes on one PostgreSQL database, for throughput, latency added at half
+load and holds committed per second (needs the postgresql package).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from benchmarks import (
     documents,
     milter,
     pdfpages,
+    pg_nodes,
     register_life,
     smtp_load,
     synthetic,
@@ -199,6 +203,10 @@ def main() -> None:
     smtp_load.add_arguments(parser)
     parser.add_argument("--milter", action="store_true", help="also run the milter benchmark")
     milter.add_arguments(parser)
+    parser.add_argument(
+        "--pg", action="store_true", help="also run the nodes-on-PostgreSQL benchmark"
+    )
+    pg_nodes.add_arguments(parser)
     register_life.add_arguments(parser)
     args = parser.parse_args()
     messages = synthetic.messages(CORPUS, args.messages)
@@ -234,6 +242,12 @@ def main() -> None:
             milter.report(args)
         else:
             print(f"\nmilter benchmark skipped: {reason}")
+    if args.pg:
+        reason = pg_nodes.available(args)
+        if reason is None:
+            pg_nodes.report(args)
+        else:
+            print(f"\npg_nodes benchmark skipped: {reason}")
 
 
 if __name__ == "__main__":
