@@ -143,10 +143,10 @@ async def _finish_notices(background: set[asyncio.Task[None]], seconds: float) -
 
 
 async def _notify_held(notifier: Notifier, store: Store, message: HeldMessage) -> None:
-    try:
-        waiting = await store.count_held()
-    except StoreError:
-        waiting = 1
+    waiting = 1
+    if notifier.settings.review_team:  # the count is for the team's notice only
+        with contextlib.suppress(StoreError):
+            waiting = await store.count_held()
     await notifier.held(message, waiting)
 
 

@@ -1,7 +1,9 @@
-"""Fixtures every test folder may use: the store on either database."""
+"""Fixtures every test folder may use: the event loop's housekeeping, and the store on
+either database."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -27,3 +29,18 @@ def store_url(request: pytest.FixtureRequest) -> str:
         return ""
     server: Server = request.getfixturevalue("pg_server")
     return server.new_database()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _current_event_loop() -> Iterator[None]:
+    """Give pytest-asyncio a current loop to save and restore, and close it at the end.
+
+    With no current loop, pytest-asyncio's ``asyncio.get_event_loop()`` makes one on
+    Python 3.11 that nobody closes; a later ``asyncio.run`` drops it and the garbage
+    collector's ResourceWarning fails an unrelated test under ``filterwarnings=error``.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()

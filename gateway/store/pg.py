@@ -147,8 +147,10 @@ class PgStore(Store):
             url,
             min_size=1,
             max_size=pool_size,
+            # No check of each connection before use (a round trip per statement): a
+            # connection a database restart broke fails one statement (a StoreError,
+            # so a 4xx) and the pool replaces it.
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
             timeout=CONNECT_TIMEOUT_S,
             open=False,
             name="gateway-store",
