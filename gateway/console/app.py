@@ -27,6 +27,8 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.console import web
 from gateway.console.admin import AdminPages
+from gateway.console.oidc import OidcClient, OidcSettings
+from gateway.console.sso import Pending, SsoPages
 from gateway.console.view import finding_summary, message_view
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.extract import Limits
@@ -55,6 +57,8 @@ NOTICES = {
     "register-same": "That register holds the same cases as the current version: "
     "nothing was stored.",
     "totp-on": "Your authenticator app is now needed at every login and release.",
+    "totp-required": "This console needs a second factor: set up an authenticator app "
+    "before anything else.",
 }
 LIST_LIMIT = 500  # messages on one list page, most severe and oldest first
 POLICY_READERS = frozenset({Role.POLICY_ADMIN, Role.AUDITOR, Role.ADMIN})
@@ -68,9 +72,12 @@ class ConsoleSettings:
     limits: Limits = field(default_factory=Limits)  # the scan's, for re-reading a message
     register_max_shrink: float = 0.05  # as the settings of the same names
     register_keep_versions: int = 0
+    require_totp: bool = False  # a password account without TOTP must enrol first
+    local_login: bool = True  # the name-and-password form on the login page
+    oidc: OidcSettings | None = None  # single sign-on through this provider
 
 
-class Console(AdminPages):
+class Console(AdminPages, SsoPages):
     """The console's routes over one ``Review``."""
 
     def __init__(
@@ -89,6 +96,8 @@ class Console(AdminPages):
         self.enrol_key = secrets.token_bytes(32)
         self.register_previews = {}
         self.throttle = web.Throttle()
+        self.oidc = OidcClient(settings.oidc) if settings.oidc else None
+        self.sso_pending: dict[str, Pending] = {}
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -105,6 +114,8 @@ class Console(AdminPages):
             Route("/", page(self.home, frozenset(Role))),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
+            Route("/login/sso", self.sso_start, methods=["GET"]),
+            Route("/login/sso/callback", self.sso_callback, methods=["GET"]),
             Route("/logout", page(self.logout, frozenset(Role)), methods=["POST"]),
             Route("/messages", page(self.messages, READERS)),
             Route("/messages/{id}", page(self.message, READERS)),
@@ -160,6 +171,8 @@ class Console(AdminPages):
                         error="The form was out of date. Go back and try again.",
                     )
                 request.state.form = form
+            if self._must_enrol(session, request):
+                return RedirectResponse("/account?notice=totp-required", status_code=303)
             if not session.user.has(*roles):
                 return self.render(
                     "error.html", 403, session=session, error="Your account may not open this page."
@@ -172,16 +185,32 @@ class Console(AdminPages):
 
         return endpoint
 
+    def _must_enrol(self, session: Session, request: Request) -> bool:
+        """With ``console_require_totp``, a password account without a second factor
+        may open nothing but its account page (to enrol) until it has one."""
+        user = session.user
+        exempt = user.has_totp or user.sso or request.url.path in ("/account", "/logout")
+        return self.settings.require_totp and not exempt
+
     # -- login ------------------------------------------------------------------------
 
     async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
         token = web.new_token()
-        response = self.render("login.html", status, login_csrf=token, error=error)
+        response = self.render(
+            "login.html",
+            status,
+            login_csrf=token,
+            error=error,
+            local_login=self.settings.local_login,
+            sso=self.oidc.settings.display_name if self.oidc else "",
+        )
         web.set_cookie(response, web.LOGIN_COOKIE, token)
         return response
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
+        if not self.settings.local_login:
+            return await self.login_form(request, "Sign in through single sign-on.", 403)
         if not web.same_token(form.get("csrf"), request.cookies.get(web.LOGIN_COOKIE, "")):
             return await self.login_form(request, "The form was out of date; try again.", 403)
         address = web.client_ip(request)
@@ -289,6 +318,8 @@ class Console(AdminPages):
         reason = str(form.get("reason", ""))
         user = session.user
         if action == "release":
+            if user.sso:  # re-authentication at the identity provider, then the release
+                return await self.sso_release(session, message_id, reason)
             # Re-authentication: the password again, right before a release.
             await accounts.authenticate(
                 self.store, user.name, str(form.get("password", "")), str(form.get("code", ""))

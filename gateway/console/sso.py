@@ -1,0 +1,200 @@
+"""review (console): single sign-on pages: a trip to the provider -> a session, or a release.
+
+A mixin of ``Console``.  ``/login/sso`` sends the browser to the provider with fresh
+``state``, ``nonce`` and PKCE verifier, kept in this console's memory under the state
+(bounded, ten minutes) and tied to the browser by a cookie holding the state; the
+provider sends it back to ``/login/sso/callback``, where the state must be the cookie's
+and one this console handed out, once.  A release by an account that signs in through
+the provider goes there too (``prompt=login``): the reason waits here in memory, never
+in a URL or cookie, and the release is done when the provider has confirmed that same
+person with a fresh login.
+
+The callback is a cross-site navigation, on which browsers do not send SameSite=Strict
+cookies: so the trip's cookie is Lax, and the callback answers with a page that moves
+on by itself (a same-site navigation, which carries the session cookie).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from gateway.console import web
+from gateway.console.oidc import Identity, OidcClient
+from gateway.console.oidc import Request as Trip
+from gateway.errors import LoginFailed, ReviewError
+from gateway.review import Review, accounts, record_event, sso
+from gateway.review.accounts import Session
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.console.app import ConsoleSettings
+
+SSO_COOKIE = "__Host-sso"
+TRIP_SECONDS = 600.0
+MAX_TRIPS = 256  # trips waiting, all browsers together; the oldest is dropped
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A trip to the provider: for a login, or for the release of ``message_id``."""
+
+    trip: Trip
+    user: str = ""  # the account that asked for a release
+    message_id: str = ""
+    reason: str = ""
+    made: float = 0.0
+
+    @property
+    def reauth(self) -> bool:
+        return bool(self.message_id)
+
+
+class SsoPages:
+    """Sign-in through the provider, and re-authentication there before a release."""
+
+    review: Review
+    store: Store
+    settings: ConsoleSettings
+    oidc: OidcClient | None
+    sso_pending: dict[str, Pending]
+
+    def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
+        raise NotImplementedError
+
+    async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
+        raise NotImplementedError
+
+    async def sso_start(self, request: Request) -> Response:
+        if self.oidc is None:
+            return self.render("error.html", 404, error="Single sign-on is not set up.")
+        try:
+            return await self._to_provider(Pending(self.oidc.new_request()))
+        except LoginFailed as exc:
+            return await self.login_form(request, str(exc), 502)
+
+    async def sso_release(self, session: Session, message_id: str, reason: str) -> Response:
+        """Ask the provider for a fresh login of the account before releasing."""
+        assert self.oidc is not None
+        trip = self.oidc.new_request()
+        return await self._to_provider(Pending(trip, session.user.name, message_id, reason))
+
+    async def _to_provider(self, pending: Pending) -> Response:
+        assert self.oidc is not None
+        now = time.monotonic()
+        for state, old in list(self.sso_pending.items()):
+            if now - old.made > TRIP_SECONDS:
+                del self.sso_pending[state]
+        while len(self.sso_pending) >= MAX_TRIPS:
+            del self.sso_pending[next(iter(self.sso_pending))]
+        url = await self.oidc.authorization_url(pending.trip, reauth=pending.reauth)
+        self.sso_pending[pending.trip.state] = Pending(
+            pending.trip, pending.user, pending.message_id, pending.reason, now
+        )
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(
+            SSO_COOKIE,
+            pending.trip.state,
+            max_age=int(TRIP_SECONDS),
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    async def sso_callback(self, request: Request) -> Response:
+        state = request.query_params.get("state", "")
+        pending = self.sso_pending.pop(state, None) if state else None
+        fresh = pending is not None and time.monotonic() - pending.made < TRIP_SECONDS
+        if (
+            self.oidc is None
+            or pending is None
+            or not fresh
+            or not web.same_token(request.cookies.get(SSO_COOKIE), state)
+        ):
+            return await self._refused(request, None, "This sign-in is out of date; start again.")
+        if request.query_params.get("error"):
+            # The provider's error code (access_denied, login_required...): no secret.
+            error = request.query_params["error"][:64]
+            return await self._refused(request, pending, f"The identity provider said: {error}.")
+        try:
+            found = await self.oidc.sign_in(
+                pending.trip, request.query_params.get("code", ""), pending.reauth
+            )
+            if pending.reauth:
+                return await self._release(pending, found)
+            return await self._login(request, found)
+        except LoginFailed as exc:
+            return await self._refused(request, pending, str(exc))
+
+    async def _login(self, request: Request, found: Identity) -> Response:
+        assert self.oidc is not None
+        s = self.oidc.settings
+        groups = sso.claimed_groups(found.claims, s.groups_claim)
+        roles = sso.roles_for(groups, dict(s.group_roles))
+        signed = await sso.sign_in(
+            self.store, found.issuer, found.subject, found.claims, roles, s.username_claim
+        )
+        user = signed.user
+        await self._audit_sign_in(signed)
+        token, _ = await accounts.start_session(self.store, user)
+        await record_event(self.store, user.actor, "login", f"user:{user.name}", "single sign-on")
+        response = self._onward("/")
+        web.set_cookie(response, web.SESSION_COOKIE, token)
+        return response
+
+    async def _audit_sign_in(self, signed: sso.SignIn) -> None:
+        user, roles = signed.user, ",".join(sorted(signed.user.roles))
+        if signed.created:
+            reason = f"roles {roles} from the identity provider's groups"
+            await record_event(self.store, "sso", "user-add", f"user:{user.name}", reason)
+        elif signed.roles_before is not None:
+            before = ",".join(sorted(signed.roles_before))
+            reason = f"roles {roles} (were {before}) from the identity provider's groups"
+            await record_event(self.store, "sso", "user-roles", f"user:{user.name}", reason)
+
+    async def _release(self, pending: Pending, found: Identity) -> Response:
+        """The release the account asked for, if the fresh login was that account's."""
+        user = await accounts.find_user(self.store, pending.user)
+        if user is None or user.disabled or not user.sso:
+            raise LoginFailed("You signed in as someone else at the identity provider.")
+        linked = await self.store.fetch_one(
+            "SELECT 1 FROM users WHERE name = ? AND password_hash = ?",
+            (user.name, sso.link(found.issuer, found.subject)),
+        )
+        if linked is None:
+            raise LoginFailed("You signed in as someone else at the identity provider.")
+        message_id = pending.message_id
+        try:
+            outcome = await self.review.release(user, message_id, pending.reason)
+        except ReviewError as exc:
+            return self.render("error.html", 409, session=None, error=str(exc))
+        return self._onward(f"/messages/{message_id}?notice={outcome.state}")
+
+    async def _refused(self, request: Request, pending: Pending | None, error: str) -> Response:
+        """The login page (or, for a release, an error page) with ``error``, audited."""
+        response: Response
+        if pending is not None and pending.reauth:
+            await record_event(
+                self.store, f"user:{pending.user}", "reauth-failed", pending.message_id, error
+            )
+            response = self.render("error.html", 401, session=None, error=error)
+        else:
+            await record_event(
+                self.store, f"ip:{web.client_ip(request)}", "login-failed", "sso", error
+            )
+            response = await self.login_form(request, error, 401)
+        web.clear_cookie(response, SSO_COOKIE)
+        return response
+
+    def _onward(self, path: str) -> HTMLResponse:
+        """A page that goes on to ``path`` by itself: a same-site navigation, which
+        carries the SameSite=Strict session cookie that the provider's redirect does not."""
+        response = self.render("onward.html", path=path)
+        web.clear_cookie(response, SSO_COOKIE)
+        return response
