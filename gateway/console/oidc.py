@@ -181,8 +181,8 @@ class OidcClient:
         methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
         if "client_secret_basic" in methods:  # RFC 6749 2.3.1: each part form-encoded
-            quote = urllib.parse.quote_plus
-            auth = httpx.BasicAuth(quote(s.client_id), quote(s.client_secret))
+            # (%20 for a space, which form decoding and plain percent decoding both read)
+            auth = httpx.BasicAuth(_quote(s.client_id), _quote(s.client_secret))
         else:
             form |= {"client_id": s.client_id, "client_secret": s.client_secret}
         try:
@@ -245,6 +245,10 @@ class OidcClient:
             dict(claims),
             float(auth_time) if isinstance(auth_time, int | float) else None,
         )
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
 
 
 def _fresh(auth_time: object, since: float) -> bool:
