@@ -29,7 +29,7 @@ import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from gateway.errors import ConfigError, LoginFailed
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")  # never "none" or HS*
 LEEWAY = 60  # seconds of clock difference allowed with the provider
-JWKS_REFRESH = 60.0  # at most one fetch of the keys a minute for an unknown key id
+JWKS_REFRESH = 60.0  # at most one fetch of the keys a minute for unknown key ids
 REFUSED = "The identity provider's answer could not be verified; try signing in again."
 
 
@@ -210,7 +210,7 @@ class OidcClient:
         try:
             try:
                 decoded = jwt.decode(id_token, await self._keyset(), algorithms=ALGORITHMS)
-            except JoseError:  # perhaps a key the provider added since: fetch them again
+            except InvalidKeyIdError:  # perhaps a key the provider added since: look again
                 decoded = jwt.decode(id_token, await self._keyset(True), algorithms=ALGORITHMS)
             claims = CodeIDToken(
                 decoded.claims,
