@@ -95,7 +95,11 @@ class SsoPages:
         self.sso_pending[pending.trip.state] = Pending(
             pending.trip, pending.user, pending.message_id, pending.reason, now
         )
-        response = RedirectResponse(url, status_code=303)
+        response: Response = RedirectResponse(url, status_code=303)
+        if pending.reauth:
+            # From the release form: the console's CSP (form-action 'self') stops a form's
+            # redirect to another site, so a page moves on to the provider instead.
+            response = self.render("onward.html", path=url, text="Confirm who you are at the identity provider:")
         response.set_cookie(
             SSO_COOKIE,
             pending.trip.state,
@@ -195,6 +199,6 @@ class SsoPages:
     def _onward(self, path: str) -> HTMLResponse:
         """A page that goes on to ``path`` by itself: a same-site navigation, which
         carries the SameSite=Strict session cookie that the provider's redirect does not."""
-        response = self.render("onward.html", path=path)
+        response = self.render("onward.html", path=path, text="Signed in.")
         web.clear_cookie(response, SSO_COOKIE)
         return response
