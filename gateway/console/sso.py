@@ -99,7 +99,9 @@ class SsoPages:
         if pending.reauth:
             # From the release form: the console's CSP (form-action 'self') stops a form's
             # redirect to another site, so a page moves on to the provider instead.
-            response = self.render("onward.html", path=url, text="Confirm who you are at the identity provider:")
+            response = self.render(
+                "onward.html", path=url, text="Confirm who you are at the identity provider:"
+            )
         response.set_cookie(
             SSO_COOKIE,
             pending.trip.state,

@@ -110,9 +110,7 @@ def high_hold(subject: str = "New tenancy") -> EmailMessage:
 
 
 @contextlib.contextmanager
-def console_gateway(
-    tmp_path: Path, *extra: str, console_port: int = 0
-) -> Iterator[ConsoleGateway]:
+def console_gateway(tmp_path: Path, *extra: str, console_port: int = 0) -> Iterator[ConsoleGateway]:
     """The gateway with its console (on ``console_port``, or a free one) and one account
     per entry of ``ACCOUNTS``."""
     data_dir = tmp_path / "data"

@@ -311,7 +311,8 @@ def _json(
 
 def _page(start: StartResponse, body: str, status: str = "200 OK") -> list[bytes]:
     data = f"<!doctype html><title>Test provider</title>{body}".encode()
-    start(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(data)))])
+    length = str(len(data))
+    start(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", length)])
     return [data]
 
 
@@ -331,7 +332,7 @@ def _login_form(params: dict[str, str], error: str = "") -> str:
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

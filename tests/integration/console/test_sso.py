@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.integration.console.oidc_provider import (
     CLIENT_SECRET,
@@ -20,13 +19,7 @@ from tests.integration.console.oidc_provider import (
     Provider,
     running_provider,
 )
-from tests.integration.console.test_browser import (  # noqa: F401 - the browser fixture
-    CHROMIUM,
-    VIEWPORT,
-    browser,
-    delivered,
-    screenshots,
-)
+from tests.integration.console.test_browser import CHROMIUM, VIEWPORT, delivered, screenshots
 from tests.integration.console_support import (
     ConsoleGateway,
     console_gateway,
@@ -40,6 +33,18 @@ PEOPLE = (
     Person("sam", PROVIDER_PASSWORD, "sam@council.example.gov.uk", ("staff",)),
     Person("aled", PROVIDER_PASSWORD, "aled@council.example.gov.uk", ("gw-auditors",)),
 )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the module (as test_browser.py's)."""
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +103,8 @@ def test_sso_sign_in_makes_a_reviewer_from_the_mapped_group(
     page.screenshot(path=screenshots() / "sso-signed-in.png", full_page=True)
     asked = provider.requests[-1]
     assert ("S256", "code") == (asked["code_challenge_method"], asked["response_type"])
-    assert asked["nonce"] and asked["state"]
+    assert asked["nonce"]
+    assert asked["state"]
     users = g.cli("user", "list").stdout
     assert re.search(r"rhian\s+rhian@council.example.gov.uk\s+reviewer", users)
     trail = g.cli("audit", "list", "--target", "user:rhian").stdout
@@ -181,9 +187,8 @@ def test_a_callback_with_a_forged_state_is_refused(g: ConsoleGateway, provider: 
     with httpx.Client(base_url=g.url, timeout=30) as client:
         started = client.get("/login/sso")
         assert 303 == started.status_code
-        state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(started.headers["location"]).query))[
-            "state"
-        ]
+        query = urllib.parse.urlsplit(started.headers["location"]).query
+        state = dict(urllib.parse.parse_qsl(query))["state"]
         forged = client.get("/login/sso/callback", params={"state": "forged", "code": "x"})
         no_cookie = client.get("/login/sso/callback", params={"state": state, "code": "x"})
     assert (401, 401) == (forged.status_code, no_cookie.status_code)
@@ -206,4 +211,3 @@ def test_the_gateway_log_holds_no_code_token_state_or_secret(
         assert asked["code_challenge"] not in log
     assert "code=" not in log
     assert "eyJ" not in log  # no JWT
-    assert Path(CHROMIUM).is_file()
