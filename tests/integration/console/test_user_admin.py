@@ -179,3 +179,15 @@ def test_a_compulsory_second_factor_sends_a_user_to_enrol_first(tmp_path: Path) 
         confirm = {"csrf": csrf, "change": "totp-confirm", "code": code, **hidden}
         assert 303 == client.post("/account", data=confirm).status_code
         assert 200 == client.get("/messages").status_code
+
+
+def test_the_cli_sets_roles_too(g: ConsoleGateway) -> None:
+    """``gateway user roles``: the same change from the command line, audited."""
+    done = g.cli("user", "roles", "officer", "--role", "senior,auditor")
+    assert 0 == done.returncode, done.stderr
+    assert "roles auditor,senior" in done.stdout
+    assert re.search(r"officer\s+\S+\s+auditor,senior", g.cli("user", "list").stdout)
+    trail = g.cli("audit", "list", "--target", "user:officer").stdout
+    assert "user-roles" in trail
+    assert "(were senior)" in trail
+    assert 2 == g.cli("user", "roles", "officer", "--role", "boss").returncode
