@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from gateway.console import web
 from gateway.console.admin import AdminPages
 from gateway.console.oidc import OidcClient, OidcSettings
-from gateway.console.sso import Pending, SsoPages
+from gateway.console.sso import SsoPages
 from gateway.console.view import finding_summary, message_view
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.extract import Limits
@@ -97,7 +97,6 @@ class Console(AdminPages, SsoPages):
         self.register_previews = {}
         self.throttle = web.Throttle()
         self.oidc = OidcClient(settings.oidc) if settings.oidc else None
-        self.sso_pending: dict[str, Pending] = {}
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,

@@ -1,13 +1,14 @@
 """review (console): single sign-on pages: a trip to the provider -> a session, or a release.
 
 A mixin of ``Console``.  ``/login/sso`` sends the browser to the provider with fresh
-``state``, ``nonce`` and PKCE verifier, kept in this console's memory under the state
-(bounded, ten minutes) and tied to the browser by a cookie holding the state; the
-provider sends it back to ``/login/sso/callback``, where the state must be the cookie's
-and one this console handed out, once.  A release by an account that signs in through
-the provider goes there too (``prompt=login``): the reason waits here in memory, never
-in a URL or cookie, and the release is done when the provider has confirmed that same
-person with a fresh login.
+``state``, ``nonce`` and PKCE verifier; they travel in a cookie sealed with the store's
+master key (AES-GCM, bound to the state), so whichever node of several the provider
+sends the browser back to (``/login/sso/callback``) can check that the state is the one
+this browser was given, and no one can read or change what the cookie holds.  A release
+by an account that signs in through the provider goes there too (``prompt=login``): the
+typed reason waits in the same sealed cookie, never in a URL, and the release is done
+when the provider has confirmed that same person with a fresh login.  A code is used
+once by the provider, so a replayed callback fails at the token endpoint.
 
 The callback is a cross-site navigation, on which browsers do not send SameSite=Strict
 cookies: so the trip's cookie is Lax, and the callback answers with a page that moves
@@ -16,6 +17,8 @@ on by itself (a same-site navigation, which carries the session cookie).
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +29,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from gateway.console import web
 from gateway.console.oidc import Identity, OidcClient
 from gateway.console.oidc import Request as Trip
-from gateway.errors import LoginFailed, ReviewError
+from gateway.crypto import KeyRing, SealError
+from gateway.errors import ConfigError, LoginFailed, ReviewError
 from gateway.review import Review, accounts, record_event, sso
 from gateway.review.accounts import Session
 from gateway.store import Store
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 
 SSO_COOKIE = "__Host-sso"
 TRIP_SECONDS = 600.0
-MAX_TRIPS = 256  # trips waiting, all browsers together; the oldest is dropped
+MAX_COOKIE = 3800  # bytes of the sealed trip: browsers keep cookies up to 4096
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,29 @@ class Pending:
     user: str = ""  # the account that asked for a release
     message_id: str = ""
     reason: str = ""
-    made: float = 0.0
 
     @property
     def reauth(self) -> bool:
         return bool(self.message_id)
+
+    def seal(self, keys: KeyRing) -> str:
+        t = self.trip
+        data = [t.state, t.nonce, t.verifier, t.started, self.user, self.message_id, self.reason]
+        sealed = keys.seal(f"sso-trip:{t.state}", json.dumps(data).encode())
+        return base64.urlsafe_b64encode(sealed).decode("ascii")
+
+    @classmethod
+    def unseal(cls, keys: KeyRing, state: str, cookie: str) -> Pending | None:
+        """The trip in ``cookie`` if it was sealed for ``state`` and is fresh."""
+        try:
+            raw = keys.open(f"sso-trip:{state}", base64.urlsafe_b64decode(cookie.encode()))
+            s, nonce, verifier, started, user, message_id, reason = json.loads(raw)
+        except (SealError, ValueError, TypeError):
+            return None
+        if s != state or not -60 <= time.time() - float(started) < TRIP_SECONDS:
+            return None
+        trip = Trip(str(s), str(nonce), str(verifier), float(started))
+        return cls(trip, str(user), str(message_id), str(reason))
 
 
 class SsoPages:
@@ -61,7 +83,6 @@ class SsoPages:
     store: Store
     settings: ConsoleSettings
     oidc: OidcClient | None
-    sso_pending: dict[str, Pending]
 
     def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
         raise NotImplementedError
@@ -85,26 +106,19 @@ class SsoPages:
 
     async def _to_provider(self, pending: Pending) -> Response:
         assert self.oidc is not None
-        now = time.monotonic()
-        for state, old in list(self.sso_pending.items()):
-            if now - old.made > TRIP_SECONDS:
-                del self.sso_pending[state]
-        while len(self.sso_pending) >= MAX_TRIPS:
-            del self.sso_pending[next(iter(self.sso_pending))]
+        sealed = pending.seal(self.store.keys)
+        if len(sealed) > MAX_COOKIE:
+            raise ConfigError("The reason is too long to confirm at the identity provider.")
         url = await self.oidc.authorization_url(pending.trip, reauth=pending.reauth)
-        self.sso_pending[pending.trip.state] = Pending(
-            pending.trip, pending.user, pending.message_id, pending.reason, now
-        )
         response: Response = RedirectResponse(url, status_code=303)
         if pending.reauth:
             # From the release form: the console's CSP (form-action 'self') stops a form's
             # redirect to another site, so a page moves on to the provider instead.
-            response = self.render(
-                "onward.html", path=url, text="Confirm who you are at the identity provider:"
-            )
+            text = "Confirm who you are at the identity provider:"
+            response = self.render("onward.html", path=url, text=text)
         response.set_cookie(
             SSO_COOKIE,
-            pending.trip.state,
+            sealed,
             max_age=int(TRIP_SECONDS),
             path="/",
             secure=True,
@@ -115,14 +129,9 @@ class SsoPages:
 
     async def sso_callback(self, request: Request) -> Response:
         state = request.query_params.get("state", "")
-        pending = self.sso_pending.pop(state, None) if state else None
-        fresh = pending is not None and time.monotonic() - pending.made < TRIP_SECONDS
-        if (
-            self.oidc is None
-            or pending is None
-            or not fresh
-            or not web.same_token(request.cookies.get(SSO_COOKIE), state)
-        ):
+        cookie = request.cookies.get(SSO_COOKIE, "")
+        pending = Pending.unseal(self.store.keys, state, cookie) if state and cookie else None
+        if self.oidc is None or pending is None:
             return await self._refused(request, None, "This sign-in is out of date; start again.")
         if request.query_params.get("error"):
             # The provider's error code (access_denied, login_required...): no secret.
