@@ -80,6 +80,7 @@ def sign_in(browser: Browser, g: ConsoleGateway, name: str) -> Page:
     """A fresh browser context through the console's button and the provider's form."""
     page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{g.url}/login")
+    page.screenshot(path=screenshots() / "sso-login.png")
     page.get_by_role("link", name="Sign in with Test provider").click()
     provider_login(page, name)
     return page
