@@ -135,8 +135,6 @@ class AdminPages:
                 raise AccessDenied("you cannot disable your own account")
             await accounts.set_disabled(self.store, name, change == "disable")
         elif change == "reset-password":
-            if (await accounts.get_user(self.store, name)).sso:
-                raise ConfigError(f"{name} signs in through the identity provider: no password")
             await accounts.reset_password(self.store, name, str(form.get("password", "")))
         elif change == "roles":
             reason = await self._change_roles(session, name, form)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -135,7 +136,7 @@ class SsoPages:
             return await self._refused(request, None, "This sign-in is out of date; start again.")
         if request.query_params.get("error"):
             # The provider's error code (access_denied, login_required...): no secret.
-            error = request.query_params["error"][:64]
+            error = re.sub(r"[^a-z_]", "", request.query_params["error"])[:40] or "an error"
             return await self._refused(request, pending, f"The identity provider said: {error}.")
         try:
             found = await self.oidc.sign_in(

@@ -237,12 +237,16 @@ async def remove_alias(store: Store, name: str, address: str) -> None:
 
 
 async def reset_password(store: Store, name: str, password: str) -> None:
-    """A new password; unlocks the account and ends its sessions."""
+    """A new password; unlocks the account and ends its sessions.  An account that signs
+    in through the identity provider has none (a password would untie it)."""
     password_hash = await asyncio.to_thread(hash_password, password)
     changed = await store.execute(
-        "UPDATE users SET password_hash = ?, failures = 0, locked_until = 0 WHERE name = ?",
+        "UPDATE users SET password_hash = ?, failures = 0, locked_until = 0"
+        " WHERE name = ? AND password_hash NOT LIKE 'oidc:%'",
         (password_hash, name),
     )
+    if changed != 1 and await find_user(store, name) is not None:
+        raise ConfigError(f"{name} signs in through the identity provider: no password")
     if changed != 1:
         raise NotFound(f"no user {name!r}")
     await store.execute('DELETE FROM sessions WHERE "user" = ?', (name,))

@@ -42,6 +42,15 @@ async def test_the_first_sign_in_makes_an_account_without_a_password(store: Stor
     assert "sub-1" not in str(stored[0])
 
 
+async def test_an_sso_account_gets_no_password(store: Store) -> None:
+    """A password reset (the console's or the CLI's) is refused: it would untie the
+    account from the provider's person."""
+    await sso.sign_in(store, ISSUER, "sub-1", claims(), REVIEWER, "preferred_username")
+    with pytest.raises(ConfigError, match="identity provider"):
+        await accounts.reset_password(store, "rhian", PASSWORD)
+    assert (await accounts.get_user(store, "rhian")).sso
+
+
 async def test_later_sign_ins_set_the_roles_from_the_groups(store: Store) -> None:
     """Same person (issuer and subject): the account found again, its roles replaced."""
     await sso.sign_in(store, ISSUER, "sub-1", claims(), REVIEWER, "preferred_username")
