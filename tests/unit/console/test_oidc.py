@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from gateway.console.oidc import OidcClient, OidcSettings, Request
-from gateway.errors import LoginFailed
+from gateway.console.oidc import OidcClient, OidcSettings, Request, oidc_settings
+from gateway.errors import ConfigError, LoginFailed
+from gateway.settings import load_settings
 from tests.integration.console.oidc_provider import CLIENT_ID, Provider
 
 ISSUER = "https://login.council.example/tenant"
@@ -184,3 +186,45 @@ def test_a_discovery_document_naming_another_issuer_is_refused(provider: Provide
     provider.issuer = "https://login.evil.example"
     with pytest.raises(LoginFailed, match="another issuer"):
         asyncio.run(client(provider).metadata())
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"console_local_login": False}, "console_local_login = false needs oidc_issuer"),
+        ({"oidc_issuer": "http://login.council.example"}, "expected an https:// URL"),
+        ({"oidc_issuer": ISSUER}, "oidc_issuer needs oidc_client_id too"),
+        (
+            {
+                "oidc_issuer": ISSUER,
+                "oidc_client_id": "c",
+                "oidc_client_secret_file": "/nonexistent",
+            },
+            "oidc_issuer needs console_url too",
+        ),
+    ],
+)
+def test_sso_settings_that_cannot_work_stop_the_start(
+    settings: dict[str, Any], message: str
+) -> None:
+    """Each missing or unsafe piece: a ConfigError naming the setting."""
+    with pytest.raises(ConfigError, match=message):
+        oidc_settings(load_settings(None, env={}, flags=settings))
+
+
+def test_sso_settings_read_the_client_secret_from_its_file(tmp_path: Path) -> None:
+    """The secret from its file (trimmed), the redirect URI from console_url; the secret
+    is not in the settings' repr (which a traceback could print)."""
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret-value\n")
+    flags = {
+        "oidc_issuer": ISSUER,
+        "oidc_client_id": CLIENT_ID,
+        "oidc_client_secret_file": str(secret),
+        "console_url": "https://console.council.example/",
+        "oidc_group_roles": "gw-reviewers=reviewer",
+    }
+    made = oidc_settings(load_settings(None, env={}, flags=flags))
+    assert made is not None
+    assert ("s3cret-value", REDIRECT) == (made.client_secret, made.redirect_uri)
+    assert "s3cret" not in repr(made)
