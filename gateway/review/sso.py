@@ -104,9 +104,10 @@ async def sign_in(
         updated = await accounts.set_roles(store, user.name, roles)
         return SignIn(updated, roles_before=user.roles)
     name = account_name(claims, username_claim)
-    email = identity.clean_address(account_email(claims, username_claim), name)
+    address = account_email(claims, username_claim)
     now, uid = dt.datetime.now(dt.UTC).isoformat(), secrets.token_hex(16)
     try:
+        email = identity.clean_address(address, name)
         async with store.transaction() as write:
             await store.serialise("users")
             users = await accounts.list_users(store)
