@@ -185,7 +185,7 @@ class ListPages:
             previous_link=(
                 _link(search, {"before": encode_cursor(page.previous)}) if page.previous else ""
             ),
-            here=_link(dict(request.query_params), {}),
+            here=_link({k: v for k, v in params.items() if k != "notice"}, {}),
             bulk_limit=BULK_LIMIT,
             notice=_CLAIM_NOTICES.get(params.get("notice", "")),
         )
