@@ -157,6 +157,15 @@ class Store(RegisterVersions, InForceRecords, Listing):
                 await self.write_terms(self._changed, msg.id, terms)
         return msg.id
 
+    async def hold_many(self, messages: list[HeldMessage]) -> None:
+        """Store several messages in one transaction (imports, benchmarks, tests)."""
+        rows = await asyncio.to_thread(lambda: [self._message_row(m) for m in messages])
+        with guard(f"hold {len(messages)} messages"):
+            async with self._writing, self._transaction():
+                for msg, (row, terms) in zip(messages, rows, strict=True):
+                    await self._changed(_INSERT_MESSAGE, row)
+                    await self.write_terms(self._changed, msg.id, terms)
+
     def _message_row(self, msg: HeldMessage) -> tuple[tuple[Any, ...], MessageTerms]:
         if msg.status not in STATUSES:
             raise ValueError(f"unknown status {msg.status!r}")
