@@ -157,14 +157,21 @@ class Store(RegisterVersions, InForceRecords, Listing):
                 await self.write_terms(self._changed, msg.id, terms)
         return msg.id
 
-    async def hold_many(self, messages: list[HeldMessage]) -> None:
-        """Store several messages in one transaction (imports, benchmarks, tests)."""
-        rows = await asyncio.to_thread(lambda: [self._message_row(m) for m in messages])
+    async def hold_many(self, messages: list[HeldMessage], per_statement: int = 100) -> None:
+        """Store several messages in one transaction, ``per_statement`` rows to an
+        INSERT (imports, benchmarks, tests)."""
+        made = await asyncio.to_thread(lambda: [self._message_row(m) for m in messages])
+        head, values = _INSERT_MESSAGE.split("VALUES")
         with guard(f"hold {len(messages)} messages"):
             async with self._writing, self._transaction():
-                for msg, (row, terms) in zip(messages, rows, strict=True):
-                    await self._changed(_INSERT_MESSAGE, row)
-                    await self.write_terms(self._changed, msg.id, terms)
+                for at in range(0, len(made), per_statement):
+                    chunk = made[at : at + per_statement]
+                    rows = [value for row, _ in chunk for value in row]
+                    await self._changed(
+                        f"{head} VALUES {', '.join([values.strip()] * len(chunk))}", tuple(rows)
+                    )
+                    terms = [(f, t, row[0]) for row, found in chunk for f, t in found.terms]
+                    await self.write_term_rows(self._changed, terms)
 
     def _message_row(self, msg: HeldMessage) -> tuple[tuple[Any, ...], MessageTerms]:
         if msg.status not in STATUSES:

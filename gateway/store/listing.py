@@ -119,14 +119,17 @@ class Listing(Connection):
 
     async def write_terms(self, write: Write, message_id: str, terms: MessageTerms) -> None:
         """Inside a transaction: the search terms of a message (one statement)."""
-        if not terms.terms:
+        await self.write_term_rows(write, [(f, t, message_id) for f, t in terms.terms])
+
+    async def write_term_rows(self, write: Write, rows: list[tuple[str, str, str]]) -> None:
+        """Inside a transaction: (field, term, message id) rows, in one statement."""
+        if not rows:
             return
-        values = ", ".join(["(?, ?, ?)"] * len(terms.terms))
-        params = tuple(v for field, term in terms.terms for v in (field, term, message_id))
+        values = ", ".join(["(?, ?, ?)"] * len(rows))
         await write(
             f"INSERT INTO message_terms (field, term, message_id) VALUES {values}"  # noqa: S608
             " ON CONFLICT (field, term, message_id) DO NOTHING",
-            params,
+            tuple(v for row in rows for v in row),
         )
 
     # -- the older rows ---------------------------------------------------------------
