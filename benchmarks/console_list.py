@@ -193,6 +193,14 @@ async def run(kind: str, url: str, folder: Path, rows: int) -> None:
             " sealed and indexed, 2,000 per transaction)"
         )
         await measure(store, rows)
+        await store.execute("UPDATE messages SET terms_key = NULL")
+        started = time.perf_counter()
+        await store.index_terms()
+        seconds = time.perf_counter() - started
+        print(
+            f"  index of older rows (first open after the upgrade, or a rekey): {rows:,} in"
+            f" {seconds:.1f} s ({rows / seconds:,.0f}/s)"
+        )
     finally:
         await store.close()
 

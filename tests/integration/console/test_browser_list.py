@@ -157,7 +157,7 @@ def test_ten_thousand_holds_are_searched_and_paged(g: ConsoleGateway, as_user: o
     assert "restricted contact" in rules  # the policy's description, not the id
     timing = response.headers["server-timing"]
     print("list of 10,000, first page:", timing)
-    page.screenshot(path=screenshots() / "quarantine-list.png", full_page=False)
+    page.screenshot(path=screenshots() / "quarantine-list-10000.png", full_page=False)
 
     seen = set(first)
     for _ in range(5):
