@@ -161,9 +161,9 @@ def test_the_result_carries_the_decoded_subject_for_the_review_list(
 ) -> None:
     """An encoded, folded Subject comes back decoded on one line (kept sealed with a hold)."""
     raw = (
-        "From: a@council.example\nTo: bob@elsewhere.example\n"
-        "Subject: =?utf-8?q?Caf=C3=A9_visit?=\n notes\n\nhello\n"
-    ).encode()
+        b"From: a@council.example\nTo: bob@elsewhere.example\n"
+        b"Subject: =?utf-8?q?Caf=C3=A9_visit?=\n notes\n\nhello\n"
+    )
     result = scan(
         Envelope("a@council.example", ("bob@elsewhere.example",), raw),
         index,
