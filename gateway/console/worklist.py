@@ -99,6 +99,12 @@ def query_from(params: Mapping[str, str], cursors: bool = True) -> ListQuery:
     size = int(params["size"]) if params.get("size", "").isdigit() else 50
     to = _day(params.get("to", ""), "to")
     sort = params.get("sort", "severity")
+    after = decode_cursor(params.get("after", "")) if cursors else None
+    before = decode_cursor(params.get("before", "")) if cursors else None
+    sort = sort if sort in SORTS else "severity"
+    for cursor in (after, before):  # a rank is a number, every other sort value text
+        if cursor is not None and isinstance(cursor[0], int) != (sort == "severity"):
+            raise ConfigError("that page link is for another sort; start from the first page")
     return ListQuery(
         status=status,
         sender=params.get("sender", "").strip(),
@@ -109,10 +115,10 @@ def query_from(params: Mapping[str, str], cursors: bool = True) -> ListQuery:
         received_from=_day(params.get("from", ""), "from"),
         received_to=None if to is None else to + dt.timedelta(days=1),
         claimed=params.get("claimed", "").strip(),
-        sort=sort if sort in SORTS else "severity",
+        sort=sort,
         descending=params.get("order") == "desc",
-        after=decode_cursor(params.get("after", "")) if cursors else None,
-        before=decode_cursor(params.get("before", "")) if cursors else None,
+        after=after,
+        before=before,
         limit=size if size in PAGE_SIZES else 50,
     )
 
