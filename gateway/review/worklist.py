@@ -128,9 +128,10 @@ async def _decide(
 ) -> BulkResult:
     if action == "release":
         outcome = await review.release(user, message_id, reason, first_approval_only=True)
-        return BulkResult(message_id, outcome.state, outcome_text(outcome))
+        text = outcome_text(outcome).removeprefix(f"{message_id}: ")
+        return BulkResult(message_id, outcome.state, text)
     if action == "reject":
         await review.reject(user, message_id, reason)
-        return BulkResult(message_id, "rejected", f"{message_id}: rejected")
+        return BulkResult(message_id, "rejected", "rejected: it will not be delivered")
     await review.mark_false_positive(user, message_id, reason)
-    return BulkResult(message_id, "marked", f"{message_id}: marked as a false positive")
+    return BulkResult(message_id, "marked", "marked as a false positive; still held")
