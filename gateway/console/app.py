@@ -30,13 +30,13 @@ from gateway.console.admin import AdminPages
 from gateway.console.oidc import OidcClient, OidcSettings
 from gateway.console.sso import SsoPages
 from gateway.console.view import finding_summary, message_view
+from gateway.console.worklist import ListPages
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.extract import Limits
 from gateway.policy import Policy
 from gateway.review import Review, Role, accounts, audit, is_sender, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import READERS, REVIEWERS
-from gateway.store import STATUSES
 
 HERE = Path(__file__).parent
 Handler = Callable[[Request, Session], Awaitable[Response]]
@@ -60,7 +60,6 @@ NOTICES = {
     "totp-required": "This console needs a second factor: set up an authenticator app "
     "before anything else.",
 }
-LIST_LIMIT = 500  # messages on one list page, most severe and oldest first
 POLICY_READERS = frozenset({Role.POLICY_ADMIN, Role.AUDITOR, Role.ADMIN})
 REGISTER_READERS = frozenset({Role.REGISTER_ADMIN, Role.AUDITOR})
 
@@ -77,7 +76,7 @@ class ConsoleSettings:
     oidc: OidcSettings | None = None  # single sign-on through this provider
 
 
-class Console(AdminPages, SsoPages):
+class Console(AdminPages, ListPages, SsoPages):
     """The console's routes over one ``Review``."""
 
     def __init__(
@@ -119,6 +118,8 @@ class Console(AdminPages, SsoPages):
             Route("/messages", page(self.messages, READERS)),
             Route("/messages/{id}", page(self.message, READERS)),
             Route("/messages/{id}/export", page(self.export, READERS)),
+            Route("/messages/bulk", page(self.bulk, REVIEWERS), methods=["POST"]),
+            Route("/messages/{id}/claim", page(self.claim, REVIEWERS), methods=["POST"]),
             Route("/messages/{id}/{action}", page(self.act, REVIEWERS), methods=["POST"]),
             Route("/audit", page(self.audit, frozenset({Role.AUDITOR, Role.ADMIN}))),
             Route("/users", page(self.users, frozenset({Role.ADMIN}))),
@@ -258,32 +259,6 @@ class Console(AdminPages, SsoPages):
             if user.has(*roles)
         )
         return RedirectResponse(target, status_code=303)
-
-    async def messages(self, request: Request, session: Session) -> Response:
-        status = request.query_params.get("status", "held")
-        case = request.query_params.get("case", "").strip() or None
-        since_text = request.query_params.get("since", "").strip()
-        try:
-            since = (
-                dt.datetime.fromisoformat(since_text).replace(tzinfo=dt.UTC) if since_text else None
-            )
-        except ValueError:
-            raise ConfigError("'since' must be a date (YYYY-MM-DD)") from None
-        wanted = next((s for s in STATUSES if s == status), None)
-        listed = await self.review.messages(
-            session.user, wanted, case=case, since=since, limit=LIST_LIMIT
-        )
-        return self.render(
-            "list.html",
-            session=session,
-            messages=listed,
-            limit=LIST_LIMIT,
-            counts=await self.store.count_by_status(),
-            status=status,
-            statuses=(*STATUSES, "all"),
-            case=case or "",
-            since=since_text,
-        )
 
     async def message(self, request: Request, session: Session) -> Response:
         message_id = request.path_params["id"]
