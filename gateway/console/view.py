@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.console.highlight import Piece, pieces
 from gateway.extract import Limits, extract
 from gateway.findings import Kind
 from gateway.parse import parse_message
@@ -36,14 +37,6 @@ REDACTION_NOTE = (
     "colour or clipped away is still in the file, and anyone who copies it out can "
     "read it."
 )
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A run of part text; ``finding`` is the finding's number when it is evidence."""
-
-    text: str
-    finding: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,20 +139,9 @@ def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
 def _part(
     location: str, text: str, evidence: Iterable[Mapping[str, Any]], hidden: str = ""
 ) -> Part:
-    spans = sorted(_spans(text, evidence))
-    pieces: list[Piece] = []
-    at = 0
-    for start, end, number in spans:
-        if start < at:  # overlapping evidence: the first span shown wins
-            continue
-        if start > at:
-            pieces.append(Piece(text[at:start]))
-        pieces.append(Piece(text[start:end], number))
-        at = end
-    if at < len(text):
-        pieces.append(Piece(text[at:]))
-    marked = sum(1 for p in pieces if p.finding is not None)
-    return Part(location, tuple(pieces), marked, hidden)
+    cut = pieces(text, _spans(text, evidence))
+    marked = sum(1 for p in cut if p.findings)
+    return Part(location, cut, marked, hidden)
 
 
 def _spans(text: str, evidence: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, int]]:
