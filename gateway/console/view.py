@@ -12,10 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.console.attachments import Attachment, attachments
+from gateway.console.explain import Reason, RuleReason, reasons, rule_reasons
 from gateway.console.highlight import Piece, pieces
 from gateway.extract import Limits, extract
 from gateway.findings import Kind
 from gateway.parse import parse_message
+from gateway.policy import Policy
 from gateway.segments import REDACTION
 from gateway.store import HeldMessage
 
@@ -64,12 +67,21 @@ class MessageView:
     findings: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
     #: finding number -> what a failed_redaction means, in words
     notes: Mapping[int, str] = field(default_factory=dict)
+    #: a sentence per finding, and each rule that held the message in its own words
+    reasons: tuple[Reason, ...] = ()
+    rules: tuple[RuleReason, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+    def titles(self, numbers: Sequence[int]) -> str:
+        """What a highlight is evidence of, for its title: the findings' sentences."""
+        return " ".join(r.sentence for r in self.reasons if r.number in numbers)
 
 
-def message_view(message: HeldMessage, limits: Limits) -> MessageView:
+def message_view(message: HeldMessage, limits: Limits, policy: Policy | None = None) -> MessageView:
     """What the message page shows, read again within the scan's ``limits`` (a held
     message may be one held because it took too long: its view stops in time too,
-    and lists the part it did not finish as unreadable)."""
+    and lists the part it did not finish as unreadable); the rules that held it are
+    described as ``policy`` has them."""
     parsed = parse_message(message.raw)
     headers = tuple(
         (name, str(value)) for name in SHOWN_HEADERS for value in parsed.get_all(name) or ()
@@ -89,6 +101,9 @@ def message_view(message: HeldMessage, limits: Limits) -> MessageView:
         unreadable=tuple((u.location, u.reason) for u in extraction.unreadable),
         findings=tuple(message.findings),
         notes=redaction_notes(message.findings),
+        reasons=reasons(message.findings, _recipient_of(message)),
+        rules=rule_reasons(policy, message.rules),
+        attachments=attachments(parsed, extraction),
     )
 
 
@@ -116,6 +131,17 @@ def redaction_notes(findings: Sequence[Mapping[str, Any]]) -> dict[int, str]:
 def _listed(words: Sequence[str]) -> str:
     """``a, b and c`` ('' for none)."""
     return "".join(words) if len(words) < 2 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _recipient_of(message: HeldMessage) -> dict[int, str]:
+    """Recipient finding number -> the address it is about (its evidence's text)."""
+    out: dict[int, str] = {}
+    for item in message.evidence:
+        number = int(item.get("finding", -1))
+        if 0 <= number < len(message.findings):
+            if message.findings[number].get("kind") in _RECIPIENT_KINDS:
+                out.setdefault(number, str(item.get("text", "")))
+    return out
 
 
 def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
