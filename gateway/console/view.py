@@ -138,9 +138,11 @@ def _recipient_of(message: HeldMessage) -> dict[int, str]:
     out: dict[int, str] = {}
     for item in message.evidence:
         number = int(item.get("finding", -1))
-        if 0 <= number < len(message.findings):
-            if message.findings[number].get("kind") in _RECIPIENT_KINDS:
-                out.setdefault(number, str(item.get("text", "")))
+        if (
+            0 <= number < len(message.findings)
+            and message.findings[number].get("kind") in _RECIPIENT_KINDS
+        ):
+            out.setdefault(number, str(item.get("text", "")))
     return out
 
 

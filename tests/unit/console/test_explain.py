@@ -39,7 +39,8 @@ def _f(kind: str, location: str = "body", confidence: str = "high", **more: str)
         (
             _f("postcode", "attachment:letter.pdf"),
             "",
-            f"The attachment letter.pdf contains the postcode of a protected address of case {CASE}.",
+            "The attachment letter.pdf contains the postcode of a protected address of case "
+            f"{CASE}.",
         ),
         (
             _f("name", "subject", "medium"),
@@ -75,7 +76,8 @@ def test_every_kind_has_words() -> None:
     assert {k.value for k in REDACTABLE} == set(DETAILS)
     for kind in Kind:
         words = sentence(_f(kind.value))
-        assert "_" not in words and " of kind " not in words, kind
+        assert "_" not in words, kind
+        assert " of kind " not in words, kind
 
 
 def test_places_read_as_words() -> None:
