@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.console.attachments import Attachment, attachments
-from gateway.console.explain import Reason, RuleReason, reasons, rule_reasons
+from gateway.console.explain import Reason, RuleReason, place, reasons, rule_reasons
 from gateway.console.highlight import Piece, pieces
 from gateway.extract import Limits, extract
 from gateway.findings import Kind
@@ -49,6 +49,12 @@ class Part:
     marked: int
     #: ``Segment.hidden``: ``"redaction"`` for text a redaction meant to hide
     hidden: str = ""
+
+    @property
+    def where(self) -> str:
+        """The part's place in words (``The body``, ``The attachment letter.pdf``)."""
+        words = place(self.location)
+        return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True)
