@@ -8,7 +8,6 @@ escape everything (Jinja2 autoescape), and mail is shown only as extracted text.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,6 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -27,14 +25,15 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.console import web
 from gateway.console.admin import AdminPages
+from gateway.console.decision import MessagePages
 from gateway.console.oidc import OidcClient, OidcSettings
 from gateway.console.sso import SsoPages
-from gateway.console.view import finding_summary, message_view
+from gateway.console.view import finding_summary
 from gateway.console.worklist import ListPages
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.extract import Limits
 from gateway.policy import Policy
-from gateway.review import Review, Role, accounts, audit, is_sender, record_event
+from gateway.review import Review, Role, accounts, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import READERS, REVIEWERS
 
@@ -76,7 +75,7 @@ class ConsoleSettings:
     oidc: OidcSettings | None = None  # single sign-on through this provider
 
 
-class Console(AdminPages, ListPages, SsoPages):
+class Console(MessagePages, AdminPages, ListPages, SsoPages):
     """The console's routes over one ``Review``."""
 
     def __init__(
@@ -260,23 +259,6 @@ class Console(AdminPages, ListPages, SsoPages):
         )
         return RedirectResponse(target, status_code=303)
 
-    async def message(self, request: Request, session: Session) -> Response:
-        message_id = request.path_params["id"]
-        message = await self.review.open(session.user, message_id)
-        approvers = await self.review.approvals(message_id)
-        user = session.user
-        return self.render(
-            "message.html",
-            session=session,
-            message=message,
-            view=await asyncio.to_thread(message_view, message, self.settings.limits),
-            approvers=approvers,
-            can_act=user.has(*REVIEWERS) and message.status == "held",
-            is_sender=is_sender(user, message),
-            notice=NOTICES.get(request.query_params.get("notice", "")),
-            trail=await audit.records(self.store, target=message_id, limit=50),
-        )
-
     async def export(self, request: Request, session: Session) -> Response:
         message_id = request.path_params["id"]
         raw = await self.review.export(session.user, message_id)
@@ -285,36 +267,6 @@ class Console(AdminPages, ListPages, SsoPages):
             media_type="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{message_id}.eml"'},
         )
-
-    async def act(self, request: Request, session: Session) -> Response:
-        message_id, action = request.path_params["id"], request.path_params["action"]
-        form: FormData = request.state.form
-        reason = str(form.get("reason", ""))
-        user = session.user
-        if action == "release":
-            if user.sso:  # re-authentication at the identity provider, then the release
-                return await self.sso_release(session, message_id, reason)
-            # Re-authentication: the password again, right before a release.
-            await accounts.authenticate(
-                self.store, user.name, str(form.get("password", "")), str(form.get("code", ""))
-            )
-            outcome = await self.review.release(user, message_id, reason)
-            notice = outcome.state
-        elif action == "reject":
-            await self.review.reject(
-                user,
-                message_id,
-                reason,
-                form.get("notify_sender") == "on",
-                str(form.get("sender_note", "")),
-            )
-            notice = "rejected"
-        elif action == "false-positive":
-            await self.review.mark_false_positive(user, message_id, reason)
-            notice = "false-positive"
-        else:
-            raise NotFound(f"no action {action!r}")
-        return RedirectResponse(f"/messages/{message_id}?notice={notice}", status_code=303)
 
 
 def _when(moment: dt.datetime) -> str:

@@ -167,6 +167,11 @@ class Review:
         )
         return [str(row[0]) for row in rows]
 
+    async def has_approved(self, user: User, message_id: str) -> bool:
+        """Whether ``user``'s account approved the release of ``message_id`` already
+        (a critical hold waiting for its second approver)."""
+        return (await self._approved_by(user, message_id))[1]
+
     async def _approved_by(self, user: User, message_id: str) -> tuple[bool, bool]:
         """(anyone approved ``message_id``, ``user``'s account did): by account id; an
         approval from before ids (none recorded) by its name, case folded."""
