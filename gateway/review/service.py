@@ -81,7 +81,7 @@ check_reason, need = _reason, _need  # for the other review modules (worklist.py
 def _check_claim(user: User, claimed_by: str) -> None:
     """``Conflict`` if another account has claimed the message."""
     if claimed_by and claimed_by != user.name:
-        raise Conflict(f"{claimed_by} is on it (claimed); take the claim over first")
+        raise Conflict(f"claimed: {claimed_by} is on it; take the claim over first")
 
 
 def is_sender(user: User, message: HeldMessage) -> bool:
