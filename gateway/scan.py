@@ -49,8 +49,6 @@ class ScanResult:
     match: Match
     elapsed_ms: float
     register_version: int = 0  # the version whose index scanned it (0: not known here)
-    #: the decoded Subject, kept sealed with a held message for the review list
-    subject: str = ""
 
 
 SCAN_FAILED = "scan failed"
@@ -65,7 +63,7 @@ def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSetting
     a scan thread, or ``gateway scan``, has only this deadline."""
     started = time.perf_counter()
     try:
-        result, subject = _findings(envelope, index, settings)
+        result = _findings(envelope, index, settings)
     except OverBudget as stop:
         log.warning("scan over time budget", reason=stop.reason)
         return unscannable(policy, stop.reason, (time.perf_counter() - started) * 1000)
@@ -73,7 +71,7 @@ def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSetting
         log.error("scan failed", error=exc.__class__.__name__)
         return unscannable(policy, SCAN_FAILED, (time.perf_counter() - started) * 1000)
     verdict = decide(policy, result.findings, result.recipients)
-    return ScanResult(verdict, result, (time.perf_counter() - started) * 1000, subject=subject)
+    return ScanResult(verdict, result, (time.perf_counter() - started) * 1000)
 
 
 def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
@@ -82,7 +80,7 @@ def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
     return ScanResult(decide(policy, (failed,), ()), Match((failed,)), elapsed_ms)
 
 
-def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> tuple[Match, str]:
+def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:
     deadline = Deadline.after(settings.limits.time_budget_s)
     # One parse for the text and for the recipients' display names (extract declines
     # a message over the size limit before parsing it, and so does this).
@@ -96,14 +94,7 @@ def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> tuple
         Finding(Kind.UNSCANNABLE, None, u.location, Confidence.HIGH, 100, reason=u.reason)
         for u in extraction.unreadable
     )
-    subject = "" if message is None else _subject(message)
-    return Match(found.findings + unscannable, found.recipients, found.evidence), subject
-
-
-def _subject(message: Message) -> str:
-    """The message's Subject as a reader sees it (encoded words decoded, one line)."""
-    value = message.get("Subject")
-    return "" if value is None else " ".join(decode_words(unfold(str(value))).split())
+    return Match(found.findings + unscannable, found.recipients, found.evidence)
 
 
 def guard_attachment_names(

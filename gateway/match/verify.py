@@ -18,7 +18,6 @@ from gateway.findings import Confidence, Evidence, Finding, Kind
 from gateway.match import content as C
 from gateway.match import ocr
 from gateway.match import streets as S
-from gateway.match.extent import address_span
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
@@ -127,22 +126,9 @@ class Verifier:
                 self._check(probe, value)
         return self.out
 
-    def _add(
-        self,
-        kind: Kind,
-        case: str,
-        probe: C.Probe,
-        score: int,
-        conf: Confidence,
-        form: Any = None,
-    ) -> None:
-        """One finding; with the address ``form`` it stands for, its evidence is the
-        whole address around the hit (``extent``), not the anchor alone."""
+    def _add(self, kind: Kind, case: str, probe: C.Probe, score: int, conf: Confidence) -> None:
         segment = self.segments[probe.segment]
-        span = self._span(probe)
-        if form is not None:
-            span = address_span(self.folded[probe.segment], span, form)
-        self.out.add(kind, case, segment, probe.segment, score, conf, span)
+        self.out.add(kind, case, segment, probe.segment, score, conf, self._span(probe))
 
     def _span(self, probe: C.Probe) -> tuple[int, int]:
         """Character offsets of a probe (names and generic probes count in tokens)."""
@@ -222,7 +208,7 @@ class Verifier:
         result = _score_address(text, probe, self._span(probe), code, form, read_by_ocr)
         if result is not None:
             self.out.addressed.add(seen)
-            self._add(kind, record[1], probe, *result, form)
+            self._add(kind, record[1], probe, *result)
 
     def _street(
         self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
@@ -236,9 +222,9 @@ class Verifier:
         found, score, conf = result
         if found == Kind.ADDRESS:
             self.out.addressed.add(seen)
-            self._add(kind, case, probe, score, conf, form)
+            self._add(kind, case, probe, score, conf)
         elif kind == Kind.ADDRESS:  # a refuge's street alone is not its address
-            self._add(found, case, probe, score, conf, form)
+            self._add(found, case, probe, score, conf)
 
     def _postcode(
         self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
@@ -250,10 +236,10 @@ class Verifier:
         near = C.words_near(text, probe.start, probe.start, before=160, after=0)
         if house and street and C.street_in(near, house, street, self._similar(probe)):
             self.out.addressed.add(seen)
-            self._add(kind, case, probe, 95, HIGH, form)
+            self._add(kind, case, probe, 95, HIGH)
             return
         if kind == Kind.PROTECTED_LOCATION:
-            self._add(kind, case, probe, 75, MEDIUM, form)
+            self._add(kind, case, probe, 75, MEDIUM)
             return
         self._add(Kind.POSTCODE, case, probe, 100, HIGH)
 

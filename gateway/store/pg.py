@@ -49,7 +49,7 @@ _in_transaction: ContextVar[psycopg.AsyncConnection | None] = ContextVar(
 
 _PG_LIST = """
     SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
-           false_positive, claimed_by, claimed_at
+           false_positive
     FROM messages
     WHERE status = coalesce(CAST(? AS TEXT), status)
       AND received_at >= coalesce(CAST(? AS TEXT), received_at)
@@ -165,7 +165,6 @@ class PgStore(Store):
             from gateway.review.audit import ensure_genesis  # noqa: PLC0415
 
             await ensure_genesis(store, new)
-            await store.index_older()
         except BaseException:
             await pool.close()
             raise
