@@ -180,11 +180,15 @@ def _milter_text(value: object) -> str:
 
 def _store_url(value: object) -> str:
     text = str(value).strip()
-    if text and not text.startswith(("postgresql://", "postgres://")):
+    if text and not text.startswith(PG_URL_PREFIXES):
         raise ConfigError(
             "store: expected a postgresql:// URL (or nothing, for the SQLite store in data_dir)"
         )
     return text
+
+
+#: how a PostgreSQL store's URL begins (libpq's URI forms)
+PG_URL_PREFIXES = ("postgresql://", "postgres://")
 
 
 def _header_name(value: object) -> str:

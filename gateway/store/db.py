@@ -50,18 +50,25 @@ _RULE_COUNTS = """
     SELECT rule.value, count(*) FROM messages, json_each(messages.rules) AS rule
     WHERE messages.false_positive >= ? GROUP BY rule.value
 """
-_LIST = """
+# The list of summaries in both dialects: only the test for a finding of a case differs
+# (each reads the findings' JSON its own way); the CASTs tell PostgreSQL the type of a
+# parameter that may be NULL.
+LIST_SQL = """
     SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
            false_positive
     FROM messages
-    WHERE status = coalesce(?, status) AND received_at >= coalesce(?, received_at)
-      AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(messages.findings)
-                                WHERE json_extract(value, '$.case') = ?))
+    WHERE status = coalesce(CAST(? AS TEXT), status)
+      AND received_at >= coalesce(CAST(? AS TEXT), received_at)
+      AND (CAST(? AS TEXT) IS NULL OR {case_found})
     ORDER BY CASE WHEN ? THEN CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
                                             WHEN 'medium' THEN 2 WHEN 'low' THEN 3
                                             ELSE 4 END ELSE 0 END, id
     LIMIT ?
 """
+_LIST = LIST_SQL.format(
+    case_found="EXISTS (SELECT 1 FROM json_each(messages.findings)"
+    " WHERE json_extract(value, '$.case') = ?)"
+)
 
 
 def _raw_id(message_id: str) -> str:
@@ -77,6 +84,7 @@ class Store(RegisterVersions, InForceRecords):
     (or ``opening.open_store`` for either database)."""
 
     _LIST = _LIST
+    _RULE_COUNTS = _RULE_COUNTS
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r}, key={self._keys.id.hex()})"
@@ -339,7 +347,7 @@ class Store(RegisterVersions, InForceRecords):
     async def rule_counts(self, false_positive_only: bool = False) -> dict[str, int]:
         """Messages in the quarantine (any status) per rule that decided them."""
         with guard("count messages per rule"):
-            rows = await self._all(_RULE_COUNTS, (int(false_positive_only),))
+            rows = await self._all(self._RULE_COUNTS, (int(false_positive_only),))
         return {str(rule): int(count) for rule, count in rows}
 
 

@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import psycopg
@@ -29,8 +28,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
+from gateway.settings import PG_URL_PREFIXES
 from gateway.store.base import guard
-from gateway.store.db import Store
+from gateway.store.db import LIST_SQL, Store
 from gateway.store.pg_schema import pg_migrate
 
 T = TypeVar("T")
@@ -47,20 +47,10 @@ _in_transaction: ContextVar[psycopg.AsyncConnection | None] = ContextVar(
     "gateway_pg_transaction", default=None
 )
 
-_PG_LIST = """
-    SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
-           false_positive
-    FROM messages
-    WHERE status = coalesce(CAST(? AS TEXT), status)
-      AND received_at >= coalesce(CAST(? AS TEXT), received_at)
-      AND (CAST(? AS TEXT) IS NULL
-           OR EXISTS (SELECT 1 FROM jsonb_array_elements(messages.findings::jsonb) AS f
-                      WHERE f ->> 'case' = ?))
-    ORDER BY CASE WHEN ? THEN CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
-                                            WHEN 'medium' THEN 2 WHEN 'low' THEN 3
-                                            ELSE 4 END ELSE 0 END, id
-    LIMIT ?
-"""
+_PG_LIST = LIST_SQL.format(
+    case_found="EXISTS (SELECT 1 FROM jsonb_array_elements(messages.findings::jsonb) AS f"
+    " WHERE f ->> 'case' = ?)"
+)
 _PG_RULE_COUNTS = """
     SELECT rule, count(*) FROM messages, jsonb_array_elements_text(messages.rules::jsonb) AS rule
     WHERE messages.false_positive >= ? GROUP BY rule
@@ -99,23 +89,11 @@ def redacted(url: str) -> str:
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
 
 
-class _NoLock:
-    """SQLite's writer lock has nothing to do here: each transaction has its own
-    connection."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-
 class PgStore(Store):
     """The store in a PostgreSQL database; open with ``PgStore.open_pg``."""
 
     _LIST = _PG_LIST
+    _RULE_COUNTS = _PG_RULE_COUNTS
 
     def __init__(
         self, pool: AsyncConnectionPool, keys: KeyRing, url: str, local: Path | None = None
@@ -126,7 +104,9 @@ class PgStore(Store):
         # This node's own files (the sealed register index) go beside this path, as
         # they go beside the SQLite file of a single node.
         self.path = local or Path("data") / "gateway.sqlite3"
-        self._writing = _NoLock()  # type: ignore[assignment]
+        # SQLite's writer lock has nothing to do here: each transaction has its own
+        # connection.
+        self._writing = contextlib.nullcontext()  # type: ignore[assignment]
         self._listener: psycopg.AsyncConnection | None = None  # wait_for_change's
 
     def __repr__(self) -> str:
@@ -273,15 +253,10 @@ class PgStore(Store):
         yield
         await self._changed("ALTER TABLE audit ENABLE TRIGGER audit_no_change")
 
-    async def rule_counts(self, false_positive_only: bool = False) -> dict[str, int]:
-        with guard("count messages per rule"):
-            rows = await self._all(_PG_RULE_COUNTS, (int(false_positive_only),))
-        return {str(rule): int(count) for rule, count in rows}
-
 
 def is_pg_url(url: str) -> bool:
     """True for a PostgreSQL URL (``postgresql://`` or ``postgres://``)."""
-    return url.startswith(("postgresql://", "postgres://"))
+    return url.startswith(PG_URL_PREFIXES)
 
 
 def check_pg_url(url: str) -> str:

@@ -199,16 +199,19 @@ async def test_a_database_outage_is_a_store_error_and_recovers_without_reopening
             await store.close()
 
 
-async def test_the_quarantine_listing_filters_by_case_on_postgresql(
+async def test_the_listing_and_rule_counts_read_json_on_postgresql(
     nodes: tuple[Store, Store],
 ) -> None:
-    """The case filter reads the findings' JSON in the database's own dialect."""
+    """The case filter and the rule counts read the messages' JSON in the database's
+    own dialect."""
     a, _ = nodes
     message = held()
     await a.hold(message)
     case = str(message.findings[0]["case"])
     assert [message.id] == [s.id for s in await a.list_held(case=case)]
     assert [] == await a.list_held(case="NO-SUCH-CASE")
+    assert dict.fromkeys(message.rules, 1) == await a.rule_counts()
+    assert {} == await a.rule_counts(false_positive_only=True)
     since = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     assert [] == await a.list_held(since=since)
 
