@@ -49,6 +49,8 @@ class ScanResult:
     match: Match
     elapsed_ms: float
     register_version: int = 0  # the version whose index scanned it (0: not known here)
+    #: the decoded Subject, kept sealed with a held message for the review list
+    subject: str = ""
 
 
 SCAN_FAILED = "scan failed"
@@ -63,7 +65,7 @@ def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSetting
     a scan thread, or ``gateway scan``, has only this deadline."""
     started = time.perf_counter()
     try:
-        result = _findings(envelope, index, settings)
+        result, subject = _findings(envelope, index, settings)
     except OverBudget as stop:
         log.warning("scan over time budget", reason=stop.reason)
         return unscannable(policy, stop.reason, (time.perf_counter() - started) * 1000)
@@ -71,7 +73,7 @@ def scan(envelope: Envelope, index: Index, policy: Policy, settings: ScanSetting
         log.error("scan failed", error=exc.__class__.__name__)
         return unscannable(policy, SCAN_FAILED, (time.perf_counter() - started) * 1000)
     verdict = decide(policy, result.findings, result.recipients)
-    return ScanResult(verdict, result, (time.perf_counter() - started) * 1000)
+    return ScanResult(verdict, result, (time.perf_counter() - started) * 1000, subject=subject)
 
 
 def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
@@ -80,7 +82,7 @@ def unscannable(policy: Policy, reason: str, elapsed_ms: float) -> ScanResult:
     return ScanResult(decide(policy, (failed,), ()), Match((failed,)), elapsed_ms)
 
 
-def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match:
+def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> tuple[Match, str]:
     deadline = Deadline.after(settings.limits.time_budget_s)
     # One parse for the text and for the recipients' display names (extract declines
     # a message over the size limit before parsing it, and so does this).
@@ -94,7 +96,14 @@ def _findings(envelope: Envelope, index: Index, settings: ScanSettings) -> Match
         Finding(Kind.UNSCANNABLE, None, u.location, Confidence.HIGH, 100, reason=u.reason)
         for u in extraction.unreadable
     )
-    return Match(found.findings + unscannable, found.recipients, found.evidence)
+    subject = "" if message is None else _subject(message)
+    return Match(found.findings + unscannable, found.recipients, found.evidence), subject
+
+
+def _subject(message: Message) -> str:
+    """The message's Subject as a reader sees it (encoded words decoded, one line)."""
+    value = message.get("Subject")
+    return "" if value is None else " ".join(decode_words(unfold(str(value))).split())
 
 
 def guard_attachment_names(

@@ -21,6 +21,7 @@ import structlog
 
 from gateway import workers
 from gateway.console import Console, ConsoleSettings, serve_console
+from gateway.console.oidc import oidc_settings
 from gateway.envelope import Envelope
 from gateway.errors import ConfigError, WorkerLost
 from gateway.listeners import Listeners
@@ -193,6 +194,7 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
         http = await serve_http(
             listeners.metrics, metrics, lambda: not gate.draining and metrics.store_reachable
         )
+    console_settings = _console_settings(settings)  # a ConfigError here, before any task
     async with asyncio.TaskGroup() as tasks:
         watcher = tasks.create_task(_watch(store, settings, policy, scanner, metrics, pool))
         chores = tasks.create_task(
@@ -205,7 +207,7 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
             )
         )
         if console_socket is not None:
-            console = Console(review, _console_settings(settings), policy, policy_dir)
+            console = Console(review, console_settings, policy, policy_dir)
             tasks.create_task(_console(console, console_socket, stop, settings))
         await stop.wait()
         gate.draining = milter.draining = True
@@ -299,6 +301,9 @@ def _console_settings(settings: Settings) -> ConsoleSettings:
         settings.scan_limits(),
         settings.register_max_shrink,
         settings.register_keep_versions,
+        settings.console_require_totp,
+        settings.console_local_login,
+        oidc_settings(settings),
     )
 
 

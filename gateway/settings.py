@@ -107,6 +107,21 @@ class Settings:
     console_idle_timeout: float = 900.0  # seconds without a request before a session ends
     console_session_lifetime: float = 8 * 3600.0
     console_url: str = ""  # the console's address as reviewers reach it, for notices
+    console_require_totp: bool = False  # password accounts must set up TOTP before anything
+    console_local_login: bool = True  # false: only single sign-on (oidc_issuer) logs in
+    # single sign-on with OpenID Connect (Entra ID, Google Workspace, Keycloak...): the
+    # issuer's discovery document gives the rest; the redirect URI to register at the
+    # provider is <console_url>/login/sso/callback
+    oidc_issuer: str = ""  # "": no single sign-on
+    oidc_client_id: str = ""
+    oidc_client_secret_file: Path | None = None
+    oidc_scopes: tuple[str, ...] = ("openid", "profile", "email")
+    oidc_groups_claim: str = "groups"  # the ID token claim listing the user's groups
+    oidc_username_claim: str = "preferred_username"  # names the account (before any @)
+    # group -> role(s): a TOML table {"gw-reviewers" = "reviewer", "gw-seniors" =
+    # ["reviewer", "senior"]}; in the environment "gw-reviewers=reviewer;gw-seniors=reviewer,senior"
+    oidc_group_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    oidc_display_name: str = "single sign-on"  # the login button: "Sign in with ..."
     notify_from: str = "gateway@localhost"
     review_team: tuple[str, ...] = ()  # addresses told when a message is held
     notify_sender_on_hold: bool = False  # tell the sender that the message is held
@@ -158,9 +173,17 @@ _PATHS = {
     "tls_client_ca",
     "console_tls_cert",
     "console_tls_key",
+    "oidc_client_secret_file",
 }
-_LISTS = {"internal_domains", "trusted_networks", "review_team"}
-_BOOLS = {"trace_header", "require_auth", "notify_sender_on_hold", "ocr"}
+_LISTS = {"internal_domains", "trusted_networks", "review_team", "oidc_scopes"}
+_BOOLS = {
+    "trace_header",
+    "require_auth",
+    "notify_sender_on_hold",
+    "ocr",
+    "console_require_totp",
+    "console_local_login",
+}
 _TYPES = {f.name: f.type for f in fields(Settings)}
 # Settings whose value must lie in a range (low, high; None: no bound).
 _RANGES: dict[str, tuple[float, float | None]] = {
@@ -197,8 +220,45 @@ def _header_name(value: object) -> str:
     return str(value)
 
 
-# Settings kept as text once checked by their own parser (which raises ConfigError).
-_CHECKED: dict[str, Callable[[object], str]] = {
+def parse_group_roles(value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``oidc_group_roles``: a TOML table of group -> role or roles, or the environment's
+    ``group=role,role;group=role`` -> ((group, roles), ...); ``ConfigError`` naming the
+    setting and what is wrong."""
+    from gateway.review.model import ROLES  # noqa: PLC0415 - settings stays a leaf
+
+    what = "oidc_group_roles"
+    if isinstance(value, str):
+        pairs: list[tuple[str, object]] = []
+        for entry in filter(None, (e.strip() for e in value.split(";"))):
+            group, sep, given = entry.partition("=")
+            if not sep or not group.strip():
+                raise ConfigError(f"{what}: expected GROUP=ROLE[,ROLE];..., got {entry!r}")
+            pairs.append((group.strip(), given.split(",")))
+    elif isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, tuple):
+        return value  # already parsed (a flag's value)
+    else:
+        raise ConfigError(f'{what}: expected a table such as {{"gw-reviewers" = "reviewer"}}')
+    out = []
+    for group, roles in pairs:
+        names: object = [roles] if isinstance(roles, str) else roles
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{what}: group {group!r}: expected a role or a list of roles")
+        cleaned = tuple(str(r).strip() for r in names if str(r).strip())
+        unknown = [r for r in cleaned if r not in ROLES]
+        if unknown or not cleaned:
+            raise ConfigError(
+                f"{what}: group {group!r}: unknown role {unknown[0] if unknown else ''!r}"
+                f" (roles: {', '.join(ROLES)})"
+            )
+        out.append((group, cleaned))
+    return tuple(out)
+
+
+# Settings checked (and kept as text, or parsed) by their own parser (which raises ConfigError).
+_CHECKED: dict[str, Callable[[object], Any]] = {
+    "oidc_group_roles": parse_group_roles,
     "milter": _milter_text,
     "milter_socket_mode": parse_mode,
     "stamp_header": _header_name,

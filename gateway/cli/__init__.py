@@ -6,7 +6,7 @@ review console), milter (the same, as a Postfix or Sendmail milter), passwd (SMT
 AUTH users), policy check, register (check, import, diff, add, update, remove, list,
 show, versions, rollback), keygen and rekey (the master key), store (migrate: a
 single node's SQLite store into PostgreSQL), quarantine (list, show, release, reject,
-false-positive, retry, purge, export), user (review accounts: add, alias, email,
+false-positive, retry, purge, export), user (review accounts: add, alias, email, roles,
 disable, enable, reset-password, totp, totp-off, list), audit (list, verify).
 `gateway COMMAND --help` tells more.
 

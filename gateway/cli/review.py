@@ -1,5 +1,5 @@
 """Commands for review: ``quarantine list|show|release|reject|false-positive|purge|export``,
-``user add|alias|email|disable|enable|reset-password|totp|list``, ``audit list|verify``.
+``user add|alias|email|roles|disable|enable|reset-password|totp|list``, ``audit list|verify``.
 
 Every action goes through ``gateway.review.Review`` with the same rules as the console.
 Actions on held mail name a review account (``--user``) and read its password from
@@ -166,6 +166,10 @@ def _user_parsers(commands: Any, options: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="the account name")
     p.add_argument("address", help="a mail address")
     p.set_defaults(run=_user_email)
+    p = u.add_parser("roles", parents=[options], help="set the account's roles (in force at once)")
+    p.add_argument("name", help="the account name")
+    p.add_argument("--role", required=True, help=f"comma-separated: {', '.join(ROLES)}")
+    p.set_defaults(run=_user_roles)
     for name in ("disable", "enable", "reset-password", "totp", "totp-off"):
         p = u.add_parser(name, parents=[options])
         p.add_argument("name", help="the account name")
@@ -349,6 +353,22 @@ def _user_add(args: argparse.Namespace) -> int:
 def added(user: User) -> str:
     """The audit reason of a new account: its roles and how many aliases (no addresses)."""
     return f"roles {','.join(sorted(user.roles))}; {len(user.aliases)} aliases"
+
+
+def _user_roles(args: argparse.Namespace) -> int:
+    roles = accounts.parse_roles(args.role)
+
+    async def work(store: Store) -> str:
+        before = await accounts.get_user(store, args.name)
+        user = await accounts.set_roles(store, args.name, roles)
+        now, was = ",".join(sorted(user.roles)), ",".join(sorted(before.roles))
+        await record_event(
+            store, cli_actor(), "user-roles", f"user:{user.name}", f"roles {now} (were {was})"
+        )
+        return now
+
+    print(f"user {args.name}: roles {_run(args, work)}")
+    return 0
 
 
 def _user_alias(args: argparse.Namespace) -> int:

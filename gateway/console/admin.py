@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import segno
+from markupsafe import Markup
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,7 +28,7 @@ from gateway.register import Register, parse_register
 from gateway.register.diff import RegisterDiff, canonical, shrink_refusal
 from gateway.review import Review, accounts, audit, identity, record_event
 from gateway.review.accounts import Session
-from gateway.review.model import ROLES
+from gateway.review.model import ROLES, Role
 from gateway.review.upkeep import policy_digest
 from gateway.store import Store
 from gateway.store.registers import Origin
@@ -58,6 +60,16 @@ class RegisterPreview:
     diff: RegisterDiff
     refusal: str | None  # why it removes too much, if it does
     made: float = field(default_factory=time.monotonic)
+
+
+def qr_svg(text: str) -> Markup:
+    """``text`` as a QR code in inline SVG (paths only: no script, no style, no image
+    request), dark on light whatever the page's colours, with a quiet zone."""
+    svg = segno.make(text, error="m").svg_inline(
+        scale=5, dark="#000", light="#fff", svgclass="qr", title="QR code of the key"
+    )
+    svg = svg.replace("<svg ", '<svg role="img" aria-label="QR code of the key" ', 1)
+    return Markup(svg)  # noqa: S704 - segno's output: numbers and fixed markup, no input text
 
 
 class AdminPages:
@@ -117,16 +129,31 @@ class AdminPages:
         if change in ("alias-add", "alias-remove"):
             await self._change_alias(session, change, name, str(form.get("address", "")))
             return RedirectResponse("/users?notice=user-changed", status_code=303)
+        reason = ""
         if change in ("disable", "enable"):
             if name == session.user.name:
                 raise AccessDenied("you cannot disable your own account")
             await accounts.set_disabled(self.store, name, change == "disable")
         elif change == "reset-password":
             await accounts.reset_password(self.store, name, str(form.get("password", "")))
+        elif change == "roles":
+            reason = await self._change_roles(session, name, form)
+        elif change == "totp-reset":
+            await accounts.reset_totp(self.store, name)
         else:
             raise NotFound(f"no change {change!r}")
-        await record_event(self.store, actor, f"user-{change}", f"user:{name}")
+        await record_event(self.store, actor, f"user-{change}", f"user:{name}", reason)
         return RedirectResponse("/users?notice=user-changed", status_code=303)
+
+    async def _change_roles(self, session: Session, name: str, form: FormData) -> str:
+        """New roles from the ticked boxes, in force at the user's next request; the
+        audit reason names the old and the new."""
+        roles = accounts.parse_roles(",".join(str(r) for r in form.getlist("roles")))
+        before = await accounts.get_user(self.store, name)
+        if name == session.user.name and Role.ADMIN not in roles:
+            raise AccessDenied("you cannot take the admin role from your own account")
+        await accounts.set_roles(self.store, name, roles)
+        return f"roles {','.join(sorted(roles))} (were {','.join(sorted(before.roles))})"
 
     async def _change_alias(self, session: Session, change: str, name: str, address: str) -> None:
         """Another address the account sends from, or one fewer; audited with a digest of
@@ -198,11 +225,13 @@ class AdminPages:
     def _enrolment(
         self, session: Session, secret: str, uri: str, issued: str = ""
     ) -> dict[str, str]:
-        """The hidden fields of the confirm step, with a MAC binding them to the session."""
+        """The hidden fields of the confirm step, with a MAC binding them to the session,
+        and the QR code of the secret's ``otpauth://`` URI."""
         issued = issued or str(int(time.time()))
         message = f"{session.csrf}:{secret}:{issued}".encode()
         proof = hmac.new(self.enrol_key, message, hashlib.sha256).hexdigest()
-        return {"secret": secret, "uri": uri, "issued": issued, "proof": proof}
+        uri = uri or accounts.totp_uri(session.user.name, secret)
+        return {"secret": secret, "uri": uri, "issued": issued, "proof": proof, "qr": qr_svg(uri)}
 
     async def register(self, request: Request, session: Session) -> Response:
         return await self._register_page(

@@ -8,7 +8,6 @@ escape everything (Jinja2 autoescape), and mail is shown only as extracted text.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,6 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -27,14 +25,17 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.console import web
 from gateway.console.admin import AdminPages
-from gateway.console.view import finding_summary, message_view
+from gateway.console.decision import MessagePages
+from gateway.console.oidc import OidcClient, OidcSettings
+from gateway.console.sso import SsoPages
+from gateway.console.view import finding_summary
+from gateway.console.worklist import ListPages
 from gateway.errors import AccessDenied, ConfigError, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.extract import Limits
 from gateway.policy import Policy
-from gateway.review import Review, Role, accounts, audit, is_sender, record_event
+from gateway.review import Review, Role, accounts, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import READERS, REVIEWERS
-from gateway.store import STATUSES
 
 HERE = Path(__file__).parent
 Handler = Callable[[Request, Session], Awaitable[Response]]
@@ -55,8 +56,9 @@ NOTICES = {
     "register-same": "That register holds the same cases as the current version: "
     "nothing was stored.",
     "totp-on": "Your authenticator app is now needed at every login and release.",
+    "totp-required": "This console needs a second factor: set up an authenticator app "
+    "before anything else.",
 }
-LIST_LIMIT = 500  # messages on one list page, most severe and oldest first
 POLICY_READERS = frozenset({Role.POLICY_ADMIN, Role.AUDITOR, Role.ADMIN})
 REGISTER_READERS = frozenset({Role.REGISTER_ADMIN, Role.AUDITOR})
 
@@ -68,9 +70,12 @@ class ConsoleSettings:
     limits: Limits = field(default_factory=Limits)  # the scan's, for re-reading a message
     register_max_shrink: float = 0.05  # as the settings of the same names
     register_keep_versions: int = 0
+    require_totp: bool = False  # a password account without TOTP must enrol first
+    local_login: bool = True  # the name-and-password form on the login page
+    oidc: OidcSettings | None = None  # single sign-on through this provider
 
 
-class Console(AdminPages):
+class Console(MessagePages, AdminPages, ListPages, SsoPages):
     """The console's routes over one ``Review``."""
 
     def __init__(
@@ -89,6 +94,7 @@ class Console(AdminPages):
         self.enrol_key = secrets.token_bytes(32)
         self.register_previews = {}
         self.throttle = web.Throttle()
+        self.oidc = OidcClient(settings.oidc) if settings.oidc else None
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -105,10 +111,14 @@ class Console(AdminPages):
             Route("/", page(self.home, frozenset(Role))),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
+            Route("/login/sso", self.sso_start, methods=["GET"]),
+            Route("/login/sso/callback", self.sso_callback, methods=["GET"]),
             Route("/logout", page(self.logout, frozenset(Role)), methods=["POST"]),
             Route("/messages", page(self.messages, READERS)),
             Route("/messages/{id}", page(self.message, READERS)),
             Route("/messages/{id}/export", page(self.export, READERS)),
+            Route("/messages/bulk", page(self.bulk, REVIEWERS), methods=["POST"]),
+            Route("/messages/{id}/claim", page(self.claim, REVIEWERS), methods=["POST"]),
             Route("/messages/{id}/{action}", page(self.act, REVIEWERS), methods=["POST"]),
             Route("/audit", page(self.audit, frozenset({Role.AUDITOR, Role.ADMIN}))),
             Route("/users", page(self.users, frozenset({Role.ADMIN}))),
@@ -160,6 +170,8 @@ class Console(AdminPages):
                         error="The form was out of date. Go back and try again.",
                     )
                 request.state.form = form
+            if self._must_enrol(session, request):
+                return RedirectResponse("/account?notice=totp-required", status_code=303)
             if not session.user.has(*roles):
                 return self.render(
                     "error.html", 403, session=session, error="Your account may not open this page."
@@ -172,16 +184,32 @@ class Console(AdminPages):
 
         return endpoint
 
+    def _must_enrol(self, session: Session, request: Request) -> bool:
+        """With ``console_require_totp``, a password account without a second factor
+        may open nothing but its account page (to enrol) until it has one."""
+        user = session.user
+        exempt = user.has_totp or user.sso or request.url.path in ("/account", "/logout")
+        return self.settings.require_totp and not exempt
+
     # -- login ------------------------------------------------------------------------
 
     async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
         token = web.new_token()
-        response = self.render("login.html", status, login_csrf=token, error=error)
+        response = self.render(
+            "login.html",
+            status,
+            login_csrf=token,
+            error=error,
+            local_login=self.settings.local_login,
+            sso=self.oidc.settings.display_name if self.oidc else "",
+        )
         web.set_cookie(response, web.LOGIN_COOKIE, token)
         return response
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
+        if not self.settings.local_login:
+            return await self.login_form(request, "Sign in through single sign-on.", 403)
         if not web.same_token(form.get("csrf"), request.cookies.get(web.LOGIN_COOKIE, "")):
             return await self.login_form(request, "The form was out of date; try again.", 403)
         address = web.client_ip(request)
@@ -231,49 +259,6 @@ class Console(AdminPages):
         )
         return RedirectResponse(target, status_code=303)
 
-    async def messages(self, request: Request, session: Session) -> Response:
-        status = request.query_params.get("status", "held")
-        case = request.query_params.get("case", "").strip() or None
-        since_text = request.query_params.get("since", "").strip()
-        try:
-            since = (
-                dt.datetime.fromisoformat(since_text).replace(tzinfo=dt.UTC) if since_text else None
-            )
-        except ValueError:
-            raise ConfigError("'since' must be a date (YYYY-MM-DD)") from None
-        wanted = next((s for s in STATUSES if s == status), None)
-        listed = await self.review.messages(
-            session.user, wanted, case=case, since=since, limit=LIST_LIMIT
-        )
-        return self.render(
-            "list.html",
-            session=session,
-            messages=listed,
-            limit=LIST_LIMIT,
-            counts=await self.store.count_by_status(),
-            status=status,
-            statuses=(*STATUSES, "all"),
-            case=case or "",
-            since=since_text,
-        )
-
-    async def message(self, request: Request, session: Session) -> Response:
-        message_id = request.path_params["id"]
-        message = await self.review.open(session.user, message_id)
-        approvers = await self.review.approvals(message_id)
-        user = session.user
-        return self.render(
-            "message.html",
-            session=session,
-            message=message,
-            view=await asyncio.to_thread(message_view, message, self.settings.limits),
-            approvers=approvers,
-            can_act=user.has(*REVIEWERS) and message.status == "held",
-            is_sender=is_sender(user, message),
-            notice=NOTICES.get(request.query_params.get("notice", "")),
-            trail=await audit.records(self.store, target=message_id, limit=50),
-        )
-
     async def export(self, request: Request, session: Session) -> Response:
         message_id = request.path_params["id"]
         raw = await self.review.export(session.user, message_id)
@@ -282,34 +267,6 @@ class Console(AdminPages):
             media_type="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{message_id}.eml"'},
         )
-
-    async def act(self, request: Request, session: Session) -> Response:
-        message_id, action = request.path_params["id"], request.path_params["action"]
-        form: FormData = request.state.form
-        reason = str(form.get("reason", ""))
-        user = session.user
-        if action == "release":
-            # Re-authentication: the password again, right before a release.
-            await accounts.authenticate(
-                self.store, user.name, str(form.get("password", "")), str(form.get("code", ""))
-            )
-            outcome = await self.review.release(user, message_id, reason)
-            notice = outcome.state
-        elif action == "reject":
-            await self.review.reject(
-                user,
-                message_id,
-                reason,
-                form.get("notify_sender") == "on",
-                str(form.get("sender_note", "")),
-            )
-            notice = "rejected"
-        elif action == "false-positive":
-            await self.review.mark_false_positive(user, message_id, reason)
-            notice = "false-positive"
-        else:
-            raise NotFound(f"no action {action!r}")
-        return RedirectResponse(f"/messages/{message_id}?notice={notice}", status_code=303)
 
 
 def _when(moment: dt.datetime) -> str:

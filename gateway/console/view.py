@@ -12,9 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.console.attachments import Attachment, attachments
+from gateway.console.explain import Reason, RuleReason, place, reasons, rule_reasons
+from gateway.console.highlight import Piece, pieces
 from gateway.extract import Limits, extract
 from gateway.findings import Kind
 from gateway.parse import parse_message
+from gateway.policy import Policy
 from gateway.segments import REDACTION
 from gateway.store import HeldMessage
 
@@ -39,20 +43,18 @@ REDACTION_NOTE = (
 
 
 @dataclass(frozen=True)
-class Piece:
-    """A run of part text; ``finding`` is the finding's number when it is evidence."""
-
-    text: str
-    finding: int | None = None
-
-
-@dataclass(frozen=True)
 class Part:
     location: str
     pieces: tuple[Piece, ...]
     marked: int
     #: ``Segment.hidden``: ``"redaction"`` for text a redaction meant to hide
     hidden: str = ""
+
+    @property
+    def where(self) -> str:
+        """The part's place in words (``The body``, ``The attachment letter.pdf``)."""
+        words = place(self.location)
+        return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,21 @@ class MessageView:
     findings: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
     #: finding number -> what a failed_redaction means, in words
     notes: Mapping[int, str] = field(default_factory=dict)
+    #: a sentence per finding, and each rule that held the message in its own words
+    reasons: tuple[Reason, ...] = ()
+    rules: tuple[RuleReason, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+    def titles(self, numbers: Sequence[int]) -> str:
+        """What a highlight is evidence of, for its title: the findings' sentences."""
+        return " ".join(r.sentence for r in self.reasons if r.number in numbers)
 
 
-def message_view(message: HeldMessage, limits: Limits) -> MessageView:
+def message_view(message: HeldMessage, limits: Limits, policy: Policy | None = None) -> MessageView:
     """What the message page shows, read again within the scan's ``limits`` (a held
     message may be one held because it took too long: its view stops in time too,
-    and lists the part it did not finish as unreadable)."""
+    and lists the part it did not finish as unreadable); the rules that held it are
+    described as ``policy`` has them."""
     parsed = parse_message(message.raw)
     headers = tuple(
         (name, str(value)) for name in SHOWN_HEADERS for value in parsed.get_all(name) or ()
@@ -96,6 +107,9 @@ def message_view(message: HeldMessage, limits: Limits) -> MessageView:
         unreadable=tuple((u.location, u.reason) for u in extraction.unreadable),
         findings=tuple(message.findings),
         notes=redaction_notes(message.findings),
+        reasons=reasons(message.findings, _recipient_of(message)),
+        rules=rule_reasons(policy, message.rules),
+        attachments=attachments(parsed, extraction),
     )
 
 
@@ -125,6 +139,19 @@ def _listed(words: Sequence[str]) -> str:
     return "".join(words) if len(words) < 2 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _recipient_of(message: HeldMessage) -> dict[int, str]:
+    """Recipient finding number -> the address it is about (its evidence's text)."""
+    out: dict[int, str] = {}
+    for item in message.evidence:
+        number = int(item.get("finding", -1))
+        if (
+            0 <= number < len(message.findings)
+            and message.findings[number].get("kind") in _RECIPIENT_KINDS
+        ):
+            out.setdefault(number, str(item.get("text", "")))
+    return out
+
+
 def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
     """Each envelope recipient, marked when a recipient finding's evidence names it."""
     marks: dict[str, tuple[str, bool]] = {}
@@ -146,20 +173,9 @@ def _recipients(message: HeldMessage) -> tuple[Recipient, ...]:
 def _part(
     location: str, text: str, evidence: Iterable[Mapping[str, Any]], hidden: str = ""
 ) -> Part:
-    spans = sorted(_spans(text, evidence))
-    pieces: list[Piece] = []
-    at = 0
-    for start, end, number in spans:
-        if start < at:  # overlapping evidence: the first span shown wins
-            continue
-        if start > at:
-            pieces.append(Piece(text[at:start]))
-        pieces.append(Piece(text[start:end], number))
-        at = end
-    if at < len(text):
-        pieces.append(Piece(text[at:]))
-    marked = sum(1 for p in pieces if p.finding is not None)
-    return Part(location, tuple(pieces), marked, hidden)
+    cut = pieces(text, _spans(text, evidence))
+    marked = sum(1 for p in cut if p.findings)
+    return Part(location, cut, marked, hidden)
 
 
 def _spans(text: str, evidence: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, int]]:

@@ -18,6 +18,7 @@ from gateway.findings import Confidence, Evidence, Finding, Kind
 from gateway.match import content as C
 from gateway.match import ocr
 from gateway.match import streets as S
+from gateway.match.extent import address_span
 from gateway.match.index import Index, unpack
 from gateway.match.keys import Code
 from gateway.register import normalise as N
@@ -126,9 +127,22 @@ class Verifier:
                 self._check(probe, value)
         return self.out
 
-    def _add(self, kind: Kind, case: str, probe: C.Probe, score: int, conf: Confidence) -> None:
+    def _add(
+        self,
+        kind: Kind,
+        case: str,
+        probe: C.Probe,
+        score: int,
+        conf: Confidence,
+        form: Any = None,
+    ) -> None:
+        """One finding; with the address ``form`` it stands for, its evidence is the
+        whole address around the hit (``extent``), not the anchor alone."""
         segment = self.segments[probe.segment]
-        self.out.add(kind, case, segment, probe.segment, score, conf, self._span(probe))
+        span = self._span(probe)
+        if form is not None:
+            span = address_span(self.folded[probe.segment], span, form)
+        self.out.add(kind, case, segment, probe.segment, score, conf, span)
 
     def _span(self, probe: C.Probe) -> tuple[int, int]:
         """Character offsets of a probe (names and generic probes count in tokens)."""
@@ -208,7 +222,7 @@ class Verifier:
         result = _score_address(text, probe, self._span(probe), code, form, read_by_ocr)
         if result is not None:
             self.out.addressed.add(seen)
-            self._add(kind, record[1], probe, *result)
+            self._add(kind, record[1], probe, *result, form)
 
     def _street(
         self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
@@ -222,9 +236,9 @@ class Verifier:
         found, score, conf = result
         if found == Kind.ADDRESS:
             self.out.addressed.add(seen)
-            self._add(kind, case, probe, score, conf)
+            self._add(kind, case, probe, score, conf, form)
         elif kind == Kind.ADDRESS:  # a refuge's street alone is not its address
-            self._add(found, case, probe, score, conf)
+            self._add(found, case, probe, score, conf, form)
 
     def _postcode(
         self, probe: C.Probe, case: str, kind: Kind, form: Any, seen: tuple[int, int, int, int]
@@ -236,10 +250,10 @@ class Verifier:
         near = C.words_near(text, probe.start, probe.start, before=160, after=0)
         if house and street and C.street_in(near, house, street, self._similar(probe)):
             self.out.addressed.add(seen)
-            self._add(kind, case, probe, 95, HIGH)
+            self._add(kind, case, probe, 95, HIGH, form)
             return
         if kind == Kind.PROTECTED_LOCATION:
-            self._add(kind, case, probe, 75, MEDIUM)
+            self._add(kind, case, probe, 75, MEDIUM, form)
             return
         self._add(Kind.POSTCODE, case, probe, 100, HIGH)
 

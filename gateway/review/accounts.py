@@ -38,11 +38,19 @@ LOCK_AFTER = 5
 LOCK_BASE_SECONDS = 30.0
 LOCK_MAX_SECONDS = 900.0
 
+# An account that signs in through the identity provider (sso.py) has, instead of a
+# password hash, this prefix and a digest of the provider's issuer and subject: no
+# password ever matches it (argon2 refuses it as a hash), and it ties the account to
+# that one person at the provider.
+SSO_PREFIX = "oidc:"
 LOGIN_FAILED = "wrong name, password or code, or the account is locked or disabled for now"
 _attempts: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-_SELECT_USERS = "SELECT name, email, roles, disabled, totp IS NOT NULL, uid FROM users"
+_SELECT_USERS = (
+    "SELECT name, email, roles, disabled, totp IS NOT NULL, uid,"
+    " password_hash LIKE 'oidc:%' FROM users"  # SSO_PREFIX
+)
 CLASHING = (
     "this account shares its name or an address with another account: an admin must "
     "resolve that first (gateway user list)"
@@ -79,7 +87,16 @@ def _verify(stored_hash: str, password: str) -> bool:
 
 def _user(row: tuple[object, ...], aliases: tuple[str, ...]) -> User:
     roles = frozenset(Role(r) for r in str(row[2]).split(",") if r)
-    return User(str(row[0]), str(row[1]), roles, bool(row[3]), bool(row[4]), str(row[5]), aliases)
+    return User(
+        str(row[0]),
+        str(row[1]),
+        roles,
+        bool(row[3]),
+        bool(row[4]),
+        str(row[5]),
+        aliases,
+        sso=bool(row[6]),
+    )
 
 
 async def add_user(
@@ -162,6 +179,25 @@ async def set_disabled(store: Store, name: str, disabled: bool) -> None:
         await store.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
 
 
+async def set_roles(store: Store, name: str, roles: frozenset[Role]) -> User:
+    """New roles for ``name``: its sessions read them at their next request."""
+    if not roles:
+        raise ConfigError("give at least one role")
+    changed = await store.execute(
+        "UPDATE users SET roles = ? WHERE name = ?", (",".join(sorted(roles)), name)
+    )
+    if changed != 1:
+        raise NotFound(f"no user {name!r}")
+    return await get_user(store, name)
+
+
+async def reset_totp(store: Store, name: str) -> None:
+    """Remove the second factor (a lost phone) and end the account's sessions: whoever
+    held one may have been the one who took the phone."""
+    await set_totp(store, name, None)
+    await store.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
+
+
 async def set_email(store: Store, name: str, address: str) -> None:
     """A new main address for ``name``; ``ConfigError`` if another account has it."""
     user = await get_user(store, name)
@@ -201,12 +237,16 @@ async def remove_alias(store: Store, name: str, address: str) -> None:
 
 
 async def reset_password(store: Store, name: str, password: str) -> None:
-    """A new password; unlocks the account and ends its sessions."""
+    """A new password; unlocks the account and ends its sessions.  An account that signs
+    in through the identity provider has none (a password would untie it)."""
     password_hash = await asyncio.to_thread(hash_password, password)
     changed = await store.execute(
-        "UPDATE users SET password_hash = ?, failures = 0, locked_until = 0 WHERE name = ?",
+        "UPDATE users SET password_hash = ?, failures = 0, locked_until = 0"
+        " WHERE name = ? AND password_hash NOT LIKE 'oidc:%'",
         (password_hash, name),
     )
+    if changed != 1 and await find_user(store, name) is not None:
+        raise ConfigError(f"{name} signs in through the identity provider: no password")
     if changed != 1:
         raise NotFound(f"no user {name!r}")
     await store.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
@@ -215,9 +255,13 @@ async def reset_password(store: Store, name: str, password: str) -> None:
 def new_totp(name: str) -> tuple[str, str]:
     """A fresh TOTP secret and its ``otpauth://`` URI, to show the user once."""
     secret = pyotp.random_base32()
-    return secret, pyotp.TOTP(secret).provisioning_uri(
-        name=name, issuer_name="Safe-Address Gateway"
-    )
+    return secret, totp_uri(name, secret)
+
+
+def totp_uri(name: str, secret: str) -> str:
+    """The ``otpauth://`` URI an authenticator app reads (from a QR code): it holds the
+    secret, so it is shown to its user and never logged."""
+    return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="Safe-Address Gateway")
 
 
 def totp_code_matches(secret: str, code: str) -> bool:

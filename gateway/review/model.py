@@ -35,6 +35,7 @@ class User:
     id: str = ""  # stable and random: what the four-eyes rule compares
     aliases: tuple[str, ...] = ()  # other addresses the user sends from
     clash: str = ""  # why the account may not log in (a name or address shared), or ""
+    sso: bool = False  # signs in through the organisation's identity provider, no password
 
     @property
     def addresses(self) -> tuple[str, ...]:

@@ -9,6 +9,8 @@ the same checks apply everywhere:
 * a critical hold is released by two different accounts (by id, not typed name), the
   second a senior reviewer; an account sharing a name or address with another (made
   before names were unique) may not act;
+* a message someone has claimed ("I'm on it") is decided by them, or by whoever takes
+  the claim over first (explicitly, audited); a decision ends the claim;
 * a message leaves ``held`` once (a compare-and-set in the store), so two reviewers
   pressing at the same moment release it once;
 * a release the upstream does not take stays ``releasing`` and is retried;
@@ -71,6 +73,15 @@ def _need(user: User, roles: frozenset[Role], what: str) -> None:
         raise AccessDenied(f"{user.name} may not {what}: {user.clash}")
     if user.disabled or not user.has(*roles):
         raise AccessDenied(f"{user.name} may not {what}")
+
+
+check_reason, need = _reason, _need  # for the other review modules (worklist.py)
+
+
+def _check_claim(user: User, claimed_by: str) -> None:
+    """``Conflict`` if another account has claimed the message."""
+    if claimed_by and claimed_by != user.name:
+        raise Conflict(f"claimed: {claimed_by} is on it; take the claim over first")
 
 
 def is_sender(user: User, message: HeldMessage) -> bool:
@@ -156,6 +167,11 @@ class Review:
         )
         return [str(row[0]) for row in rows]
 
+    async def has_approved(self, user: User, message_id: str) -> bool:
+        """Whether ``user``'s account approved the release of ``message_id`` already
+        (a critical hold waiting for its second approver)."""
+        return (await self._approved_by(user, message_id))[1]
+
     async def _approved_by(self, user: User, message_id: str) -> tuple[bool, bool]:
         """(anyone approved ``message_id``, ``user``'s account did): by account id; an
         approval from before ids (none recorded) by its name, case folded."""
@@ -181,11 +197,15 @@ class Review:
 
     # -- acting -------------------------------------------------------------------------
 
-    async def release(self, user: User, message_id: str, reason: str) -> ReleaseOutcome:
-        """Release (or, for a critical hold, approve) a held message."""
+    async def release(
+        self, user: User, message_id: str, reason: str, *, first_approval_only: bool = False
+    ) -> ReleaseOutcome:
+        """Release (or, for a critical hold, approve) a held message.
+        ``first_approval_only`` (a bulk release): a critical hold gets at most its
+        first approval; its second approver decides it alone, on its page."""
         _need(user, REVIEWERS, "release held mail")
         reason = _reason(reason)
-        message = await self._held(message_id)
+        message = await self._held(message_id, user)
         if is_sender(user, message):
             raise AccessDenied("the sender of a message cannot release it")
         if message.severity == Severity.CRITICAL:
@@ -195,6 +215,11 @@ class Review:
             if not approved:
                 await self._approve(user, message_id, reason)
                 return ReleaseOutcome(message_id, "approved", "waiting for a senior reviewer")
+            if first_approval_only:
+                raise Conflict(
+                    "a critical hold's second approval is given one message at a time,"
+                    " on its own page"
+                )
             if not user.has(Role.SENIOR):
                 raise AccessDenied("a critical hold needs a senior reviewer as second approver")
             await self._approve(user, message_id, reason)
@@ -230,6 +255,8 @@ class Review:
             (message_id, user.name, dt.datetime.now(dt.UTC).isoformat(), user.id),
         )
         await audit.record(self.store, user.actor, "approve", message_id, reason)
+        # The first approver's part is done: the second looks at it afresh.
+        await self.store.unclaim(message_id)
 
     async def reject(
         self,
@@ -242,7 +269,7 @@ class Review:
         """Stop a held message for good; optionally tell its sender why."""
         _need(user, REVIEWERS, "reject held mail")
         reason = _reason(reason)
-        message = await self._held(message_id)
+        message = await self._held(message_id, user)
         if not await self.store.transition(message_id, "held", "rejected"):
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "reject", message_id, reason)
@@ -253,17 +280,21 @@ class Review:
         """Record that the hold was a false positive (for the policy admins); no delivery."""
         _need(user, REVIEWERS, "mark held mail")
         reason = _reason(reason)
-        if await self.store.summary(message_id) is None:
+        summary = await self.store.summary(message_id)
+        if summary is None:
             raise NotFound(f"no message {message_id}")
+        _check_claim(user, summary.claimed_by)
         await self.store.execute(
             "UPDATE messages SET false_positive = 1 WHERE id = ?", (message_id,)
         )
         await audit.record(self.store, user.actor, "false-positive", message_id, reason)
 
-    async def _held(self, message_id: str) -> HeldMessage:
+    async def _held(self, message_id: str, user: User) -> HeldMessage:
         message = await self._message(message_id)
         if message.status != "held":
             raise Conflict(f"{message_id} is {message.status}, not held")
+        claim = await self.store.claimed_by(message_id)
+        _check_claim(user, claim[0] if claim else "")
         return message
 
     # -- delivery, retries, retention ---------------------------------------------------

@@ -312,6 +312,7 @@ def held_message(
         evidence=[_evidence(e) for e in result.match.evidence],
         status="held",
         mta_queue_id=mta_queue_id,
+        subject=result.subject,
     )
 
 

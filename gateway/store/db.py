@@ -23,7 +23,16 @@ import aiosqlite
 from gateway.crypto import KeyRing
 from gateway.errors import ConfigError
 from gateway.store.base import guard, now
+from gateway.store.blind import MessageTerms
 from gateway.store.inforce import InForceRecords
+from gateway.store.listing import (
+    SUMMARY_COLUMNS,
+    Listing,
+    details_id,
+    raw_id,
+    severity_rank,
+    summary_of,
+)
 from gateway.store.model import (
     STATUSES,
     HeldMessage,
@@ -38,8 +47,9 @@ from gateway.store.schema import AUDIT_TRIGGERS, migrate, statements
 BUSY_TIMEOUT_SECONDS = 10.0
 _INSERT_MESSAGE = """
     INSERT INTO messages (id, received_at, status, status_at, action, severity, rules,
-                          findings, size, rcpt_count, details, raw)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          findings, size, rcpt_count, details, raw, severity_rank,
+                          sender_key, rcpts_key, subject_key, first_case, first_rule, terms_key)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _SELECT_MESSAGE = """
     SELECT id, received_at, status, status_at, action, severity, rules, findings,
@@ -55,7 +65,7 @@ _RULE_COUNTS = """
 # parameter that may be NULL.
 LIST_SQL = """
     SELECT id, received_at, status, action, severity, rules, findings, size, rcpt_count,
-           false_positive
+           false_positive, claimed_by, claimed_at
     FROM messages
     WHERE status = coalesce(CAST(? AS TEXT), status)
       AND received_at >= coalesce(CAST(? AS TEXT), received_at)
@@ -71,15 +81,10 @@ _LIST = LIST_SQL.format(
 )
 
 
-def _raw_id(message_id: str) -> str:
-    return f"{message_id}/raw"
+_raw_id, _details_id = raw_id, details_id
 
 
-def _details_id(message_id: str) -> str:
-    return f"{message_id}/details"
-
-
-class Store(RegisterVersions, InForceRecords):
+class Store(RegisterVersions, InForceRecords, Listing):
     """Held messages and the register, in one SQLite file; open with ``Store.open``
     (or ``opening.open_store`` for either database)."""
 
@@ -107,6 +112,7 @@ class Store(RegisterVersions, InForceRecords):
             from gateway.review.audit import ensure_genesis  # noqa: PLC0415
 
             await ensure_genesis(store, new)
+            await store.index_older()
         except BaseException:
             await db.close()
             raise
@@ -150,14 +156,32 @@ class Store(RegisterVersions, InForceRecords):
     # -- quarantine -----------------------------------------------------------------
 
     async def hold(self, msg: HeldMessage) -> str:
-        """Store ``msg`` durably (committed and fsynced) before returning its id."""
-        row = await asyncio.to_thread(self._message_row, msg)
+        """Store ``msg`` durably (committed and fsynced) before returning its id, with
+        its search terms."""
+        row, terms = await asyncio.to_thread(self._message_row, msg)
         with guard(f"hold message {msg.id}"):
-            async with self._writing:
+            async with self._writing, self._transaction():
                 await self._changed(_INSERT_MESSAGE, row)
+                await self.write_terms(self._changed, msg.id, terms)
         return msg.id
 
-    def _message_row(self, msg: HeldMessage) -> tuple[Any, ...]:
+    async def hold_many(self, messages: list[HeldMessage], per_statement: int = 100) -> None:
+        """Store several messages in one transaction, ``per_statement`` rows to an
+        INSERT (imports, benchmarks, tests)."""
+        made = await asyncio.to_thread(lambda: [self._message_row(m) for m in messages])
+        head, values = _INSERT_MESSAGE.split("VALUES")
+        with guard(f"hold {len(messages)} messages"):
+            async with self._writing, self._transaction():
+                for at in range(0, len(made), per_statement):
+                    chunk = made[at : at + per_statement]
+                    rows = [value for row, _ in chunk for value in row]
+                    await self._changed(
+                        f"{head} VALUES {', '.join([values.strip()] * len(chunk))}", tuple(rows)
+                    )
+                    terms = [(f, t, row[0]) for row, found in chunk for f, t in found.terms]
+                    await self.write_term_rows(self._changed, terms)
+
+    def _message_row(self, msg: HeldMessage) -> tuple[tuple[Any, ...], MessageTerms]:
         if msg.status not in STATUSES:
             raise ValueError(f"unknown status {msg.status!r}")
         if msg.received_at.utcoffset() is None:
@@ -167,7 +191,9 @@ class Store(RegisterVersions, InForceRecords):
             "rcpt_tos": list(msg.rcpt_tos),
             "evidence": [dict(e) for e in msg.evidence],
             "mta_queue_id": msg.mta_queue_id,
+            "subject": msg.subject,
         }
+        terms = self.message_terms(msg)
         return (
             msg.id,
             msg.received_at.astimezone(dt.UTC).isoformat(),
@@ -181,7 +207,14 @@ class Store(RegisterVersions, InForceRecords):
             len(msg.rcpt_tos),
             self._keys.seal(_details_id(msg.id), _to_json(details)),
             self._keys.seal(_raw_id(msg.id), msg.raw),
-        )
+            severity_rank(msg.severity),
+            terms.sender_key,
+            terms.rcpts_key,
+            terms.subject_key,
+            terms.first_case,
+            terms.first_rule,
+            self.blind.id,
+        ), terms
 
     async def get(self, message_id: str) -> HeldMessage | None:
         """The whole held message, unsealed; ``None`` if there is no such id."""
@@ -207,6 +240,7 @@ class Store(RegisterVersions, InForceRecords):
             false_positive=bool(row[12]),
             attempts=int(row[13]),
             mta_queue_id=details.get("mta_queue_id", ""),
+            subject=details.get("subject", ""),
         )
 
     async def list_held(
@@ -224,17 +258,16 @@ class Store(RegisterVersions, InForceRecords):
         after = None if since is None else since.astimezone(dt.UTC).isoformat()
         with guard("list messages"):
             rows = await self._all(self._LIST, (status, after, case, case, by_severity, limit))
-        return [_summary(row) for row in rows]
+        return [summary_of(row) for row in rows]
 
     async def summary(self, message_id: str) -> HeldSummary | None:
         """One message's summary (nothing sealed is opened); ``None`` if there is none."""
         with guard(f"read message {message_id}"):
             row = await self._one(
-                "SELECT id, received_at, status, action, severity, rules, findings, size,"
-                " rcpt_count, false_positive FROM messages WHERE id = ?",
+                f"SELECT {SUMMARY_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608
                 (message_id,),
             )
-        return None if row is None else _summary(row)
+        return None if row is None else summary_of(row)
 
     async def count_by_status(self) -> dict[str, int]:
         """How many messages are in each status."""
@@ -267,7 +300,8 @@ class Store(RegisterVersions, InForceRecords):
         with guard(f"update message {message_id}"):
             async with self._writing:
                 changed = await self._changed(
-                    "UPDATE messages SET status = ?, status_at = ? WHERE id = ? AND status = ?",
+                    "UPDATE messages SET status = ?, status_at = ?, claimed_by = '',"
+                    " claimed_at = '' WHERE id = ? AND status = ?",
                     (after, now(), message_id, before),
                 )
         return changed == 1
@@ -286,6 +320,9 @@ class Store(RegisterVersions, InForceRecords):
                 for message_id in ids:
                     await self._changed("DELETE FROM messages WHERE id = ?", (message_id,))
                     await self._changed("DELETE FROM approvals WHERE message_id = ?", (message_id,))
+                    await self._changed(
+                        "DELETE FROM message_terms WHERE message_id = ?", (message_id,)
+                    )
         return ids
 
     # -- keys -----------------------------------------------------------------------
@@ -301,6 +338,9 @@ class Store(RegisterVersions, InForceRecords):
                     "UPDATE meta SET value = ? WHERE name = 'key_id'", (new.id.hex(),)
                 )
         self._keys = new
+        # The blind index's key is derived from the master key: index again for the new
+        # one (a search misses a row until then; rekey runs with the gateway stopped).
+        await self.index_terms()
         return RekeyCounts(messages, versions, 2 * messages + versions)
 
     async def _rewrap_messages(self, new: KeyRing) -> int:
@@ -353,18 +393,3 @@ class Store(RegisterVersions, InForceRecords):
 
 def _to_json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
-
-
-def _summary(row: sqlite3.Row) -> HeldSummary:
-    return HeldSummary(
-        id=row[0],
-        received_at=dt.datetime.fromisoformat(row[1]),
-        status=row[2],
-        action=row[3],
-        severity=row[4],
-        rules=tuple(json.loads(row[5])),
-        findings=tuple(json.loads(row[6])),
-        size=row[7],
-        rcpt_count=row[8],
-        false_positive=bool(row[9]),
-    )

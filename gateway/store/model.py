@@ -72,6 +72,7 @@ class HeldMessage:
     false_positive: bool = False
     attempts: int = 0  # deliveries of a release tried so far
     mta_queue_id: str = ""  # the MTA's queue id, for a message held through the milter
+    subject: str = ""  # the decoded Subject (sealed; '' for holds made before issue 15)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class HeldSummary:
     size: int
     rcpt_count: int
     false_positive: bool = False
+    claimed_by: str = ""  # the account that said "I'm on it", or ''
+    claimed_at: str = ""
 
     @property
     def cases(self) -> tuple[str, ...]:
@@ -121,3 +124,69 @@ class RekeyCounts:
     messages: int
     register_versions: int
     blobs: int
+
+
+#: what the list sorts by -> the column (each has an index, with and without status)
+SORTS: dict[str, str] = {
+    "severity": "severity_rank",
+    "received": "received_at",
+    "sender": "sender_key",
+    "recipients": "rcpts_key",
+    "subject": "subject_key",
+    "cases": "first_case",
+    "rules": "first_rule",
+    "status": "status",
+    "claimed": "claimed_by",
+}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A search of the quarantine: every condition given must hold.  ``sender``,
+    ``recipient`` and ``subject`` are matched through the blind index (store/blind.py):
+    a whole address (canonical form), and every word of ``subject``.  ``claimed``:
+    an account name, or '-' for messages no one has claimed.  ``after``/``before``:
+    the keyset cursor (sort value, id) of the last row of the previous page / the first
+    row of the next one."""
+
+    status: Status | None = "held"
+    sender: str = ""
+    recipient: str = ""
+    subject: str = ""
+    case: str = ""
+    rule: str = ""
+    received_from: dt.datetime | None = None
+    received_to: dt.datetime | None = None  # exclusive
+    claimed: str = ""
+    sort: str = "severity"
+    descending: bool = False
+    after: tuple[Any, str] | None = None
+    before: tuple[Any, str] | None = None
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise ValueError(f"cannot sort by {self.sort!r}")
+        if self.status is not None and self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+
+@dataclass(frozen=True)
+class ListedMessage:
+    """A row of the list: the summary, and what is sealed, unsealed for this page only."""
+
+    summary: HeldSummary
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    subject: str
+    evidence: Sequence[Mapping[str, Any]]
+    cursor: tuple[Any, str]  # (sort value, id): where the next page starts after it
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a search, and the cursors of the pages either side (None: none)."""
+
+    rows: tuple[ListedMessage, ...]
+    next: tuple[Any, str] | None
+    previous: tuple[Any, str] | None

@@ -68,9 +68,11 @@ TABLES: tuple[Table, ...] = (
         "messages",
         _columns(
             "id received_at status status_at action severity rules findings size rcpt_count"
-            " details raw false_positive attempts"
+            " details raw false_positive attempts severity_rank sender_key rcpts_key"
+            " subject_key first_case first_rule claimed_by claimed_at terms_key"
         ),
     ),
+    Table("message_terms", _columns("field term message_id"), key=3),
     Table(
         "register_versions",
         _columns(

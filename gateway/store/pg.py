@@ -145,6 +145,7 @@ class PgStore(Store):
             from gateway.review.audit import ensure_genesis  # noqa: PLC0415
 
             await ensure_genesis(store, new)
+            await store.index_older()
         except BaseException:
             await pool.close()
             raise

@@ -115,6 +115,9 @@ PG_MIGRATIONS: tuple[tuple[int, str], ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
         """,
     ),
+    # 5: the list's sort keys, claims and search terms: SQLite's script is PostgreSQL's
+    # too (ALTER TABLE ... ADD COLUMN, CREATE INDEX and CASE read the same on both).
+    (5, MIGRATIONS[4]),
 )
 
 # Both databases reach the same schema version, or one of them lacks a migration.

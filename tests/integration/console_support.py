@@ -110,10 +110,11 @@ def high_hold(subject: str = "New tenancy") -> EmailMessage:
 
 
 @contextlib.contextmanager
-def console_gateway(tmp_path: Path, *extra: str) -> Iterator[ConsoleGateway]:
-    """The gateway with its console and one account per entry of ``ACCOUNTS``."""
+def console_gateway(tmp_path: Path, *extra: str, console_port: int = 0) -> Iterator[ConsoleGateway]:
+    """The gateway with its console (on ``console_port``, or a free one) and one account
+    per entry of ``ACCOUNTS``."""
     data_dir = tmp_path / "data"
-    console_port = free_port()
+    console_port = console_port or free_port()
     with sink() as (upstream, upstream_port):
         gateway = start_gateway(
             data_dir, upstream_port, "--console", f"127.0.0.1:{console_port}", *extra

@@ -154,3 +154,20 @@ def test_a_page_of_a_file_named_after_the_address_keeps_the_name_hidden(
         ("address", "attachment:[name-1].tif#page=2"),
     } <= located
     assert not [loc for _, loc in located if "Kingfisher" in loc]
+
+
+def test_the_result_carries_the_decoded_subject_for_the_review_list(
+    index: Index, policy: Policy
+) -> None:
+    """An encoded, folded Subject comes back decoded on one line (kept sealed with a hold)."""
+    raw = (
+        b"From: a@council.example\nTo: bob@elsewhere.example\n"
+        b"Subject: =?utf-8?q?Caf=C3=A9_visit?=\n notes\n\nhello\n"
+    )
+    result = scan(
+        Envelope("a@council.example", ("bob@elsewhere.example",), raw),
+        index,
+        policy,
+        ScanSettings(),
+    )
+    assert "Café visit notes" == result.subject

@@ -90,10 +90,11 @@ def test_the_page_says_the_redaction_hid_nothing_and_marks_the_hidden_detail(
     text = html.unescape(page.text)
     assert "This was meant to be redacted and is not" in text
     assert f"It carries an address of case {CASE}." in text
-    rows = [row for row in text.split("<tr") if "<td>" in row]
-    marked = ["under a redaction" in row for row in rows if "</td><td>" + CASE in row]
+    items = [item.split("</li>")[0] for item in text.split('<li id="finding-')[1:]]
+    marked = ["in text a redaction meant to hide" in item for item in items if CASE in item]
     # address (hidden), postcode (on the surface), failed_redaction (the note says it)
     assert [True, False, False] == marked
+    assert "has a redaction that hides nothing" in items[2]
 
 
 @pytest.mark.slow
@@ -111,14 +112,15 @@ def test_a_report_held_for_its_black_box_shows_the_hidden_text_marked(g: Console
         assert 303 == http_login(client, "rita").status_code
         text = html.unescape(client.get(f"/messages/{message_id}").text)
     assert f"It carries an address of case {CASE}." in text
-    headings = [h for h in text.split("<h3>") if h.startswith("attachment:report.pdf")]
-    assert any("meant to be redacted: hidden on the page" in h.split("</h3>")[0] for h in headings)
+    headings = [h.split("</h3>")[0] for h in text.split("<h3>")[1:]]
+    report = [h for h in headings if "attachment:report.pdf" in h]
+    assert any("meant to be redacted: hidden on the page" in h for h in report)
 
 
 @pytest.mark.slow
 def test_in_a_browser_the_note_and_the_mark_are_shown(g: ConsoleGateway) -> None:
-    """In Chromium, the note stands under the failed redaction's row and the address
-    row carries its "under a redaction" tag, both visible."""
+    """In Chromium, the note stands under the failed redaction's sentence and the
+    address's sentence carries its "under a redaction" tag, both visible."""
     message_id = _hold(g)
     assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium package"
     with sync_playwright() as p:
@@ -131,10 +133,10 @@ def test_in_a_browser_the_note_and_the_mark_are_shown(g: ConsoleGateway) -> None
             page.get_by_role("button", name="Log in").click()
             page.wait_for_url(f"{g.url}/messages")
             page.goto(f"{g.url}/messages/{message_id}")
-            note = page.locator("section.findings tr.note p.warning")
+            note = page.locator("section.findings li p.warning")
             assert note.is_visible()
             assert note.inner_text().startswith("This was meant to be redacted and is not")
-            tag = page.locator("section.findings tr.redaction span.tag.redaction")
+            tag = page.locator("section.findings li.redaction span.tag.redaction")
             assert ["under a redaction"] == tag.all_inner_texts()
             assert tag.first.is_visible()
         finally:

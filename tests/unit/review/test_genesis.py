@@ -5,6 +5,7 @@ records, and nothing an attacker deletes makes the gateway start a clean chain."
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from gateway.crypto import KeyRing
 from gateway.errors import GatewayError
 from gateway.review import User, audit
 from gateway.store import Store, StoreError
+from gateway.store.schema import MIGRATIONS
 from tests.store_support import is_pg, raw_sql, reopened
 
 from .legacy import old_store
@@ -26,8 +28,13 @@ EMPTY = (
 NO_MARK = "DELETE FROM meta WHERE name = 'audit_genesis'"
 NO_KEY = "DELETE FROM meta WHERE name = 'audit_key'"
 # What a thorough attacker also undoes: the genesis migration's traces and its version.
+# Migration 5 (the list's columns, indexes and search terms) undone, as a store at 4 has it
+_FIVE = MIGRATIONS[4]
 SCHEMA_BACK = (
     "DELETE FROM schema_version WHERE version > 3",
+    "DROP TABLE message_terms",
+    *(f"DROP INDEX {name}" for name in re.findall(r"CREATE INDEX (\w+) ON messages", _FIVE)),
+    *(f"ALTER TABLE messages DROP COLUMN {c}" for c in re.findall(r"ADD COLUMN (\w+)", _FIVE)),
     "DROP TABLE user_aliases",
     "DROP INDEX users_by_uid",
     "ALTER TABLE users DROP COLUMN uid",
