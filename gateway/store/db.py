@@ -112,7 +112,7 @@ class Store(RegisterVersions, InForceRecords, Listing):
             from gateway.review.audit import ensure_genesis  # noqa: PLC0415
 
             await ensure_genesis(store, new)
-            await store.index_older()
+            store.start_indexing_older()
         except BaseException:
             await db.close()
             raise
@@ -120,6 +120,7 @@ class Store(RegisterVersions, InForceRecords, Listing):
 
     async def close(self) -> None:
         """Close the connection; everything written is already durable."""
+        await self.stop_indexing()
         await self._db.close()
 
     async def __aenter__(self) -> Store:

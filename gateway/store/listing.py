@@ -8,20 +8,23 @@ are searched through the blind index (``blind.py``); only the rows of the page a
 unsealed.  Claims ("I'm on it") are a compare-and-set on the row.
 
 Rows held before the index existed are indexed by ``index_terms``, which ``Store.open``
-runs (in batches of ``INDEX_BATCH``, one transaction each) and ``rekey`` runs again for
-the new key; a row whose ``terms_key`` is not the current key's is not found by a
-search until then.
+starts in the background (in batches of ``INDEX_BATCH``, one transaction each; the store
+serves meanwhile, and close stops it) and ``rekey`` runs again for the new key; a row
+whose ``terms_key`` is not the current key's is not found by a search until then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.parser
 import email.policy
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import structlog
 
 from gateway.crypto import KeyRing
 from gateway.store.base import Connection, guard, now
@@ -34,7 +37,10 @@ from gateway.store.model import (
     ListPage,
     ListQuery,
     Status,
+    StoreError,
 )
+
+log = structlog.get_logger("gateway.store")
 
 INDEX_BATCH = 500
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -134,12 +140,39 @@ class Listing(Connection):
 
     # -- the older rows ---------------------------------------------------------------
 
+    _indexing: asyncio.Task[None] | None = None
+
+    def start_indexing_older(self) -> None:
+        """At open: index the rows the search does not find yet (after an upgrade, or a
+        new master key) in the background, so that a large quarantine does not hold up
+        the start; until then a search may miss them, the list by status does not."""
+        self._indexing = asyncio.create_task(self.index_older(), name="index older messages")
+
+    async def indexed(self) -> None:
+        """Wait until the older rows are indexed (or their indexing has failed)."""
+        if self._indexing is not None:
+            await asyncio.shield(self._indexing)
+
+    async def stop_indexing(self) -> None:
+        """At close: stop the background indexing; the next open carries on from there
+        (each batch is committed)."""
+        task = self._indexing
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def index_older(self) -> None:
-        """At open: index the rows the search does not find yet, unless another node
-        is doing it now (PostgreSQL)."""
-        async with self.job("index-terms") as mine:
-            if mine:
-                await self.index_terms()
+        """Index the rows the search does not find yet, unless another node is doing it
+        now (PostgreSQL).  A failure is logged, not raised: the next open tries again."""
+        try:
+            async with self.job("index-terms") as mine:
+                if mine:
+                    done = await self.index_terms()
+                    if done:
+                        log.info("older messages indexed for search", count=done)
+        except StoreError as exc:
+            log.warning("indexing older messages for search failed", error=str(exc))
 
     async def index_terms(self, batch: int = INDEX_BATCH) -> int:
         """Index every message not indexed with the current key, ``batch`` at a time;

@@ -145,13 +145,14 @@ class PgStore(Store):
             from gateway.review.audit import ensure_genesis  # noqa: PLC0415
 
             await ensure_genesis(store, new)
-            await store.index_older()
+            store.start_indexing_older()
         except BaseException:
             await pool.close()
             raise
         return store
 
     async def close(self) -> None:
+        await self.stop_indexing()
         await self._drop_listener()
         await self._pool.close()
 

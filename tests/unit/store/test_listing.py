@@ -3,6 +3,7 @@ column, keyset pages, counts per status, claims, and the index of older rows."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import json
@@ -302,11 +303,37 @@ async def test_older_rows_are_indexed_at_open_with_the_subject_from_the_message(
 
     store = await open_test_store(store_url, tmp_path, keys)
     try:
+        await store.indexed()
         page = await store.list_page(ListQuery(subject="old letter", sender=SENDERS[0]))
         assert [message.id] == [r.summary.id for r in page.rows]
         assert "Old tenancy letter" == page.rows[0].subject
     finally:
         await store.close()
+
+
+async def test_the_store_opens_while_older_rows_are_indexed(
+    store_url: str, tmp_path: Path, keys: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexing older rows runs in the background: open returns while it is under way,
+    the store answers meanwhile, and close stops it (the next open carries on)."""
+    store = await open_test_store(store_url, tmp_path, keys)
+    await store.hold(held("DA-7"))
+    await store.close()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_index(self: Store, batch: int = 0) -> int:
+        started.set()
+        await release.wait()
+        return 0
+
+    monkeypatch.setattr(type(store), "index_terms", slow_index)
+    store = await open_test_store(store_url, tmp_path, keys)
+    try:
+        await asyncio.wait_for(started.wait(), 60)
+        assert 1 == len((await store.list_page(ListQuery())).rows)
+    finally:
+        # The indexing still waits: close stops it instead of waiting for it.
+        await asyncio.wait_for(store.close(), 60)
 
 
 async def _details(store: Store, message: HeldMessage) -> bytes:
