@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from gateway.review import (
 from gateway.review.model import ROLES
 from gateway.review.rescan import StoredRescan
 from gateway.store import STATUSES, HeldMessage, HeldSummary, Store
+from gateway.store.model import ListQuery
 
 
 def _review(store: Store, args: argparse.Namespace) -> Review:
@@ -89,6 +91,11 @@ def _quarantine_parsers(
     p.add_argument("--status", choices=STATUSES, help="only messages in this status")
     p.add_argument("--case", help="only messages with a finding for this register case")
     p.add_argument("--since", type=_date, help="only messages received on or after (YYYY-MM-DD)")
+    p.add_argument("--until", type=_date, help="only messages received before (YYYY-MM-DD)")
+    p.add_argument("--sender", help="only messages from this address (the whole address)")
+    p.add_argument("--recipient", help="only messages to this address (the whole address)")
+    p.add_argument("--subject", help="only messages whose subject has every one of these words")
+    p.add_argument("--rule", help="only messages a policy rule of this name held")
     p.add_argument(
         "--limit", type=int, default=100, help="at most this many, newest first (default 100)"
     )
@@ -204,9 +211,14 @@ def _list(args: argparse.Namespace) -> int:
     """One line a message; a last line when ``--limit`` cut the list short."""
     limit = None if args.all else args.limit
     asked = -1 if limit is None else limit + 1  # one more: was anything left out?
+    searched = any((args.until, args.sender, args.recipient, args.subject, args.rule))
     summaries = _run(
         args,
-        lambda store: store.list_held(args.status, asked, case=args.case, since=args.since),
+        lambda store: (
+            _search(store, args, asked)
+            if searched
+            else store.list_held(args.status, asked, case=args.case, since=args.since)
+        ),
     )
     if not summaries:
         print("no messages")
@@ -215,6 +227,31 @@ def _list(args: argparse.Namespace) -> int:
     if limit is not None and len(summaries) > limit:
         print(f"(the first {limit} shown; more match: --limit N, or --all)")
     return 0
+
+
+async def _search(store: Store, args: argparse.Namespace, asked: int) -> list[HeldSummary]:
+    """``quarantine list`` with a sender, recipient, subject, rule or end date: the
+    console's search (through the blind index), oldest first, page after page."""
+    query = ListQuery(
+        status=args.status,
+        sender=args.sender or "",
+        recipient=args.recipient or "",
+        subject=args.subject or "",
+        case=args.case or "",
+        rule=args.rule or "",
+        received_from=args.since,
+        received_to=args.until,
+        sort="received",
+        limit=500 if asked < 0 else min(asked, 500),
+    )
+    found: list[HeldSummary] = []
+    while asked < 0 or len(found) < asked:
+        page = await store.list_page(query)
+        found += [row.summary for row in page.rows]
+        if page.next is None:
+            break
+        query = replace(query, after=page.next)
+    return found if asked < 0 else found[:asked]
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -12,7 +12,13 @@ from pathlib import Path
 import yaml
 
 from gateway.crypto import KeyRing
-from tests.integration.console_support import PASSWORD, ConsoleGateway, console_gateway, high_hold
+from tests.integration.console_support import (
+    PASSWORD,
+    SENDER,
+    ConsoleGateway,
+    console_gateway,
+    high_hold,
+)
 from tests.integration.smtp_support import GATEWAY, REPO
 from tests.integration.support import REGISTER, SAFE_ADDRESS
 from tests.unit.review.legacy import PASSWORD as OLD_PASSWORD
@@ -224,14 +230,27 @@ def test_user_list_reports_accounts_made_before_names_were_unique(tmp_path: Path
 
 
 def test_list_says_when_it_stops_at_the_limit_and_all_lists_everything(tmp_path: Path) -> None:
-    """Three held, --limit 2: two lines and a line saying more match; --all: three."""
+    """Three held, --limit 2: two lines and a line saying more match; --all: three.  A
+    search by subject words, sender or recipient lists what it finds, with the same
+    limit."""
     with console_gateway(tmp_path) as g:
-        held = {g.hold(high_hold(f"Subject {n}")) for n in range(3)}
+        ids = [g.hold(high_hold(f"Tenancy {words}")) for words in ("north", "south", "north east")]
         cut = g.cli("quarantine", "list", "--limit", "2").stdout.splitlines()
         assert 3 == len(cut)
         assert "(the first 2 shown; more match: --limit N, or --all)" == cut[-1]
         every = g.cli("quarantine", "list", "--all").stdout.splitlines()
-        assert held == {line.split()[0] for line in every}
+        assert set(ids) == {line.split()[0] for line in every}
+
+        def listed(*search: str) -> list[str]:
+            return g.cli("quarantine", "list", *search).stdout.splitlines()
+
+        north = listed("--subject", "NORTH tenancy")
+        assert {ids[0], ids[2]} == {line.split()[0] for line in north}
+        by_sender = listed("--sender", SENDER.upper(), "--limit", "2")
+        assert [*ids[:2], "(the first 2 shown; more match: --limit N, or --all)"] == [
+            line.split()[0] if line.startswith("Q") else line for line in by_sender
+        ]
+        assert ["no messages"] == listed("--recipient", "someone@elsewhere.example")
 
 
 def test_a_release_by_an_account_with_a_second_factor_asks_for_its_code(tmp_path: Path) -> None:
