@@ -122,6 +122,11 @@ class Settings:
     # ["reviewer", "senior"]}; in the environment "gw-reviewers=reviewer;gw-seniors=reviewer,senior"
     oidc_group_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oidc_display_name: str = "single sign-on"  # the login button: "Sign in with ..."
+    # true: a sign-in (and a release's re-authentication) counts only when the ID token
+    # says a second factor was used: "mfa" or two methods in amr (RFC 8176; Entra ID,
+    # Keycloak), or an acr value listed in oidc_mfa_acr (e.g. Keycloak's level "2")
+    oidc_require_mfa: bool = False
+    oidc_mfa_acr: tuple[str, ...] = ()
     notify_from: str = "gateway@localhost"
     review_team: tuple[str, ...] = ()  # addresses told when a message is held
     notify_sender_on_hold: bool = False  # tell the sender that the message is held
@@ -175,7 +180,7 @@ _PATHS = {
     "console_tls_key",
     "oidc_client_secret_file",
 }
-_LISTS = {"internal_domains", "trusted_networks", "review_team", "oidc_scopes"}
+_LISTS = {"internal_domains", "trusted_networks", "review_team", "oidc_scopes", "oidc_mfa_acr"}
 _BOOLS = {
     "trace_header",
     "require_auth",
@@ -183,6 +188,7 @@ _BOOLS = {
     "ocr",
     "console_require_totp",
     "console_local_login",
+    "oidc_require_mfa",
 }
 _TYPES = {f.name: f.type for f in fields(Settings)}
 # Settings whose value must lie in a range (low, high; None: no bound).

@@ -22,6 +22,7 @@ import ipaddress
 import secrets
 import time
 import urllib.parse
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,10 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")  # never "no
 LEEWAY = 60  # seconds of clock difference allowed with the provider
 JWKS_REFRESH = 60.0  # at most one fetch of the keys a minute for unknown key ids
 REFUSED = "The identity provider's answer could not be verified; try signing in again."
+NO_SECOND_FACTOR = (
+    "The identity provider did not report a second factor for this sign-in, and this "
+    "console needs one: sign in with your second factor."
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class OidcSettings:
     group_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
     display_name: str = "single sign-on"
     reauth_max_age: int = 0  # seconds: how old a login a release may rest on
+    require_mfa: bool = False  # the ID token must show a second factor (``mfa_proven``)
+    mfa_acr: tuple[str, ...] = ()
     timeout: float = 10.0
 
 
@@ -233,6 +240,8 @@ class OidcClient:
             raise LoginFailed(REFUSED) from exc
         if not hmac.compare_digest(str(claims.get("nonce", "")), request.nonce):
             raise LoginFailed(REFUSED)
+        if s.require_mfa and not mfa_proven(claims, s.mfa_acr):
+            raise LoginFailed(NO_SECOND_FACTOR)
         auth_time = claims.get("auth_time")
         if reauth and not _fresh(auth_time, request.started - s.reauth_max_age):
             raise LoginFailed(
@@ -249,6 +258,18 @@ class OidcClient:
 
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
+
+
+def mfa_proven(claims: Mapping[str, object], mfa_acr: Iterable[str] = ()) -> bool:
+    """Whether an ID token's claims say the sign-in used a second factor: ``amr``
+    (RFC 8176) holds ``mfa`` or two different methods (``["pwd", "otp"]``), or ``acr``
+    is one of the values the settings name as multi-factor."""
+    amr = claims.get("amr")
+    methods = {m for m in amr if isinstance(m, str)} if isinstance(amr, list) else set()
+    if "mfa" in methods or len(methods) >= 2:
+        return True
+    acr = claims.get("acr")
+    return isinstance(acr, str) and acr in set(mfa_acr)
 
 
 def _fresh(auth_time: object, since: float) -> bool:
@@ -296,6 +317,8 @@ def oidc_settings(settings: Settings) -> OidcSettings | None:
         username_claim=settings.oidc_username_claim,
         group_roles=settings.oidc_group_roles,
         display_name=settings.oidc_display_name,
+        require_mfa=settings.oidc_require_mfa,
+        mfa_acr=settings.oidc_mfa_acr,
     )
 
 

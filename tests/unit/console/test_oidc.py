@@ -14,9 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from joserfc.jwk import RSAKey
 
-from gateway.console.oidc import OidcClient, OidcSettings, Request, oidc_settings
+from gateway.console.oidc import (
+    NO_SECOND_FACTOR,
+    OidcClient,
+    OidcSettings,
+    Request,
+    mfa_proven,
+    oidc_settings,
+)
 from gateway.errors import ConfigError, LoginFailed
 from gateway.settings import load_settings
 from tests.integration.console.oidc_provider import CLIENT_ID, Provider
@@ -32,7 +41,7 @@ def provider() -> Provider:
     return made
 
 
-def client(provider: Provider, fetched: list[str] | None = None) -> OidcClient:
+def client(provider: Provider, fetched: list[str] | None = None, **options: Any) -> OidcClient:
     def answer(request: httpx.Request) -> httpx.Response:
         if fetched is not None:
             fetched.append(request.url.path)
@@ -42,7 +51,7 @@ def client(provider: Provider, fetched: list[str] | None = None) -> OidcClient:
             return httpx.Response(200, json={"keys": [provider.key.as_dict(private=False)]})
         return httpx.Response(404)
 
-    settings = OidcSettings(ISSUER, CLIENT_ID, REDIRECT, "secret")
+    settings = OidcSettings(ISSUER, CLIENT_ID, REDIRECT, "secret", **options)
     return OidcClient(settings, transport=httpx.MockTransport(answer))
 
 
@@ -228,3 +237,51 @@ def test_sso_settings_read_the_client_secret_from_its_file(tmp_path: Path) -> No
     assert made is not None
     assert ("s3cret-value", REDIRECT) == (made.client_secret, made.redirect_uri)
     assert "s3cret" not in repr(made)
+
+
+# RFC 8176's authentication method reference values.
+METHODS = ("pwd", "otp", "hwk", "swk", "sms", "tel", "face", "fpt", "pin", "kba", "sc", "user")
+
+
+@given(
+    st.lists(st.sampled_from(METHODS), max_size=4),
+    st.one_of(st.none(), st.sampled_from(["0", "1", "2", "urn:mace:incommon:iap:silver"])),
+    st.lists(st.sampled_from(["2", "urn:mace:incommon:iap:silver"]), max_size=2),
+)
+def test_a_second_factor_is_two_methods_mfa_or_a_listed_acr(
+    amr: list[str], acr: str | None, mfa_acr: list[str]
+) -> None:
+    """RFC 8176: "mfa", or two different methods, in amr; else an acr the settings list."""
+    expected = len(set(amr)) >= 2 or (acr is not None and acr in mfa_acr)
+    assert expected == mfa_proven({"amr": amr, "acr": acr}, mfa_acr)
+    assert mfa_proven({"amr": [*amr, "mfa"], "acr": acr}, mfa_acr)
+
+
+@pytest.mark.parametrize("amr", [None, "mfa", ["pwd"], ["pwd", "pwd"], [["pwd", "otp"]], [1, 2]])
+def test_no_second_factor_in_the_claims_is_none(amr: object) -> None:
+    """Missing, a bare string, one method, or not strings: no second factor shown."""
+    assert not mfa_proven({"amr": amr} if amr is not None else {})
+
+
+def test_with_mfa_required_a_token_without_a_second_factor_is_refused(provider: Provider) -> None:
+    """oidc_require_mfa: a password-only sign-in is refused with its own sentence; one
+    with mfa in amr, or a listed acr, is accepted."""
+    oidc = client(provider, require_mfa=True, mfa_acr=("2",))
+    trip = oidc.new_request()
+    with pytest.raises(LoginFailed) as refused:
+        verify(oidc, provider.sign(claims(trip, amr=["pwd"], acr="1")), trip)
+    assert NO_SECOND_FACTOR == str(refused.value)
+    assert verify(oidc, provider.sign(claims(trip, amr=["pwd", "mfa"])), trip).subject
+    assert verify(oidc, provider.sign(claims(trip, acr="2")), trip).subject
+    lenient = client(provider)
+    assert verify(lenient, provider.sign(claims(trip, amr=["pwd"])), trip).subject
+
+
+def test_mfa_settings_are_read_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('oidc_require_mfa = true\noidc_mfa_acr = ["2", "gold"]\n')
+    read = load_settings(config, env={})
+    assert (True, ("2", "gold")) == (read.oidc_require_mfa, read.oidc_mfa_acr)
+    env = {"GATEWAY_OIDC_REQUIRE_MFA": "false", "GATEWAY_OIDC_MFA_ACR": "3"}
+    read = load_settings(config, env=env)
+    assert (False, ("3",)) == (read.oidc_require_mfa, read.oidc_mfa_acr)
