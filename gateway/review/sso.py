@@ -51,9 +51,21 @@ def roles_for(groups: Iterable[str], group_roles: Mapping[str, Iterable[str]]) -
     return frozenset(Role(r) for g in groups for r in group_roles.get(g, ()))
 
 
+TOO_MANY_GROUPS = (
+    "Your account is in more groups than the identity provider puts in a sign-in, so "
+    "the console cannot see your role; ask an admin to have the provider send only the "
+    "groups assigned to this application."
+)
+
+
 def claimed_groups(claims: Mapping[str, object], claim: str) -> tuple[str, ...]:
-    """The claim's groups: a list of names, or one name (``hd`` for Google Workspace)."""
+    """The claim's groups: a list of names, or one name (``hd`` for Google Workspace).
+    ``LoginFailed`` when the provider left them out as too many: Entra ID's "overage"
+    (over 200 groups) names the claim in ``_claim_names`` and sends none."""
     value = claims.get(claim)
+    overage = claims.get("_claim_names")
+    if value is None and isinstance(overage, dict) and claim in overage:
+        raise LoginFailed(TOO_MANY_GROUPS)
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list):

@@ -101,6 +101,19 @@ async def test_groups_map_to_roles() -> None:
     assert frozenset() == sso.roles_for(sso.claimed_groups({}, "groups"), mapping)
 
 
+async def test_groups_left_out_as_too_many_refuse_the_sign_in() -> None:
+    """Entra ID's overage: no groups claim, ``_claim_names`` naming it; the sign-in is
+    refused with what to do, instead of an account with no role."""
+    overage = {
+        "_claim_names": {"groups": "src1"},
+        "_claim_sources": {"src1": {"endpoint": "https://graph.microsoft.com/v1.0/me"}},
+    }
+    with pytest.raises(LoginFailed, match="more groups than"):
+        sso.claimed_groups(overage, "groups")
+    assert () == sso.claimed_groups(overage, "roles")  # another claim: not the overage
+    assert ("a",) == sso.claimed_groups({**overage, "groups": ["a"]}, "groups")
+
+
 async def test_role_changes_apply_to_open_sessions(store: Store, people: dict[str, User]) -> None:
     """A session reads its user's roles at each request: a change is seen at once."""
     token, _ = await accounts.start_session(store, people["rob"])
