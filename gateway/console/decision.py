@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console.view import message_view
+from gateway.console.worklist import CLAIM_NOTICES
 from gateway.errors import AccessDenied, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.policy import Policy
 from gateway.review import Review, Role, accounts, audit, is_sender
@@ -79,7 +80,7 @@ class MessagePages:
 
     async def message(self, request: Request, session: Session) -> Response:
         key = request.query_params.get("notice", "")
-        notice = NOTICES.get(key) or self.notices.get(key)
+        notice = NOTICES.get(key) or CLAIM_NOTICES.get(key) or self.notices.get(key)
         return await self.message_page(session, request.path_params["id"], notice=notice)
 
     async def message_page(
@@ -94,6 +95,7 @@ class MessagePages:
         user = session.user
         message = await self.review.open(user, message_id)
         approvers = await self.review.approvals(message_id)
+        claimed = await self.store.claimed_by(message_id)
         mine = bool(approvers) and await self.review.has_approved(user, message_id)
         return self.render(
             "message.html",
@@ -104,6 +106,7 @@ class MessagePages:
                 message_view, message, self.settings.limits, self._policy()
             ),
             approvers=approvers,
+            claimed=claimed[0] if claimed else "",
             can_act=user.has(*REVIEWERS) and message.status == "held",
             release_block=_release_block(user, message, approvers, mine),
             is_sender=is_sender(user, message),

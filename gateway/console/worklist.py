@@ -193,7 +193,7 @@ class ListPages:
             ),
             here=_link({k: v for k, v in params.items() if k != "notice"}, {}),
             bulk_limit=BULK_LIMIT,
-            notice=_CLAIM_NOTICES.get(params.get("notice", "")),
+            notice=CLAIM_NOTICES.get(params.get("notice", "")),
         )
         # the time the search took on the server (the store's queries and unsealing)
         response.headers["Server-Timing"] = f"list;dur={elapsed:.1f}"
@@ -244,7 +244,7 @@ class ListPages:
         )
 
 
-_CLAIM_NOTICES = {
+CLAIM_NOTICES = {
     "claim": "Claimed: the others see you are on it.",
     "take-over": "Taken over: the claim is yours now.",
     "unclaim": "Claim given up.",

@@ -200,8 +200,9 @@ def test_sorting_by_a_column_orders_the_page(g: ConsoleGateway, as_user: object)
 
 
 def test_a_claim_shows_to_others_who_must_take_it_over(g: ConsoleGateway, as_user: object) -> None:
-    """rita says "I'm on it"; rob sees her name, his reject is refused until he takes
-    the claim over, which rita then sees."""
+    """rita says "I'm on it"; rob sees her name in the list and on the message page,
+    his reject is refused until he takes the claim over there, which rita then sees in
+    the list and takes back from it."""
     message_id = g.hold(high_hold("Claim me"))
     rita = as_user(g, "rita")  # type: ignore[operator]
     search(rita, g, subject="claim me")
@@ -222,13 +223,19 @@ def test_a_claim_shows_to_others_who_must_take_it_over(g: ConsoleGateway, as_use
     form.get_by_role("button", name="Reject").click()
     rob.wait_for_load_state()
     assert "rita is on it" in rob.locator("p.error").inner_text()
+    assert "rita is on it" in rob.locator("form.claim p.claimed").inner_text()
 
-    search(rob, g, subject="claim me")
-    rob.get_by_role("button", name="Take over").click()
-    rob.wait_for_load_state()
-    assert "rob" == rob.locator(f"tr[data-id={message_id}] .claimed").inner_text()
+    rob.locator("form.claim").get_by_role("button", name="Take over").click()
+    rob.wait_for_url(f"{g.url}/messages/{message_id}?notice=take-over")
+    assert "Taken over" in rob.locator("p.notice").inner_text()
+    assert "You have claimed" in rob.locator("form.claim p.claimed.mine").inner_text()
     rita.reload()
     assert "rob" == rita.locator(f"tr[data-id={message_id}] .claimed").inner_text()
+    rita.locator(f"tr[data-id={message_id}]").get_by_role("button", name="Take over").click()
+    rita.wait_for_load_state()
+    assert "rita" == rita.locator(f"tr[data-id={message_id}] .claimed").inner_text()
+    rob.reload()
+    assert "rita is on it" in rob.locator("form.claim p.claimed").inner_text()
 
 
 def test_bulk_reject_of_a_hundred_holds_shows_each_result(
