@@ -84,6 +84,7 @@ class SsoPages:
     store: Store
     settings: ConsoleSettings
     oidc: OidcClient | None
+    throttle: web.Throttle  # the password login's: a failed callback counts as a failed login
 
     def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
         raise NotImplementedError
@@ -129,6 +130,16 @@ class SsoPages:
         return response
 
     async def sso_callback(self, request: Request) -> Response:
+        address = web.client_ip(request)
+        if self.throttle.blocked(address):
+            return await self.login_form(request, "Too many failed logins; wait a while.", 429)
+        self.throttle.failed(address)  # counted before the check, as for a password
+        response = await self._callback(request)
+        if response.status_code < 400:
+            self.throttle.succeeded(address)
+        return response
+
+    async def _callback(self, request: Request) -> Response:
         state = request.query_params.get("state", "")
         cookie = request.cookies.get(SSO_COOKIE, "")
         pending = Pending.unseal(self.store.keys, state, cookie) if state and cookie else None

@@ -212,3 +212,28 @@ def test_the_gateway_log_holds_no_code_token_state_or_secret(
         assert asked["code_challenge"] not in log
     assert "code=" not in log
     assert "eyJ" not in log  # no JWT
+
+
+# Last in the module: it leaves 127.0.0.1 throttled for the module's gateway.
+def test_failed_callbacks_count_as_failed_logins_and_are_throttled(
+    browser: Browser, g: ConsoleGateway
+) -> None:
+    """Forged callbacks from one address count like wrong passwords: after ten, even a
+    real sign-in from there is refused with 429 until the window passes. (Refusals by
+    earlier tests in this module came from the same address, so the 429 may come
+    sooner than the eleventh.)"""
+    with httpx.Client(base_url=g.url, timeout=30) as client:
+        codes = [
+            client.get(
+                "/login/sso/callback", params={"state": f"forged{n}", "code": "x"}
+            ).status_code
+            for n in range(12)
+        ]
+    first = codes.index(429)  # ValueError: never throttled
+    assert codes[0] == 401
+    assert set(codes[:first]) == {401}
+    assert set(codes[first:]) == {429}
+    page = sign_in(browser, g, "rhian")
+    page.wait_for_url(f"{g.url}/login/sso/callback*")
+    assert "Too many failed logins" in page.content()
+    page.context.close()
