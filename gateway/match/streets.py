@@ -60,22 +60,60 @@ def score_street(
 ) -> Scored | None:
     """A street hit ``text[span]`` of the address ``form`` (a record's address tuple)
     -> an address or street finding, or None.  ``ocr``: the text was read off an image,
-    so its town may be spelled as OCR misreads it (``Leecls``)."""
-    house, _flat, _street, _kind, town, postcode, _words, building, also = form
+    so its town may be spelled as OCR misreads it (``Leecls``).  A number after the
+    street that can be read two ways (``number 1 A B1 0AA``: house 1A in B1 0AA, or
+    house 1 in AB1 0AA) is the address when either reading is."""
     start, end = span
     before = N.folded_tokens(text[max(0, start - 60) : start])
-    found = C.postcode_after(text, end)
-    # "27 Kingfisher Road" is the address probe's (another number, another house); a
-    # different postcode after it, another street of that name.
-    other = found != postcode and not (ocr and one_apart(found or "", postcode))
-    if _number_before(before) or (postcode and found and other):
+    if _number_before(before):  # "27 Kingfisher Road" is the address probe's
         return None
-    ours = _number_after(text, end, (house, *also))
-    if ours is not None:
-        return (Kind.ADDRESS, 100 if found else 95, Confidence.HIGH) if ours else None
+    readings: list[Reading | None] = [*_readings_after(text, end)] or [None]
+    scores = [_score_reading(text, span, form, ocr, before, r) for r in readings]
+    return next((s for s in scores if s and s[0] == Kind.ADDRESS), scores[0])
+
+
+# A building number read after a street: the number as written (``1a``), whether a word
+# marks it as one (``number``, ``#``), and where the text after it starts.
+Reading = tuple[str, bool, int]
+
+
+def _readings_after(text: str, end: int) -> list[Reading]:
+    """The readings of the building number written after a street, if one is: the
+    number with its suffix letter and, when the letter stands apart from it, also the
+    number alone, the letter then being where a postcode may start (``1 A B1 0AA``)."""
+    number = NUMBER_AFTER_RE.match(text, end)
+    if number is None or not _is_house_after(text, number):
+        return []
+    marked = bool(number.group(1))
+    whole = (number.group(2) + (number.group(3) or ""), marked, number.end())
+    if not number.group(3) or number.end(2) == number.start(3):
+        return [whole]
+    return [whole, (number.group(2), marked, number.end(2))]
+
+
+def _score_reading(
+    text: str,
+    span: tuple[int, int],
+    form: tuple[Any, ...],
+    ocr: bool,
+    before: list[str],
+    reading: Reading | None,
+) -> Scored | None:
+    """``score_street`` for one reading of the number after the street (None: none)."""
+    house, _flat, _street, _kind, town, postcode, _words, building, also = form
+    found = C.postcode_after(text, reading[2] if reading else span[1])
+    # A different postcode after it: another street of that name.
+    other = found != postcode and not (ocr and one_apart(found or "", postcode))
+    if postcode and found and other:
+        return None
+    if reading is not None:
+        if reading[0] in (house, *also):
+            return Kind.ADDRESS, 100 if found else 95, Confidence.HIGH
+        if reading[1]:  # "number 29": a neighbour's house
+            return None
     if building and _contains(before, building):
         return Kind.ADDRESS, 90, Confidence.HIGH
-    near = C.words_near(text, start, end, before=60, after=60)
+    near = C.words_near(text, span[0], span[1], before=60, after=60)
     placed = _placed(near, town, postcode, found, ocr)
     return (Kind.STREET, 70, Confidence.MEDIUM) if placed else None
 
@@ -107,18 +145,6 @@ def _number_before(before: list[str]) -> bool:
     if not before or not A.HOUSE_RE.fullmatch(before[-1]):
         return False
     return len(before) < 2 or before[-2] not in A.FLAT_WORDS
-
-
-def _number_after(text: str, end: int, houses: tuple[str, ...]) -> bool | None:
-    """Whether the building number written after a street is one of ``houses``: True,
-    False for another number a word marks as one (``number 29``: a neighbour's house),
-    None when no building number follows."""
-    number = NUMBER_AFTER_RE.match(text, end)
-    if number is None or not _is_house_after(text, number):
-        return None
-    if number.group(2) + (number.group(3) or "") in houses:
-        return True
-    return False if number.group(1) else None
 
 
 def _is_house_after(text: str, number: re.Match[str]) -> bool:

@@ -192,7 +192,9 @@ def postfix_with_milter(
 def first_refusal(port: int, msg: EmailMessage) -> int:
     """Submit ``msg`` as a client would; the code of the first reply that is not 2xx
     (0 if the message was accepted)."""
-    with smtplib.SMTP(HOST, port, timeout=30) as smtp:
+    # Generous: on a loaded machine smtpd's greeting waits for the milter's answer to
+    # the connect event.
+    with smtplib.SMTP(HOST, port, timeout=120) as smtp:
         smtp.ehlo("client.test")
         code, _ = smtp.mail(str(msg["From"]))
         for rcpt in str(msg["To"]).split(","):

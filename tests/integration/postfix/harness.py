@@ -523,7 +523,10 @@ class Postfix:
         if not self.started:
             return
         pid = self.master_pid()
-        self._postfix("stop")
+        # A loaded machine can keep postfix-script's own wait (five one-second polls)
+        # past any limit; master is then stopped by force below.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._postfix("stop", timeout=60)
         if pid is not None:
             deadline = time.monotonic() + 10
             while _alive(pid) and time.monotonic() < deadline:
