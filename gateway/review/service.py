@@ -207,10 +207,12 @@ class Review:
         reason = _reason(reason)
         message = await self._held(message_id, user)
         if is_sender(user, message):
+            await self._rule_refused(user, message_id, "the sender may not release it")
             raise AccessDenied("the sender of a message cannot release it")
         if message.severity == Severity.CRITICAL:
             approved, mine = await self._approved_by(user, message_id)
             if mine:
+                await self._rule_refused(user, message_id, "the same reviewer approved it already")
                 raise Conflict("you approved this already; a second reviewer must release it")
             if not approved:
                 await self._approve(user, message_id, reason)
@@ -221,6 +223,8 @@ class Review:
                     " on its own page"
                 )
             if not user.has(Role.SENIOR):
+                why = "the second approver is not a senior reviewer"
+                await self._rule_refused(user, message_id, why)
                 raise AccessDenied("a critical hold needs a senior reviewer as second approver")
             await self._approve(user, message_id, reason)
         await self._rescan_first(user, message)
@@ -228,6 +232,10 @@ class Review:
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "release", message_id, reason)
         return await self._send(message)
+
+    async def _rule_refused(self, user: User, message_id: str, why: str) -> None:
+        """Audit a release the review rules refuse (why: fixed words, no message content)."""
+        await audit.record(self.store, user.actor, "approval-refused", message_id, why)
 
     async def _rescan_first(self, user: User, message: HeldMessage) -> None:
         """Where a rule that held ``message`` asks for it, scan again; a rule that fires
