@@ -33,6 +33,7 @@ from gateway.register.diff import canonical, shrink_refusal
 from gateway.register.load import read_register_file
 from gateway.relay import UpstreamPool, upstream_config
 from gateway.review import Notifier, Review, record_event
+from gateway.review.siem import SyslogSink, parse_target
 from gateway.review.upkeep import audit_policy, upkeep
 from gateway.scan import ScanResult, ScanSettings
 from gateway.scanner import Core, Scanner
@@ -110,9 +111,15 @@ async def run(settings: Settings, smtp_proxy: bool = True) -> None:
         if created:
             log.warning("created a new master key", path=str(settings.key_path))
         store = await open_settings_store(settings, keys)
+        sink = None
+        if settings.audit_syslog:
+            sink = SyslogSink(parse_target(settings.audit_syslog), settings.hostname)
+            store.audit_sink = sink
         try:
             await _serve(store, settings, listeners)
         finally:
+            if sink is not None:
+                await sink.close()
             await store.close()
     finally:
         listeners.close()

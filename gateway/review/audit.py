@@ -43,6 +43,7 @@ from typing import Any
 from gateway.crypto import KeyRing, SealError
 from gateway.review.model import AuditRecord, ChainReport
 from gateway.store import Store, StoreError
+from gateway.store.model import AuditEvent
 
 GENESIS = "0" * 64  # the link before the first record
 GENESIS_ACTION = "genesis"
@@ -86,7 +87,10 @@ async def record(store: Store, actor: str, action: str, target: str = "", reason
     key = await audit_key(store)
     async with store.transaction() as write:
         await store.serialise("audit")  # one chain, whichever node appends
-        return await _append(store, write, key, actor, action, target, reason)
+        seq, at = await _append(store, write, key, actor, action, target, reason)
+    if store.audit_sink is not None:
+        store.audit_sink(AuditEvent(seq, at, actor, action, target, bool(reason)))
+    return seq
 
 
 async def _append(
@@ -98,9 +102,9 @@ async def _append(
     target: str,
     reason: str,
     first: int = 1,
-) -> int:
+) -> tuple[int, str]:
     """Inside a write transaction: the next record (``first`` if the chain is empty),
-    linked to the last, and the head moved to it."""
+    linked to the last, and the head moved to it; its sequence number and time."""
     at = dt.datetime.now(dt.UTC).isoformat()
     head = await store.fetch_one("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
     seq, prev = (first, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
@@ -115,7 +119,7 @@ async def _append(
         " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
         (_head(key, seq, mac),),
     )
-    return seq
+    return seq, at
 
 
 async def ensure_genesis(store: Store, new: bool) -> None:
@@ -133,7 +137,7 @@ async def ensure_genesis(store: Store, new: bool) -> None:
             await write("INSERT INTO meta VALUES ('audit_key', ?)", (sealed.hex(),))
             key = store.keys.open(_KEY_RECORD, sealed)
         kind = await _genesis_kind(store, new)
-        seq = await _append(store, write, key, "system", GENESIS_ACTION, kind, "", first=0)
+        seq, _ = await _append(store, write, key, "system", GENESIS_ACTION, kind, "", first=0)
         await write("INSERT INTO meta VALUES ('audit_genesis', ?)", (str(seq),))
 
 
