@@ -162,6 +162,7 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
     review = Review.from_settings(store, settings)
     policy_dir, policy = await _start_with(store, settings, review)
     metrics = Metrics()
+    review.on_decision = metrics.time_to_decision.observe
     core = await load_core(store, settings, policy)
     scanner = Scanner(
         core,
@@ -435,6 +436,8 @@ async def _watch(
             pool.prune()
             try:
                 metrics.held.set(await store.count_held())
+                oldest = await store.oldest_held()
+                metrics.oldest_held_at = None if oldest is None else oldest.timestamp()
                 metrics.store_seen(True)
                 await store.wait_for_change(WATCH_SECONDS)
                 if await store.register_version() > scanner.core.version:

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console.decision import reauthenticate
+from gateway.console.oversight import oversight_lines
 from gateway.errors import ConfigError
 from gateway.findings import Kind
 from gateway.policy import Policy
@@ -195,6 +196,7 @@ class ListPages:
             here=_link({k: v for k, v in params.items() if k != "notice"}, {}),
             bulk_limit=BULK_LIMIT,
             notice=_CLAIM_NOTICES.get(params.get("notice", "")),
+            oversight=await oversight_lines(self.store),
         )
         # the time the search took on the server (the store's queries and unsealing)
         response.headers["Server-Timing"] = f"list;dur={elapsed:.1f}"

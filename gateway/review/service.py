@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Protocol
 
@@ -127,6 +128,8 @@ class Review:
         self._sending: set[str] = set()  # deliveries under way in this process
         self.rescan = rescan
         self.stamp = stamp
+        # Told the seconds from arrival to each release or rejection (the metrics).
+        self.on_decision: Callable[[float], None] | None = None
 
     # -- reading ------------------------------------------------------------------------
 
@@ -231,7 +234,13 @@ class Review:
         if not await self.store.transition(message_id, "held", "releasing"):
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "release", message_id, reason)
+        self._decided(message)
         return await self._send(message)
+
+    def _decided(self, message: HeldMessage) -> None:
+        if self.on_decision is not None:
+            waited = dt.datetime.now(dt.UTC) - message.received_at
+            self.on_decision(max(0.0, waited.total_seconds()))
 
     async def _rule_refused(self, user: User, message_id: str, why: str) -> None:
         """Audit a release the review rules refuse (why: fixed words, no message content)."""
@@ -281,6 +290,7 @@ class Review:
         if not await self.store.transition(message_id, "held", "rejected"):
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "reject", message_id, reason)
+        self._decided(message)
         if notify_sender and self.notifier is not None:
             await self.notifier.rejected(message, " ".join(sender_note.split())[:MAX_REASON])
 
