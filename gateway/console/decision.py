@@ -166,7 +166,7 @@ async def reauthenticate(store: Store, user: User, target: str, form: FormData) 
             store, user.name, str(form.get("password", "")), str(form.get("code", ""))
         )
     except LoginFailed:
-        why = "wrong password or code before a release"
+        why = "password or code refused before a release (wrong, or the account locked)"
         await record_event(store, user.actor, "reauth-failed", target, why)
         raise
 

@@ -112,9 +112,9 @@ def test_a_wrong_password_before_a_release_is_audited(g: ConsoleGateway) -> None
     message_id = g.hold(high_hold())
     assert 303 != release(g, "rita", message_id, "not the password")
     rows = exported(g, target=message_id, action="reauth-failed")
-    assert [("user:rita", "wrong password or code before a release")] == [
-        (r["actor"], r["reason"]) for r in rows
-    ]
+    assert [
+        ("user:rita", "password or code refused before a release (wrong, or the account locked)")
+    ] == [(r["actor"], r["reason"]) for r in rows]
 
 
 def test_refused_approvals_are_audited(g: ConsoleGateway) -> None:
