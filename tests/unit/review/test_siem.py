@@ -3,6 +3,8 @@ cannot send leaving the record written."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 from contextlib import closing
@@ -91,3 +93,31 @@ async def test_a_sink_that_cannot_send_warns_and_the_record_is_kept(
     assert [seq] == [r.seq for r in await audit.records(store, target="Q1")]
     assert ["audit record not sent to syslog"] == [e["event"] for e in logs]
     assert "Acacia" not in repr(logs)
+
+
+@pytest.mark.asyncio
+async def test_over_tcp_each_record_is_one_octet_counted_frame(store: Store) -> None:
+    """RFC 6587 framing: the length, a space, the message; two records, two frames."""
+    frames: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def collect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError):  # the sink closed
+            while length := await reader.readuntil(b" "):
+                await frames.put(await reader.readexactly(int(length[:-1])))
+        writer.close()
+
+    server = await asyncio.start_server(collect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sink = SyslogSink(SyslogTarget("tcp", "127.0.0.1", port), "gw")
+    store.audit_sink = sink
+    try:
+        first = await audit.record(store, "user:rita", "view", "Q1")
+        second = await audit.record(store, "user:rob", "reject", "Q1", "12 Acacia Avenue")
+        got = [await asyncio.wait_for(frames.get(), 30) for _ in range(2)]
+    finally:
+        await sink.close()
+        server.close()
+        await server.wait_closed()
+    records = [json.loads(frame.split(b" - ", 1)[1]) for frame in got]
+    assert [(first, False), (second, True)] == [(r["seq"], r["has_reason"]) for r in records]
+    assert not any(b"Acacia" in frame for frame in got)
