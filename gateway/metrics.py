@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+# a decision takes minutes to days: 1 min, 5, 15, 30, 1 h, 2, 4, 8, 1 day, 2, 1 week
+_DECISION_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -42,6 +45,19 @@ class Metrics:
             "gateway_relay_errors", "Relays that failed or were refused", registry=r
         )
         self.held = Gauge("gateway_quarantine_held", "Messages waiting in quarantine", registry=r)
+        self.oldest_held_at: float | None = None  # POSIX time; None: nothing held
+        self.oldest_held_age = Gauge(
+            "gateway_oldest_held_age_seconds",
+            "Age of the message waiting longest in quarantine; 0 when none is held",
+            registry=r,
+        )
+        self.oldest_held_age.set_function(self._oldest_age)
+        self.time_to_decision = Histogram(
+            "gateway_time_to_decision_seconds",
+            "Time from a held message's arrival to its release or rejection",
+            buckets=_DECISION_BUCKETS,
+            registry=r,
+        )
         self.connections = Gauge("gateway_connections", "Open client connections", registry=r)
         self.audit_chain_intact = Gauge(
             "gateway_audit_chain_intact",
@@ -63,6 +79,10 @@ class Metrics:
         )
         self.store_up.set(1)
         self.store_reachable = True
+
+    def _oldest_age(self) -> float:
+        held = self.oldest_held_at
+        return 0.0 if held is None else max(0.0, time.time() - held)
 
     def store_seen(self, reachable: bool) -> None:
         """What the last look at the store found."""

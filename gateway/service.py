@@ -33,6 +33,7 @@ from gateway.register.diff import canonical, shrink_refusal
 from gateway.register.load import read_register_file
 from gateway.relay import UpstreamPool, upstream_config
 from gateway.review import Notifier, Review, record_event
+from gateway.review.siem import SyslogSink, parse_target
 from gateway.review.upkeep import audit_policy, upkeep
 from gateway.scan import ScanResult, ScanSettings
 from gateway.scanner import Core, Scanner
@@ -110,9 +111,15 @@ async def run(settings: Settings, smtp_proxy: bool = True) -> None:
         if created:
             log.warning("created a new master key", path=str(settings.key_path))
         store = await open_settings_store(settings, keys)
+        sink = None
+        if settings.audit_syslog:
+            sink = SyslogSink(parse_target(settings.audit_syslog), settings.hostname)
+            store.audit_sink = sink
         try:
             await _serve(store, settings, listeners)
         finally:
+            if sink is not None:
+                await sink.close()
             await store.close()
     finally:
         listeners.close()
@@ -155,6 +162,7 @@ async def _serve(store: Store, settings: Settings, listeners: Listeners) -> None
     review = Review.from_settings(store, settings)
     policy_dir, policy = await _start_with(store, settings, review)
     metrics = Metrics()
+    review.on_decision = metrics.time_to_decision.observe
     core = await load_core(store, settings, policy)
     scanner = Scanner(
         core,
@@ -428,6 +436,8 @@ async def _watch(
             pool.prune()
             try:
                 metrics.held.set(await store.count_held())
+                oldest = await store.oldest_held()
+                metrics.oldest_held_at = None if oldest is None else oldest.timestamp()
                 metrics.store_seen(True)
                 await store.wait_for_change(WATCH_SECONDS)
                 if await store.register_version() > scanner.core.version:

@@ -132,6 +132,9 @@ class Settings:
     notify_sender_on_hold: bool = False  # tell the sender that the message is held
     digest_hour: int = -1  # UTC hour for the review team's daily digest; -1: none
     retention_days: float = 90.0  # messages (any status) are purged after this
+    # audit records (without their reasons) as JSON in RFC 5424 syslog messages, for a
+    # SIEM: "udp://host:514", "tcp://host:601" or "unix:/dev/log"; "": none
+    audit_syslog: str = ""
     release_retry: float = 120.0  # seconds between tries of a release the upstream refused
     # the largest share of the cases (or of the protected locations) a register import
     # may remove without --allow-shrink; a start whose --register file would remove more fails
@@ -220,6 +223,12 @@ def _store_url(value: object) -> str:
 PG_URL_PREFIXES = ("postgresql://", "postgres://")
 
 
+def _audit_syslog(value: object) -> str:
+    from gateway.review.siem import check_setting  # noqa: PLC0415 - settings stays a leaf
+
+    return check_setting(value)
+
+
 def _header_name(value: object) -> str:
     if not _HEADER_NAME.fullmatch(str(value)):
         raise ConfigError(f"stamp_header: not a header name: {str(value)!r}")
@@ -269,6 +278,7 @@ _CHECKED: dict[str, Callable[[object], Any]] = {
     "milter_socket_mode": parse_mode,
     "stamp_header": _header_name,
     "store": _store_url,
+    "audit_syslog": _audit_syslog,
 }
 
 

@@ -73,7 +73,7 @@ def qr_svg(text: str) -> Markup:
 
 
 class AdminPages:
-    """Audit log (auditor, admin), users (admin), register (register admin), policies."""
+    """Users (admin), register (register admin), policies."""
 
     review: Review
     store: Store
@@ -86,18 +86,6 @@ class AdminPages:
 
     def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
         raise NotImplementedError
-
-    async def audit(self, request: Request, session: Session) -> Response:
-        target = request.query_params.get("target", "").strip() or None
-        records = await self.review.audit_log(session.user, target=target, limit=500)
-        report = await audit.verify(self.store)
-        return self.render(
-            "audit.html",
-            session=session,
-            records=list(reversed(records)),
-            report=report,
-            target=target or "",
-        )
 
     async def users(self, request: Request, session: Session) -> Response:
         return self.render(

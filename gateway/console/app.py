@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.console import web
 from gateway.console.admin import AdminPages
+from gateway.console.auditlog import AUDIT_ROLES, AuditPages
 from gateway.console.decision import MessagePages
 from gateway.console.oidc import OidcClient, OidcSettings
 from gateway.console.sso import SsoPages
@@ -75,7 +76,7 @@ class ConsoleSettings:
     oidc: OidcSettings | None = None  # single sign-on through this provider
 
 
-class Console(MessagePages, AdminPages, ListPages, SsoPages):
+class Console(MessagePages, AdminPages, AuditPages, ListPages, SsoPages):
     """The console's routes over one ``Review``."""
 
     def __init__(
@@ -120,7 +121,8 @@ class Console(MessagePages, AdminPages, ListPages, SsoPages):
             Route("/messages/bulk", page(self.bulk, REVIEWERS), methods=["POST"]),
             Route("/messages/{id}/claim", page(self.claim, REVIEWERS), methods=["POST"]),
             Route("/messages/{id}/{action}", page(self.act, REVIEWERS), methods=["POST"]),
-            Route("/audit", page(self.audit, frozenset({Role.AUDITOR, Role.ADMIN}))),
+            Route("/audit", page(self.audit, AUDIT_ROLES)),
+            Route("/audit.csv", page(self.audit_csv, AUDIT_ROLES)),
             Route("/users", page(self.users, frozenset({Role.ADMIN}))),
             Route("/users", page(self.change_user, frozenset({Role.ADMIN})), methods=["POST"]),
             Route("/account", page(self.account, frozenset(Role))),

@@ -24,7 +24,7 @@ from gateway.console.view import message_view
 from gateway.console.worklist import CLAIM_NOTICES
 from gateway.errors import AccessDenied, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.policy import Policy
-from gateway.review import Review, Role, accounts, audit, is_sender
+from gateway.review import Review, Role, accounts, audit, is_sender, record_event
 from gateway.review.accounts import Session
 from gateway.review.model import REVIEWERS, User
 from gateway.store import HeldMessage, Store
@@ -152,15 +152,26 @@ class MessagePages:
         outcome = None
         if release:
             # Re-authentication: the password again, right before a release.
-            await accounts.authenticate(
-                self.store, user.name, str(form.get("password", "")), str(form.get("code", ""))
-            )
+            await reauthenticate(self.store, user, message_id, form)
             outcome = await self.review.release(user, message_id, typed.reason)
         if typed.action == "release" and outcome is not None:
             return outcome.state
         # Recorded after a release that went through, so a refused release records nothing.
         await self.review.mark_false_positive(user, message_id, typed.reason)
         return "false-positive" if outcome is None else f"false-positive-{outcome.state}"
+
+
+async def reauthenticate(store: Store, user: User, target: str, form: FormData) -> None:
+    """The password (and code) again, right before a release; a wrong one is audited
+    against ``target`` (the message id, or "bulk") and raises ``LoginFailed``."""
+    try:
+        await accounts.authenticate(
+            store, user.name, str(form.get("password", "")), str(form.get("code", ""))
+        )
+    except LoginFailed:
+        why = "password or code refused before a release (wrong, or the account locked)"
+        await record_event(store, user.actor, "reauth-failed", target, why)
+        raise
 
 
 def _typed(action: str, form: FormData) -> Typed:

@@ -25,10 +25,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from gateway.console.decision import reauthenticate
+from gateway.console.oversight import oversight_lines
 from gateway.errors import ConfigError
 from gateway.findings import Kind
 from gateway.policy import Policy
-from gateway.review import Review, accounts, worklist
+from gateway.review import Review, worklist
 from gateway.review.accounts import Session
 from gateway.review.worklist import BULK_ACTIONS, BULK_LIMIT, BulkAction
 from gateway.store import STATUSES, Store
@@ -194,6 +196,7 @@ class ListPages:
             here=_link({k: v for k, v in params.items() if k != "notice"}, {}),
             bulk_limit=BULK_LIMIT,
             notice=CLAIM_NOTICES.get(params.get("notice", "")),
+            oversight=await oversight_lines(self.store),
         )
         # the time the search took on the server (the store's queries and unsealing)
         response.headers["Server-Timing"] = f"list;dur={elapsed:.1f}"
@@ -227,9 +230,7 @@ class ListPages:
         else:
             ids = [str(v) for v in form.getlist("id")]
         if action == "release":  # re-authentication, as for one release
-            await accounts.authenticate(
-                self.store, user.name, str(form.get("password", "")), str(form.get("code", ""))
-            )
+            await reauthenticate(self.store, user, "bulk", form)
         results = await worklist.decide_all(
             self.review, user, cast("BulkAction", action), ids, str(form.get("reason", ""))
         )

@@ -37,11 +37,13 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.crypto import KeyRing, SealError
 from gateway.review.model import AuditRecord, ChainReport
 from gateway.store import Store, StoreError
+from gateway.store.model import AuditEvent
 
 GENESIS = "0" * 64  # the link before the first record
 GENESIS_ACTION = "genesis"
@@ -85,7 +87,10 @@ async def record(store: Store, actor: str, action: str, target: str = "", reason
     key = await audit_key(store)
     async with store.transaction() as write:
         await store.serialise("audit")  # one chain, whichever node appends
-        return await _append(store, write, key, actor, action, target, reason)
+        seq, at = await _append(store, write, key, actor, action, target, reason)
+    if store.audit_sink is not None:
+        store.audit_sink(AuditEvent(seq, at, actor, action, target, bool(reason)))
+    return seq
 
 
 async def _append(
@@ -97,9 +102,9 @@ async def _append(
     target: str,
     reason: str,
     first: int = 1,
-) -> int:
+) -> tuple[int, str]:
     """Inside a write transaction: the next record (``first`` if the chain is empty),
-    linked to the last, and the head moved to it."""
+    linked to the last, and the head moved to it; its sequence number and time."""
     at = dt.datetime.now(dt.UTC).isoformat()
     head = await store.fetch_one("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
     seq, prev = (first, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
@@ -114,7 +119,7 @@ async def _append(
         " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
         (_head(key, seq, mac),),
     )
-    return seq
+    return seq, at
 
 
 async def ensure_genesis(store: Store, new: bool) -> None:
@@ -132,7 +137,7 @@ async def ensure_genesis(store: Store, new: bool) -> None:
             await write("INSERT INTO meta VALUES ('audit_key', ?)", (sealed.hex(),))
             key = store.keys.open(_KEY_RECORD, sealed)
         kind = await _genesis_kind(store, new)
-        seq = await _append(store, write, key, "system", GENESIS_ACTION, kind, "", first=0)
+        seq, _ = await _append(store, write, key, "system", GENESIS_ACTION, kind, "", first=0)
         await write("INSERT INTO meta VALUES ('audit_genesis', ?)", (str(seq),))
 
 
@@ -171,6 +176,104 @@ async def records(
         )
         for r in reversed(rows)
     ]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit page and its CSV export show: each field empty for "any".
+    ``since`` and ``until`` are whole days (UTC), both included."""
+
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def where(self) -> tuple[str, tuple[object, ...]]:
+        """The SQL condition (placeholders ``?``) and its parameters."""
+        # at is ISO 8601 in UTC ("2026-12-06T15:42:08...+00:00"): as text it sorts by time.
+        since = None if self.since is None else self.since.isoformat()
+        until = None if self.until is None else (self.until + dt.timedelta(days=1)).isoformat()
+        return (
+            "seq > 0 AND actor = coalesce(?, actor) AND action = coalesce(?, action)"
+            " AND target = coalesce(?, target) AND at >= coalesce(?, at)"
+            " AND at < coalesce(?, at || 'z')",
+            (self.actor or None, self.action or None, self.target or None, since, until),
+        )
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log, newest first, and whether there is more either side."""
+
+    records: list[AuditRecord]
+    older: int | None  # the ``before`` of the next older page, if any
+    newer: int | None  # the ``after`` of the next newer page, if any
+
+
+async def page(
+    store: Store,
+    where: AuditFilter,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = 200,
+) -> AuditPage:
+    """The records matching ``where``, ``size`` at a time by sequence number (keyset):
+    the newest, or those just older than ``before``, or just newer than ``after``."""
+    condition, params = where.where()
+    if after is not None:
+        rows = await store.fetch_all(
+            f"SELECT seq, at, actor, action, target, reason FROM audit WHERE {condition}"  # noqa: S608 - fixed text
+            " AND seq > ? ORDER BY seq ASC LIMIT ?",
+            (*params, after, size + 1),
+        )
+        more, rows = len(rows) > size, list(reversed(rows[:size]))
+        newer = int(rows[0][0]) if more and rows else None
+        older = int(rows[-1][0]) if rows else None
+        older = older if older is not None and await _any_before(store, where, older) else None
+    else:
+        rows = await store.fetch_all(
+            f"SELECT seq, at, actor, action, target, reason FROM audit WHERE {condition}"  # noqa: S608 - fixed text
+            " AND seq < coalesce(?, seq + 1) ORDER BY seq DESC LIMIT ?",
+            (*params, before, size + 1),
+        )
+        more, rows = len(rows) > size, rows[:size]
+        older = int(rows[-1][0]) if more and rows else None
+        newer = int(rows[0][0]) if before is not None and rows else None
+    return AuditPage([_row(store.keys, r) for r in rows], older, newer)
+
+
+async def _any_before(store: Store, where: AuditFilter, seq: int) -> bool:
+    condition, params = where.where()
+    row = await store.fetch_one(
+        f"SELECT 1 FROM audit WHERE {condition} AND seq < ? LIMIT 1",  # noqa: S608 - fixed text
+        (*params, seq),
+    )
+    return row is not None
+
+
+async def matching(store: Store, where: AuditFilter) -> list[AuditRecord]:
+    """Every record matching ``where``, oldest first (the CSV export)."""
+    condition, params = where.where()
+    rows = await store.fetch_all(
+        f"SELECT seq, at, actor, action, target, reason FROM audit WHERE {condition}"  # noqa: S608 - fixed text
+        " ORDER BY seq",
+        params,
+    )
+    return [_row(store.keys, r) for r in rows]
+
+
+async def actions(store: Store) -> list[str]:
+    """The actions the log holds, for the page's select."""
+    rows = await store.fetch_all("SELECT DISTINCT action FROM audit WHERE seq > 0 ORDER BY action")
+    return [str(r[0]) for r in rows]
+
+
+def _row(keys: KeyRing, r: sqlite3.Row | tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(
+        int(r[0]), dt.datetime.fromisoformat(r[1]), r[2], r[3], r[4], _reason(keys, r)
+    )
 
 
 def reason_id(seq: int) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Protocol
 
@@ -127,6 +128,8 @@ class Review:
         self._sending: set[str] = set()  # deliveries under way in this process
         self.rescan = rescan
         self.stamp = stamp
+        # Told the seconds from arrival to each release or rejection (the metrics).
+        self.on_decision: Callable[[float], None] | None = None
 
     # -- reading ------------------------------------------------------------------------
 
@@ -207,10 +210,12 @@ class Review:
         reason = _reason(reason)
         message = await self._held(message_id, user)
         if is_sender(user, message):
+            await self._rule_refused(user, message_id, "the sender may not release it")
             raise AccessDenied("the sender of a message cannot release it")
         if message.severity == Severity.CRITICAL:
             approved, mine = await self._approved_by(user, message_id)
             if mine:
+                await self._rule_refused(user, message_id, "the same reviewer approved it already")
                 raise Conflict("you approved this already; a second reviewer must release it")
             if not approved:
                 await self._approve(user, message_id, reason)
@@ -221,13 +226,25 @@ class Review:
                     " on its own page"
                 )
             if not user.has(Role.SENIOR):
+                why = "the second approver is not a senior reviewer"
+                await self._rule_refused(user, message_id, why)
                 raise AccessDenied("a critical hold needs a senior reviewer as second approver")
             await self._approve(user, message_id, reason)
         await self._rescan_first(user, message)
         if not await self.store.transition(message_id, "held", "releasing"):
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "release", message_id, reason)
+        self._decided(message)
         return await self._send(message)
+
+    def _decided(self, message: HeldMessage) -> None:
+        if self.on_decision is not None:
+            waited = dt.datetime.now(dt.UTC) - message.received_at
+            self.on_decision(max(0.0, waited.total_seconds()))
+
+    async def _rule_refused(self, user: User, message_id: str, why: str) -> None:
+        """Audit a release the review rules refuse (why: fixed words, no message content)."""
+        await audit.record(self.store, user.actor, "approval-refused", message_id, why)
 
     async def _rescan_first(self, user: User, message: HeldMessage) -> None:
         """Where a rule that held ``message`` asks for it, scan again; a rule that fires
@@ -273,6 +290,7 @@ class Review:
         if not await self.store.transition(message_id, "held", "rejected"):
             raise Conflict(f"{message_id} was released or rejected meanwhile")
         await audit.record(self.store, user.actor, "reject", message_id, reason)
+        self._decided(message)
         if notify_sender and self.notifier is not None:
             await self.notifier.rejected(message, " ".join(sender_note.split())[:MAX_REASON])
 

@@ -22,7 +22,7 @@ from typing import Any
 import aiosqlite
 
 from gateway.crypto import KeyRing
-from gateway.store.model import StoreError
+from gateway.store.model import AuditEvent, StoreError
 
 try:  # PostgreSQL is optional: a single node on SQLite does not need psycopg
     import psycopg
@@ -54,6 +54,10 @@ def now() -> str:
 
 class Connection:
     """The SQLite connection and the master key the store's parts share."""
+
+    # Told of each audit record once it is committed (``gateway.review.siem``); it must
+    # not block nor raise.
+    audit_sink: Callable[[AuditEvent], None] | None = None
 
     def __init__(self, db: aiosqlite.Connection, keys: KeyRing, path: Path) -> None:
         self._db = db

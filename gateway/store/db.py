@@ -41,6 +41,7 @@ from gateway.store.model import (
     Status,
     StoreError,
 )
+from gateway.store.oversight import Oversight
 from gateway.store.registers import RegisterVersions
 from gateway.store.schema import AUDIT_TRIGGERS, migrate, statements
 
@@ -84,7 +85,7 @@ _LIST = LIST_SQL.format(
 _raw_id, _details_id = raw_id, details_id
 
 
-class Store(RegisterVersions, InForceRecords, Listing):
+class Store(RegisterVersions, InForceRecords, Listing, Oversight):
     """Held messages and the register, in one SQLite file; open with ``Store.open``
     (or ``opening.open_store`` for either database)."""
 

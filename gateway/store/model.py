@@ -16,6 +16,19 @@ Status = Literal["held", "releasing", "released", "rejected"]
 STATUSES: tuple[Status, ...] = ("held", "releasing", "released", "rejected")
 
 
+@dataclass(frozen=True)
+class AuditEvent:
+    """An audit record as it is announced once committed (to syslog): never its reason,
+    which may quote protected details, only whether it has one."""
+
+    seq: int
+    at: str  # ISO 8601, UTC
+    actor: str
+    action: str
+    target: str
+    has_reason: bool
+
+
 class StoreError(GatewayError):
     """The store could not read or write (disk full, read-only, corrupt): answer 4xx."""
 

@@ -110,14 +110,16 @@ def high_hold(subject: str = "New tenancy") -> EmailMessage:
 
 
 @contextlib.contextmanager
-def console_gateway(tmp_path: Path, *extra: str, console_port: int = 0) -> Iterator[ConsoleGateway]:
-    """The gateway with its console (on ``console_port``, or a free one) and one account
-    per entry of ``ACCOUNTS``."""
+def console_gateway(
+    tmp_path: Path, *extra: str, console_port: int = 0, env: dict[str, str] | None = None
+) -> Iterator[ConsoleGateway]:
+    """The gateway with its console (on ``console_port``, or a free one), ``env`` added
+    to its environment, and one account per entry of ``ACCOUNTS``."""
     data_dir = tmp_path / "data"
     console_port = console_port or free_port()
     with sink() as (upstream, upstream_port):
         gateway = start_gateway(
-            data_dir, upstream_port, "--console", f"127.0.0.1:{console_port}", *extra
+            data_dir, upstream_port, "--console", f"127.0.0.1:{console_port}", *extra, env=env
         )
         try:
             _wait_for_port(console_port)
