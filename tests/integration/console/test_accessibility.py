@@ -174,6 +174,7 @@ def test_page_is_usable_at_a_phone_width(console: Console, name: str) -> None:
         go(console, page)
         width = page.evaluate("document.scrollingElement.scrollWidth")
         assert width <= PHONE["width"], f"{name} is {width} px wide"
+        assert [] == violations(page), f"{name} at {page.url}"
         first = page.evaluate(f"document.querySelector({FOCUSABLE!r}).textContent")
         assert "Skip to content" == first.strip()
         if name != "login":  # the login page puts the focus on the user name itself
@@ -187,8 +188,30 @@ def test_page_is_usable_at_a_phone_width(console: Console, name: str) -> None:
         page.keyboard.press("Enter")
         page.wait_for_url(lambda url: url.endswith("#main"))
         assert "main" == page.evaluate("document.querySelector(':target').id")
-        assert [] == violations(page), f"{name} at {page.url}"
         if name in ("list", "message-critical"):
             page.screenshot(path=screenshots() / f"{name}-390px.png", full_page=False)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(("account", "path", "heading"), [
+    ("rita", "/no/such/page", "Not found"),
+    ("", "/no/such/page", "Not found"),
+    ("rita", "/users", "Not allowed"),
+    ("rita", "/messages/no-such-message", "Not found"),
+])  # fmt: skip
+def test_error_pages_use_the_console_layout(
+    console: Console, account: str, path: str, heading: str
+) -> None:
+    """Errors, Starlette's own included, are the console's styled page: its heading and
+    stylesheet, and the navigation for a signed-in user."""
+    page = console.page(account)
+    try:
+        page.goto(f"{console.g.url}{path}")
+        assert heading == page.locator("main h1").inner_text()
+        assert 1 == page.locator("p.error[role=alert]").count()
+        sheets = page.evaluate("[...document.styleSheets].map(s => s.href)")
+        assert [f"{console.g.url}/static/console.css"] == sheets
+        assert (1 if account else 0) == page.get_by_role("link", name="Quarantine").count()
     finally:
         page.close()
