@@ -171,8 +171,12 @@ class Console(MessagePages, AdminPages, ListPages, SsoPages):
 
     async def _server_error(self, request: Request, exc: Exception) -> Response:
         """A fault of the console's own: the styled page, without the session (the store
-        may be what failed) and without the exception's text (it may quote mail)."""
-        return self.render("error.html", 500, error=_HTTP_ERRORS[500])
+        may be what failed) and without the exception's text (it may quote mail).  It is
+        answered outside the middleware, so it sets the security headers itself."""
+        response = self.render("error.html", 500, error=_HTTP_ERRORS[500])
+        for name, value in web.SECURITY_HEADERS:
+            response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        return response
 
     def _page(self, handler: Handler, roles: frozenset[Role]) -> Callable[[Request], Any]:
         """Session, CSRF (on POST), role and error handling around ``handler``."""
