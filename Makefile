@@ -9,7 +9,7 @@ ifeq ($(wildcard $(REGISTER)),)
 REGISTER := examples/register.example.yaml
 endif
 
-.PHONY: run scan-examples test bench lint install clean
+.PHONY: run scan-examples test screenshots bench lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ scan-examples: $(STAMP)
 ## make test: the whole suite (unit, integration, corpus)
 test: $(STAMP)
 	$(BIN)/pytest
+
+## make screenshots: the README's console screenshots (docs/screenshots/), taken by
+## the browser tests that show those pages
+screenshots: $(STAMP)
+	GATEWAY_SCREENSHOTS=docs/screenshots $(BIN)/pytest \
+		tests/integration/console/test_browser.py \
+		tests/integration/console/test_accessibility.py \
+		tests/integration/console/test_user_admin.py \
+		tests/integration/console/test_register_page.py
 
 ## make bench: index build, scan speed and the naive baseline at 100k and 1M cases,
 ## then the SMTP load test (direct, plain relay, gateway; benchmarks/smtp_load.py),

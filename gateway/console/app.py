@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -41,6 +42,11 @@ from gateway.review.model import READERS, REVIEWERS
 HERE = Path(__file__).parent
 Handler = Callable[[Request, Session], Awaitable[Response]]
 _STATUS_CODES = {AccessDenied: 403, NotFound: 404, Conflict: 409, ConfigError: 400}
+_HTTP_ERRORS = {
+    404: "There is no such page.",
+    405: "That page does not take this kind of request.",
+    500: "The console failed to answer; the error is in the gateway's log. Try again.",
+}
 NOTICES = {
     "approved": "Approved. A senior reviewer must approve it too before it is released.",
     "released": "Released: the upstream accepted the message.",
@@ -139,15 +145,40 @@ class Console(MessagePages, AdminPages, AuditPages, ListPages, SsoPages):
             Route("/policies", page(self.policies, POLICY_READERS)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        return Starlette(routes=routes, middleware=[Middleware(web.SecurityHeaders)])
+        return Starlette(
+            routes=routes,
+            middleware=[Middleware(web.SecurityHeaders)],
+            exception_handlers={HTTPException: self._http_error, Exception: self._server_error},
+        )
 
     # -- plumbing ---------------------------------------------------------------------
 
     def render(self, template: str, code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("session", None)
         context.setdefault("notice", None)
+        context.setdefault("status", code)
         html = self.env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=code)
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own errors (no such page, a method a page does not take) in the
+        console's layout, with its navigation for a signed-in user."""
+        assert isinstance(exc, HTTPException)
+        token = request.cookies.get(web.SESSION_COOKIE, "")
+        session = await accounts.resume_session(
+            self.store, token, self.settings.idle_timeout, self.settings.session_lifetime
+        )
+        error = _HTTP_ERRORS.get(exc.status_code, "That request cannot be answered.")
+        return self.render("error.html", exc.status_code, session=session, error=error)
+
+    async def _server_error(self, request: Request, exc: Exception) -> Response:
+        """A fault of the console's own: the styled page, without the session (the store
+        may be what failed) and without the exception's text (it may quote mail).  It is
+        answered outside the middleware, so it sets the security headers itself."""
+        response = self.render("error.html", 500, error=_HTTP_ERRORS[500])
+        for name, value in web.SECURITY_HEADERS:
+            response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        return response
 
     def _page(self, handler: Handler, roles: frozenset[Role]) -> Callable[[Request], Any]:
         """Session, CSRF (on POST), role and error handling around ``handler``."""
