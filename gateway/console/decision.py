@@ -21,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console.view import message_view
-from gateway.console.worklist import CLAIM_NOTICES
 from gateway.errors import AccessDenied, Conflict, LoginFailed, NotFound, ReviewError
 from gateway.policy import Policy
 from gateway.review import Review, Role, accounts, audit, is_sender, record_event
@@ -36,6 +35,12 @@ if TYPE_CHECKING:
 _STATUS = {LoginFailed: 401, AccessDenied: 403, NotFound: 404, Conflict: 409}
 REAUTH_FAILED = "Wrong password or code, or your account is locked for now: nothing was done."
 _FP = "Recorded as a false positive, for the policy admins to tune the rules."
+# what a claim did, shown on the list page and the message page alike
+CLAIM_NOTICES = {
+    "claim": "Claimed: the others see you are on it.",
+    "take-over": "Taken over: the claim is yours now.",
+    "unclaim": "Claim given up.",
+}
 NOTICES = {
     "false-positive": f"{_FP} The message is still held: release or reject it when ready.",
     "false-positive-approved": f"{_FP} Approved: a senior reviewer must approve it too "

@@ -25,7 +25,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from gateway.console.decision import reauthenticate
+from gateway.console.decision import CLAIM_NOTICES, reauthenticate
 from gateway.console.oversight import oversight_lines
 from gateway.errors import ConfigError
 from gateway.findings import Kind
@@ -171,6 +171,7 @@ class ListPages:
         query = query_from(params)
         started = time.perf_counter()
         page, counts = await worklist.search(self.review, session.user, query)
+        oversight = await oversight_lines(self.store)
         elapsed = (time.perf_counter() - started) * 1000
         search = search_params(params)
         response = self.render(
@@ -196,9 +197,9 @@ class ListPages:
             here=_link({k: v for k, v in params.items() if k != "notice"}, {}),
             bulk_limit=BULK_LIMIT,
             notice=CLAIM_NOTICES.get(params.get("notice", "")),
-            oversight=await oversight_lines(self.store),
+            oversight=oversight,
         )
-        # the time the search took on the server (the store's queries and unsealing)
+        # the time the page's reads took on the server (the store's queries and unsealing)
         response.headers["Server-Timing"] = f"list;dur={elapsed:.1f}"
         return response
 
@@ -243,13 +244,6 @@ class ListPages:
             limit=BULK_LIMIT,
             back=_back(form),
         )
-
-
-CLAIM_NOTICES = {
-    "claim": "Claimed: the others see you are on it.",
-    "take-over": "Taken over: the claim is yours now.",
-    "unclaim": "Claim given up.",
-}
 
 
 def _link(search: Mapping[str, str], change: Mapping[str, str]) -> str:
