@@ -83,7 +83,16 @@ def test_release_reject_export_purge_and_audit_from_the_cli(tmp_path: Path) -> N
         assert "no messages" in g.cli("quarantine", "list").stdout
         trail = g.cli("audit", "list", "--target", critical).stdout
         actions = [line.split()[4] for line in trail.splitlines()]
-        assert ["approve", "approve", "release", "delivered", "view", "purge"] == actions
+        # rob's refused approval is audited too (issue 15)
+        assert [
+            "approve",
+            "approval-refused",
+            "approve",
+            "release",
+            "delivered",
+            "view",
+            "purge",
+        ] == actions
         assert 0 == g.cli("audit", "verify").returncode
 
 
