@@ -13,7 +13,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from tests.integration.console.test_browser import (
     VIEWPORT,
-    browser,  # noqa: F401 - the module's Chromium fixture
     screenshots,
 )
 from tests.integration.console_support import (
@@ -35,7 +34,7 @@ class Console:
     """The running gateway, a critical and a high hold, and one signed-in browser
     context per account (signing in once each keeps the module fast)."""
 
-    def __init__(self, g: ConsoleGateway, browser: Browser) -> None:  # noqa: F811
+    def __init__(self, g: ConsoleGateway, browser: Browser) -> None:
         self.g = g
         self.browser = browser
         self.critical = g.hold()
@@ -62,7 +61,7 @@ class Console:
 @pytest.fixture(scope="module")
 def console(
     tmp_path_factory: pytest.TempPathFactory,
-    browser: Browser,  # noqa: F811 - the fixture imported above
+    browser: Browser,
 ) -> Iterator[Console]:
     with console_gateway(tmp_path_factory.mktemp("a11y")) as g:
         added = g.cli(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from tests.integration.console_support import (
     PASSWORD,
@@ -25,19 +25,6 @@ from tests.integration.support import SAFE_ADDRESS
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 LogIn = Callable[[ConsoleGateway, str], Page]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module; a missing Chromium fails (CI installs it)."""
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium package"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

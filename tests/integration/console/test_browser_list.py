@@ -20,7 +20,6 @@ from gateway.store import HeldMessage, Store, new_message_id
 from gateway.store.model import ListQuery
 from tests.integration.console.test_browser import (
     VIEWPORT,
-    browser,  # noqa: F401 - the module's Chromium fixture
     delivered,
     screenshots,
 )
@@ -108,7 +107,7 @@ def g(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleGateway]:
 
 
 @pytest.fixture
-def as_user(browser: Browser) -> Iterator[object]:  # noqa: F811 - the fixture above
+def as_user(browser: Browser) -> Iterator[object]:
     contexts: list[BrowserContext] = []
 
     def open_as(g: ConsoleGateway, name: str) -> Page:

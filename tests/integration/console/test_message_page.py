@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.integration.console.test_browser import (
-    CHROMIUM,
     VIEWPORT,
     delivered,
     error,
@@ -31,19 +30,6 @@ from tests.integration.support import MARK, SAFE_ADDRESS
 
 CASE = "DA-2025-0142"
 LogIn = Callable[[ConsoleGateway, str], Page]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module."""
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium package"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

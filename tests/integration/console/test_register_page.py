@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from gateway.crypto import KeyRing
 from gateway.store import Store
@@ -29,7 +29,6 @@ from tests.integration.console_support import (
 from tests.integration.smtp_support import REPO
 from tests.integration.support import REGISTER, SAFE_ADDRESS
 
-CHROMIUM = Path("/usr/bin/chromium")
 EXAMPLE: dict[str, Any] = yaml.safe_load(REGISTER.read_text(encoding="utf-8"))
 LANDLORD = "lettings@landlord.example"
 ADMINS = ("reggie", "rhona")  # two register admins
@@ -240,19 +239,6 @@ def test_a_waiting_change_is_its_admin_s_and_lapses_when_the_register_moves(
     late = client.post("/register/confirm", data={"csrf": csrf, "token": token})
     assert (409, True) == (late.status_code, "changed meanwhile" in late.text)
     assert moved == _version(g)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module; a missing Chromium fails (CI installs it)."""
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium package"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 def _screenshot(page: Page, name: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.integration.console.oidc_provider import (
     CLIENT_SECRET,
@@ -19,7 +19,7 @@ from tests.integration.console.oidc_provider import (
     Provider,
     running_provider,
 )
-from tests.integration.console.test_browser import CHROMIUM, VIEWPORT, delivered, screenshots
+from tests.integration.console.test_browser import VIEWPORT, delivered, screenshots
 from tests.integration.console_support import (
     ConsoleGateway,
     console_gateway,
@@ -33,18 +33,6 @@ PEOPLE = (
     Person("sam", PROVIDER_PASSWORD, "sam@council.example.gov.uk", ("staff",)),
     Person("aled", PROVIDER_PASSWORD, "aled@council.example.gov.uk", ("gw-auditors",)),
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module (as test_browser.py's)."""
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from tests.integration.console.test_browser import CHROMIUM, VIEWPORT, screenshots
+from tests.integration.console.test_browser import VIEWPORT, screenshots
 from tests.integration.console_support import (
     PASSWORD,
     ConsoleGateway,
@@ -20,17 +20,6 @@ from tests.integration.console_support import (
     csrf_token,
     http_login,
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
